@@ -1,0 +1,182 @@
+//! The shared vocabulary: what kind of thing a log record says happened
+//! ([`EventKind`]), why a connection was refused ([`FailureClass`]), and the
+//! owned [`Event`] every later stage (sessions, correlation, sinks) consumes.
+//!
+//! This module does not serialise anything: wire formats live in `sink`.
+
+use std::fmt;
+use std::sync::Arc;
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        $vis enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The snake_case name used in grammar files and output.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Parses the snake_case name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// What a connection-related record says happened.
+    pub enum EventKind {
+        Received => "received",
+        Authenticated => "authenticated",
+        Authorized => "authorized",
+        Ready => "ready",
+        AuthFailed => "auth_failed",
+        AuthNote => "auth_note",
+        Terminated => "terminated",
+        Disconnected => "disconnected",
+        Protocol => "protocol",
+        Suspect => "suspect",
+    }
+}
+
+named_enum! {
+    /// Why a connection attempt was refused (or, for `auth_note`, what the
+    /// explanation is about).
+    pub enum FailureClass {
+        Password => "password",
+        RoleMissing => "role_missing",
+        NoPassword => "no_password",
+        PasswordExpired => "password_expired",
+        InvalidSecret => "invalid_secret",
+        EmptyPassword => "empty_password",
+        Pam => "pam",
+        Ldap => "ldap",
+        Radius => "radius",
+        Cert => "cert",
+        Gss => "gss",
+        Sspi => "sspi",
+        Ident => "ident",
+        Peer => "peer",
+        Oauth => "oauth",
+        NoHbaEntry => "no_hba_entry",
+        HbaReject => "hba_reject",
+        DatabaseMissing => "database_missing",
+        LoginNotPermitted => "login_not_permitted",
+        ConnectPrivilege => "connect_privilege",
+        TooManyConnectionsRole => "too_many_connections_role",
+        TooManyConnectionsDatabase => "too_many_connections_database",
+        TooManyClients => "too_many_clients",
+        ServerNotReady => "server_not_ready",
+        AuthTimeout => "auth_timeout",
+        Ssl => "ssl",
+        Protocol => "protocol",
+        Other => "other",
+    }
+}
+
+/// Where a record came from: the input's label and the 1-based line of the
+/// record's first physical line.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Provenance {
+    /// The path as given (or `-` for stdin); later, `log-group/stream`.
+    pub input: Arc<str>,
+    /// 1-based physical line of the record's first line.
+    pub line: u64,
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.input, self.line)
+    }
+}
+
+/// One connection- or authentication-related fact, with its provenance.
+///
+/// Owned: events are few compared to records, and they outlive the input
+/// buffer they were parsed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Milliseconds since the Unix epoch, UTC.
+    pub time_ms: Option<i64>,
+    pub kind: EventKind,
+    /// The grammar message id that matched (e.g. `auth_failed.password`).
+    pub message_id: Option<Arc<str>>,
+    pub server: Arc<str>,
+    pub pid: Option<u32>,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub application_name: Option<String>,
+    pub client_addr: Option<String>,
+    pub client_port: Option<u16>,
+    pub auth_method: Option<String>,
+    pub identity: Option<String>,
+    pub hba_line: Option<String>,
+    pub ssl_protocol: Option<String>,
+    pub ssl_cipher: Option<String>,
+    pub ssl_bits: Option<u32>,
+    /// True when the TLS fields come from text that a client-chosen
+    /// application name could have forged (stderr formats, see README).
+    pub ssl_unverified: bool,
+    pub failure_class: Option<FailureClass>,
+    pub sqlstate: Option<String>,
+    pub severity: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+    pub session_duration_ms: Option<u64>,
+    /// When the CloudWatch/S3 export wrapper gave an ingestion time.
+    pub ingest_time_ms: Option<i64>,
+    /// The record contained bytes that are not UTF-8 (replaced lossily).
+    pub invalid_utf8: bool,
+    pub source: Option<Provenance>,
+    /// Further records this event was built from (the tail of a forged
+    /// line, for `suspect`).
+    pub related_sources: Vec<Provenance>,
+}
+
+impl Event {
+    /// An event of `kind` from `server` with every optional field empty.
+    pub fn new(kind: EventKind, server: Arc<str>) -> Self {
+        Event {
+            time_ms: None,
+            kind,
+            message_id: None,
+            server,
+            pid: None,
+            user: None,
+            database: None,
+            application_name: None,
+            client_addr: None,
+            client_port: None,
+            auth_method: None,
+            identity: None,
+            hba_line: None,
+            ssl_protocol: None,
+            ssl_cipher: None,
+            ssl_bits: None,
+            ssl_unverified: false,
+            failure_class: None,
+            sqlstate: None,
+            severity: None,
+            message: String::new(),
+            detail: None,
+            session_duration_ms: None,
+            ingest_time_ms: None,
+            invalid_utf8: false,
+            source: None,
+            related_sources: Vec::new(),
+        }
+    }
+}

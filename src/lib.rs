@@ -1,0 +1,9 @@
+//! pgtrail: PostgreSQL connection logs → an audit trail.
+//!
+//! The data flow runs one way (see ARCHITECTURE.md):
+//! `source` (bytes) → `record` decoders (`Record<'a>`) → `message`
+//! (grammar match) → `event` (`Event`) → sinks.
+
+pub mod event;
+pub mod record;
+pub mod time;

@@ -1,0 +1,206 @@
+//! `Record<'a>`: one PostgreSQL log record, decoded from any format, borrowing
+//! from the input buffer. One decoder per format lives in a submodule; they do
+//! no I/O and hand records to a callback.
+
+use std::borrow::Cow;
+
+pub mod csvlog;
+pub mod jsonlog;
+
+/// The severity or the secondary label of a physical stderr line.
+///
+/// `Detail` … `Backtrace` only appear while decoding stderr/syslog; the
+/// assembler folds them into the preceding primary record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Label {
+    Debug,
+    Log,
+    Info,
+    Notice,
+    Warning,
+    Error,
+    Fatal,
+    Panic,
+    Detail,
+    Hint,
+    Query,
+    Context,
+    Location,
+    Statement,
+    Backtrace,
+}
+
+impl Label {
+    /// Recognises a severity word or secondary label as PostgreSQL prints it
+    /// (`DEBUG1`…`DEBUG5` included).
+    pub fn parse(word: &[u8]) -> Option<Label> {
+        Some(match word {
+            b"LOG" => Label::Log,
+            b"FATAL" => Label::Fatal,
+            b"DETAIL" => Label::Detail,
+            b"ERROR" => Label::Error,
+            b"WARNING" => Label::Warning,
+            b"HINT" => Label::Hint,
+            b"STATEMENT" => Label::Statement,
+            b"CONTEXT" => Label::Context,
+            b"NOTICE" => Label::Notice,
+            b"INFO" => Label::Info,
+            b"PANIC" => Label::Panic,
+            b"QUERY" => Label::Query,
+            b"LOCATION" => Label::Location,
+            b"BACKTRACE" => Label::Backtrace,
+            b"DEBUG" | b"DEBUG1" | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" => Label::Debug,
+            _ => return None,
+        })
+    }
+
+    /// True for the labels that start a record (severities).
+    pub fn is_severity(self) -> bool {
+        !matches!(
+            self,
+            Label::Detail
+                | Label::Hint
+                | Label::Query
+                | Label::Context
+                | Label::Location
+                | Label::Statement
+                | Label::Backtrace
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Debug => "DEBUG",
+            Label::Log => "LOG",
+            Label::Info => "INFO",
+            Label::Notice => "NOTICE",
+            Label::Warning => "WARNING",
+            Label::Error => "ERROR",
+            Label::Fatal => "FATAL",
+            Label::Panic => "PANIC",
+            Label::Detail => "DETAIL",
+            Label::Hint => "HINT",
+            Label::Query => "QUERY",
+            Label::Context => "CONTEXT",
+            Label::Location => "LOCATION",
+            Label::Statement => "STATEMENT",
+            Label::Backtrace => "BACKTRACE",
+        }
+    }
+}
+
+/// One log record. Text fields are `Cow`: borrowed when the input needed no
+/// unescaping and was valid UTF-8, owned otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<'a> {
+    /// Milliseconds since the Unix epoch, UTC.
+    pub time_ms: Option<i64>,
+    pub pid: Option<u32>,
+    pub user: Option<Cow<'a, str>>,
+    pub database: Option<Cow<'a, str>>,
+    pub application_name: Option<Cow<'a, str>>,
+    /// IP text, host name, or `[local]`.
+    pub client_addr: Option<Cow<'a, str>>,
+    pub client_port: Option<u16>,
+    pub label: Label,
+    pub sqlstate: Option<Cow<'a, str>>,
+    /// The message; continuation lines are joined with `\n`, their leading TAB removed.
+    pub message: Cow<'a, str>,
+    pub detail: Option<Cow<'a, str>>,
+    pub hint: Option<Cow<'a, str>>,
+    /// 1-based physical line of the record's first line within its input.
+    pub line: u64,
+    /// Last physical line the record spans (DETAIL lines included).
+    pub last_line: u64,
+    /// The bytes were not all UTF-8; text was converted lossily.
+    pub invalid_utf8: bool,
+    /// Ingestion time from a CloudWatch / S3-export wrapper.
+    pub ingest_time_ms: Option<i64>,
+    /// True when the format carries `application_name` in its own field
+    /// (csvlog, jsonlog), so text inside the message cannot pose as it.
+    pub structured: bool,
+}
+
+impl<'a> Record<'a> {
+    /// A record with only a label and message, at `line`.
+    pub fn new(label: Label, message: Cow<'a, str>, line: u64) -> Self {
+        Record {
+            time_ms: None,
+            pid: None,
+            user: None,
+            database: None,
+            application_name: None,
+            client_addr: None,
+            client_port: None,
+            label,
+            sqlstate: None,
+            message,
+            detail: None,
+            hint: None,
+            line,
+            last_line: line,
+            invalid_utf8: false,
+            ingest_time_ms: None,
+            structured: false,
+        }
+    }
+}
+
+/// Why a physical line or row produced no record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unparsed {
+    /// Text with no log prefix (PAM module output, the RDS auth proxy's
+    /// curl trace, anything else written to the server's stderr).
+    Foreign,
+    /// A csv row with a column count no PostgreSQL version writes, or an
+    /// unparseable field.
+    BadCsv,
+    /// A jsonlog line that is not a JSON object of the expected shape.
+    BadJson,
+    /// Longer than the configured line limit; skipped.
+    TooLong,
+    /// A syslog line whose payload is not a PostgreSQL record.
+    BadSyslog,
+}
+
+impl Unparsed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unparsed::Foreign => "foreign",
+            Unparsed::BadCsv => "bad_csv",
+            Unparsed::BadJson => "bad_json",
+            Unparsed::TooLong => "too_long",
+            Unparsed::BadSyslog => "bad_syslog",
+        }
+    }
+}
+
+/// What a decoder hands to its callback.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item<'a> {
+    Record(Record<'a>),
+    /// A line or row that is not a record; `text` is kept so foreign lines
+    /// (e.g. an RDS auth-proxy `HTTP/1.1 403 Forbidden`) stay visible.
+    Unparsed {
+        reason: Unparsed,
+        line: u64,
+        text: Cow<'a, str>,
+    },
+    /// A stderr record whose prefix was broken by a newline inside a
+    /// client-controlled field (§6 log forging): `line` is the broken prefix,
+    /// `tail_lines` the physical lines absorbed as its dangling tail.
+    Suspect {
+        line: u64,
+        tail_lines: Vec<u64>,
+        text: Cow<'a, str>,
+    },
+}
+
+/// Converts bytes to text, borrowing when valid UTF-8. The flag says whether
+/// a lossy conversion happened.
+pub fn text(bytes: &[u8]) -> (Cow<'_, str>, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (Cow::Borrowed(s), false),
+        Err(_) => (String::from_utf8_lossy(bytes), true),
+    }
+}

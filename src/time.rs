@@ -1,0 +1,218 @@
+//! Timestamps as PostgreSQL prints them, parsed without allocation into
+//! milliseconds since the Unix epoch (UTC).
+//!
+//! Handles `%t` (`2026-11-28 14:51:17 UTC`), `%m` (`… 14:57:21.812 UTC`),
+//! numeric zones (`+03`, `-0530`, `+05:30`), the common zone abbreviations,
+//! `%n` epochs (`1764341841.812`) and the ISO forms of wrappers
+//! (`2026-11-28T14:51:17.123Z`).
+
+/// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u32)?;
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DD?HH:MM:SS[.fff]` (separator space or `T`) and returns
+/// (milliseconds as if UTC, bytes consumed).
+pub fn parse_datetime_prefix(b: &[u8]) -> Option<(i64, usize)> {
+    if b.len() < 19 {
+        return None;
+    }
+    if b[4] != b'-' || b[7] != b'-' || (b[10] != b' ' && b[10] != b'T') || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = digits(&b[0..4])? as i64;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    let hour = digits(&b[11..13])?;
+    let minute = digits(&b[14..16])?;
+    let second = digits(&b[17..19])?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut used = 19;
+    let mut millis = 0i64;
+    if b.len() > 19 && (b[19] == b'.' || b[19] == b',') {
+        let frac_start = 20;
+        let mut end = frac_start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        if end == frac_start {
+            return None;
+        }
+        // Keep milliseconds; truncate finer digits.
+        let mut scale = 100;
+        for &c in &b[frac_start..end.min(frac_start + 3)] {
+            millis += (c - b'0') as i64 * scale;
+            scale /= 10;
+        }
+        used = end;
+    }
+    let days = days_from_civil(year, month, day);
+    let ms = ((days * 24 + hour as i64) * 60 + minute as i64) * 60_000 + second as i64 * 1000 + millis;
+    Some((ms, used))
+}
+
+/// Offset in minutes east of UTC for a zone as `log_timezone` prints it.
+pub fn zone_offset_minutes(zone: &[u8]) -> Option<i64> {
+    match zone {
+        b"UTC" | b"GMT" | b"Z" | b"UCT" | b"Zulu" | b"Etc/UTC" | b"WET" => return Some(0),
+        b"BST" | b"CET" | b"WEST" | b"IST" => {}
+        _ => {}
+    }
+    let fixed: Option<i64> = match zone {
+        b"BST" | b"CET" | b"WEST" => Some(60),
+        b"CEST" | b"EET" => Some(120),
+        b"EEST" | b"MSK" => Some(180),
+        b"IST" => Some(330),
+        b"JST" | b"KST" => Some(540),
+        b"AEST" => Some(600),
+        b"AEDT" => Some(660),
+        b"NZST" => Some(720),
+        b"NZDT" => Some(780),
+        b"EST" | b"CDT" => Some(-300),
+        b"EDT" => Some(-240),
+        b"CST" | b"MDT" => Some(-360),
+        b"MST" | b"PDT" => Some(-420),
+        b"PST" | b"AKDT" => Some(-480),
+        b"AKST" => Some(-540),
+        b"HST" => Some(-600),
+        _ => None,
+    };
+    if fixed.is_some() {
+        return fixed;
+    }
+    // Numeric: +HH, -HH, +HHMM, +HH:MM
+    let (sign, rest) = match zone.first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let (h, m) = match rest.len() {
+        2 => (digits(rest)?, 0),
+        4 => (digits(&rest[..2])?, digits(&rest[2..])?),
+        5 if rest[2] == b':' => (digits(&rest[..2])?, digits(&rest[3..])?),
+        _ => return None,
+    };
+    if h > 14 || m > 59 {
+        return None;
+    }
+    Some(sign * (h as i64 * 60 + m as i64))
+}
+
+/// Parses a `%t`/`%m` timestamp followed by a space and a zone word.
+/// Returns (UTC milliseconds, bytes consumed). An unknown zone word fails.
+pub fn parse_pg_timestamp(b: &[u8]) -> Option<(i64, usize)> {
+    let (local_ms, used) = parse_datetime_prefix(b)?;
+    if b.get(used) != Some(&b' ') {
+        return None;
+    }
+    let zone_start = used + 1;
+    let mut end = zone_start;
+    while end < b.len() && !matches!(b[end], b' ' | b':' | b',' | b'[' | b'"') {
+        end += 1;
+    }
+    // A numeric zone like +05:30 contains a colon; accept it when followed by two digits.
+    if end < b.len() && b[end] == b':' && matches!(b.get(zone_start), Some(b'+' | b'-')) && end - zone_start == 3 {
+        if b.len() >= end + 3 && b[end + 1].is_ascii_digit() && b[end + 2].is_ascii_digit() {
+            end += 3;
+        }
+    }
+    let offset = zone_offset_minutes(&b[zone_start..end])?;
+    Some((local_ms - offset * 60_000, end))
+}
+
+/// Parses `%n`: `seconds.millis` since the epoch.
+pub fn parse_epoch(b: &[u8]) -> Option<(i64, usize)> {
+    let mut end = 0;
+    while end < b.len() && b[end].is_ascii_digit() {
+        end += 1;
+    }
+    let secs = std::str::from_utf8(&b[..end]).ok()?.parse::<i64>().ok()?;
+    if b.get(end) != Some(&b'.') || b.len() < end + 4 {
+        return None;
+    }
+    let ms = digits(&b[end + 1..end + 4])? as i64;
+    Some((secs * 1000 + ms, end + 4))
+}
+
+/// Parses an ISO-8601 UTC timestamp with `Z` (`2026-11-28T14:51:17.123Z`).
+pub fn parse_iso_utc(b: &[u8]) -> Option<(i64, usize)> {
+    let (ms, used) = parse_datetime_prefix(b)?;
+    if b.get(10) != Some(&b'T') || b.get(used) != Some(&b'Z') {
+        return None;
+    }
+    Some((ms, used + 1))
+}
+
+/// RFC 3339 with milliseconds, UTC: `2026-11-28T14:51:17.123Z`.
+pub fn format_rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    match chrono::DateTime::from_timestamp(secs, (millis * 1_000_000) as u32) {
+        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_t_and_m() {
+        let (ms, used) = parse_pg_timestamp(b"2019-09-29 10:08:45 UTC:10.0.1.7").unwrap();
+        assert_eq!(used, 23);
+        assert_eq!(format_rfc3339_ms(ms), "2019-09-29T10:08:45.000Z");
+        let (ms, _) = parse_pg_timestamp(b"2026-11-28 14:57:21.812 UTC [1]").unwrap();
+        assert_eq!(format_rfc3339_ms(ms), "2026-11-28T14:57:21.812Z");
+    }
+
+    #[test]
+    fn numeric_zones_shift_to_utc() {
+        let (ms, used) = parse_pg_timestamp(b"2026-11-28 14:57:21.812 +03 [1]").unwrap();
+        assert_eq!(used, 27);
+        assert_eq!(format_rfc3339_ms(ms), "2026-11-28T11:57:21.812Z");
+        let (ms, _) = parse_pg_timestamp(b"2026-11-28 14:57:21 -0530 x").unwrap();
+        assert_eq!(format_rfc3339_ms(ms), "2026-11-28T20:27:21.000Z");
+        let (ms, _) = parse_pg_timestamp(b"2026-11-28 14:57:21 CET").unwrap();
+        assert_eq!(format_rfc3339_ms(ms), "2026-11-28T13:57:21.000Z");
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(parse_pg_timestamp(b"2026-13-28 14:57:21 UTC").is_none());
+        assert!(parse_pg_timestamp(b"2026-11-28 14:57:21 NOWHERE").is_none());
+        assert!(parse_pg_timestamp(b"* Connected to rdsauthproxy").is_none());
+        assert!(parse_pg_timestamp(b"").is_none());
+    }
+
+    #[test]
+    fn epoch_and_iso() {
+        let (ms, used) = parse_epoch(b"1764341841.812 [1]").unwrap();
+        assert_eq!((ms, used), (1_764_341_841_812, 14));
+        let (ms, used) = parse_iso_utc(b"2026-11-28T14:51:17.123Z 2026").unwrap();
+        assert_eq!(used, 24);
+        assert_eq!(format_rfc3339_ms(ms), "2026-11-28T14:51:17.123Z");
+    }
+}
