@@ -5,5 +5,6 @@
 //! (grammar match) → `event` (`Event`) → sinks.
 
 pub mod event;
+pub mod prefix;
 pub mod record;
 pub mod time;

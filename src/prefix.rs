@@ -1,0 +1,746 @@
+//! Compiles a `log_line_prefix` into a matcher for stderr/syslog lines, and
+//! loads the named presets from `grammars/prefixes.toml`.
+//!
+//! Matching is backtracking over the compiled pieces, on borrowed bytes, with
+//! no allocation. Free-text escapes (`%u`, `%d`, `%a`, …) take the shortest
+//! text that lets the rest of the prefix and a `SEVERITY:` label match.
+//!
+//! `%u` and `%d` are printed raw by PostgreSQL: a newline inside them breaks a
+//! record over several physical lines (log forging). [`Prefix::parse_line`]
+//! reports such a line as [`LineMatch::Broken`] when the part of the prefix
+//! before the first raw field matched but the line cannot be completed.
+
+use crate::record::Label;
+use crate::time;
+
+/// One `%` escape of `log_line_prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escape {
+    ApplicationName,
+    User,
+    Database,
+    RemoteHostPort,
+    RemoteHost,
+    LocalAddr,
+    BackendType,
+    Pid,
+    LeaderPid,
+    TimeSeconds,
+    TimeMillis,
+    Epoch,
+    PsDisplay,
+    SqlState,
+    SessionId,
+    LineNumber,
+    SessionStart,
+    VirtualXid,
+    Xid,
+    QueryId,
+}
+
+impl Escape {
+    fn from_letter(c: u8) -> Option<Escape> {
+        Some(match c {
+            b'a' => Escape::ApplicationName,
+            b'u' => Escape::User,
+            b'd' => Escape::Database,
+            b'r' => Escape::RemoteHostPort,
+            b'h' => Escape::RemoteHost,
+            b'L' => Escape::LocalAddr,
+            b'b' => Escape::BackendType,
+            b'p' => Escape::Pid,
+            b'P' => Escape::LeaderPid,
+            b't' => Escape::TimeSeconds,
+            b'm' => Escape::TimeMillis,
+            b'n' => Escape::Epoch,
+            b'i' => Escape::PsDisplay,
+            b'e' => Escape::SqlState,
+            b'c' => Escape::SessionId,
+            b'l' => Escape::LineNumber,
+            b's' => Escape::SessionStart,
+            b'v' => Escape::VirtualXid,
+            b'x' => Escape::Xid,
+            b'Q' => Escape::QueryId,
+            _ => return None,
+        })
+    }
+
+    /// Escapes whose text a client chooses without escaping (newlines included).
+    fn is_raw_client_text(self) -> bool {
+        matches!(self, Escape::User | Escape::Database)
+    }
+
+    /// Escapes matched as free text (shortest first).
+    fn is_free_text(self) -> bool {
+        matches!(
+            self,
+            Escape::ApplicationName
+                | Escape::User
+                | Escape::Database
+                | Escape::RemoteHost
+                | Escape::LocalAddr
+                | Escape::BackendType
+                | Escape::PsDisplay
+                | Escape::VirtualXid
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Literal(Vec<u8>),
+    Escape { escape: Escape, padded: bool },
+    /// `%q`: non-session processes stop the prefix here.
+    StopIfNoSession,
+}
+
+/// A compiled `log_line_prefix`.
+#[derive(Debug, Clone)]
+pub struct Prefix {
+    text: String,
+    pieces: Vec<Piece>,
+    /// Index of the first `%u`/`%d` piece, if any.
+    first_raw: Option<usize>,
+    has_time: bool,
+    has_pid: bool,
+    has_app: bool,
+}
+
+/// A prefix that cannot be compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixError {
+    pub prefix: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for PrefixError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid log_line_prefix {:?}: {}", self.prefix, self.reason)
+    }
+}
+
+impl std::error::Error for PrefixError {}
+
+/// What the prefix said about a line. Text fields borrow from the line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrefixFields<'a> {
+    pub time_ms: Option<i64>,
+    pub pid: Option<u32>,
+    pub user: Option<&'a [u8]>,
+    pub database: Option<&'a [u8]>,
+    pub application_name: Option<&'a [u8]>,
+    pub client_addr: Option<&'a [u8]>,
+    pub client_port: Option<u16>,
+    pub sqlstate: Option<&'a [u8]>,
+    pub session_id: Option<&'a [u8]>,
+}
+
+/// The result of matching one physical line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineMatch<'a> {
+    /// A record header: prefix fields, the label, and the text after `LABEL:  `.
+    Header {
+        fields: PrefixFields<'a>,
+        label: Label,
+        body: &'a [u8],
+        /// Offset of `body` within the line.
+        body_start: usize,
+    },
+    /// The prefix started (everything before the first `%u`/`%d` matched)
+    /// but the line ends before a complete header: a raw field contained a
+    /// newline.
+    Broken { fields: PrefixFields<'a> },
+    /// Not a record header (foreign text).
+    NoMatch,
+}
+
+/// Longest text a free-text escape may take (PostgreSQL caps names at 63
+/// bytes; `\xNN` cleaning can quadruple an application name).
+const MAX_FREE_TEXT: usize = 512;
+
+impl Prefix {
+    /// Compiles a `log_line_prefix` string (every escape of PostgreSQL 9.6–18,
+    /// with optional padding such as `%-20u`).
+    pub fn compile(text: &str) -> Result<Prefix, PrefixError> {
+        let err = |reason: String| PrefixError {
+            prefix: text.to_string(),
+            reason,
+        };
+        let bytes = text.as_bytes();
+        let mut pieces: Vec<Piece> = Vec::new();
+        let mut literal = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            let c = bytes[i];
+            if c != b'%' {
+                literal.push(c);
+                i += 1;
+                continue;
+            }
+            i += 1;
+            let Some(&next) = bytes.get(i) else {
+                return Err(err("ends with a lone '%'".into()));
+            };
+            if next == b'%' {
+                literal.push(b'%');
+                i += 1;
+                continue;
+            }
+            // Optional padding: -?digits
+            let pad_start = i;
+            if bytes.get(i) == Some(&b'-') {
+                i += 1;
+            }
+            while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            let padded = i > pad_start;
+            let Some(&letter) = bytes.get(i) else {
+                return Err(err("ends inside an escape".into()));
+            };
+            i += 1;
+            if !literal.is_empty() {
+                pieces.push(Piece::Literal(std::mem::take(&mut literal)));
+            }
+            if letter == b'q' {
+                pieces.push(Piece::StopIfNoSession);
+                continue;
+            }
+            let escape = Escape::from_letter(letter)
+                .ok_or_else(|| err(format!("unknown escape %{}", letter as char)))?;
+            pieces.push(Piece::Escape { escape, padded });
+        }
+        if !literal.is_empty() {
+            pieces.push(Piece::Literal(literal));
+        }
+        let escapes = || {
+            pieces.iter().filter_map(|p| match p {
+                Piece::Escape { escape, .. } => Some(*escape),
+                _ => None,
+            })
+        };
+        let has_time = escapes().any(|e| matches!(e, Escape::TimeSeconds | Escape::TimeMillis | Escape::Epoch));
+        let has_pid = escapes().any(|e| e == Escape::Pid);
+        let has_app = escapes().any(|e| e == Escape::ApplicationName);
+        let first_raw = pieces
+            .iter()
+            .position(|p| matches!(p, Piece::Escape { escape, .. } if escape.is_raw_client_text()));
+        Ok(Prefix {
+            text: text.to_string(),
+            pieces,
+            first_raw,
+            has_time,
+            has_pid,
+            has_app,
+        })
+    }
+
+    /// The prefix as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// True when the prefix has `%u` or `%d`, so lines can be forged.
+    pub fn has_raw_client_fields(&self) -> bool {
+        self.first_raw.is_some()
+    }
+
+    /// True when the prefix has `%a`, `%u` or `%d`: text a client chooses.
+    pub fn has_client_text(&self) -> bool {
+        self.first_raw.is_some() || self.has_app
+    }
+
+    pub fn has_time(&self) -> bool {
+        self.has_time
+    }
+
+    pub fn has_pid(&self) -> bool {
+        self.has_pid
+    }
+
+    /// Matches one physical line (without its newline).
+    pub fn parse_line<'a>(&self, line: &'a [u8]) -> LineMatch<'a> {
+        let mut fields = PrefixFields::default();
+        if let Some((label, body_start)) = self.match_from(0, line, 0, &mut fields, None) {
+            return LineMatch::Header {
+                fields,
+                label,
+                body: &line[body_start..],
+                body_start,
+            };
+        }
+        if let Some(first_raw) = self.first_raw {
+            let mut head = PrefixFields::default();
+            if self.match_head(line, first_raw, &mut head) {
+                return LineMatch::Broken { fields: head };
+            }
+        }
+        LineMatch::NoMatch
+    }
+
+    /// True when `line` has a second complete header parse whose message
+    /// starts elsewhere than `body_start`: client text in the prefix (`%a`,
+    /// `%u`, `%d`) imitates a severity label, so the line cannot be trusted.
+    pub fn is_ambiguous(&self, line: &[u8], body_start: usize) -> bool {
+        if !self.has_client_text() {
+            return false;
+        }
+        let mut fields = PrefixFields::default();
+        self.match_from(0, line, 0, &mut fields, Some(body_start)).is_some()
+    }
+
+    /// Matches the pieces before index `end` (the first raw client field),
+    /// whatever follows them. The head must contain a time or a pid, to tell
+    /// a broken record from foreign text.
+    fn match_head<'a>(&self, line: &'a [u8], end: usize, fields: &mut PrefixFields<'a>) -> bool {
+        let distinctive = self.pieces[..end].iter().any(|p| {
+            matches!(
+                p,
+                Piece::Escape {
+                    escape: Escape::TimeSeconds | Escape::TimeMillis | Escape::Epoch | Escape::Pid,
+                    ..
+                }
+            )
+        });
+        distinctive && self.match_pieces_until(0, end, line, 0, fields)
+    }
+
+    /// Matches pieces[idx..end] at `pos`, whatever follows.
+    fn match_pieces_until<'a>(
+        &self,
+        idx: usize,
+        end: usize,
+        line: &'a [u8],
+        pos: usize,
+        fields: &mut PrefixFields<'a>,
+    ) -> bool {
+        if idx == end {
+            return true;
+        }
+        match &self.pieces[idx] {
+            Piece::Literal(lit) => {
+                line[pos..].starts_with(lit) && self.match_pieces_until(idx + 1, end, line, pos + lit.len(), fields)
+            }
+            Piece::StopIfNoSession => self.match_pieces_until(idx + 1, end, line, pos, fields),
+            Piece::Escape { escape, padded } => {
+                let mut matched = false;
+                for_each_end(*escape, *padded, line, pos, self.next_literal(idx), &mut |stop| {
+                    let saved = fields.clone();
+                    record_field(*escape, &line[pos..stop], fields);
+                    matched = self.match_pieces_until(idx + 1, end, line, stop, fields);
+                    if !matched {
+                        *fields = saved;
+                    }
+                    matched
+                });
+                matched
+            }
+        }
+    }
+
+    fn next_literal(&self, idx: usize) -> Option<&[u8]> {
+        match self.pieces.get(idx + 1) {
+            Some(Piece::Literal(lit)) => Some(lit),
+            _ => None,
+        }
+    }
+
+    /// Backtracking match of pieces[idx..] then the label. Returns the label
+    /// and the body offset. `avoid` rejects a solution whose body starts at
+    /// that offset (used to look for a second parse).
+    fn match_from<'a>(
+        &self,
+        idx: usize,
+        line: &'a [u8],
+        pos: usize,
+        fields: &mut PrefixFields<'a>,
+        avoid: Option<usize>,
+    ) -> Option<(Label, usize)> {
+        let Some(piece) = self.pieces.get(idx) else {
+            let (label, body_start, sqlstate) = match_label(line, pos)?;
+            if avoid == Some(body_start) {
+                return None;
+            }
+            if sqlstate.is_some() {
+                fields.sqlstate = sqlstate;
+            }
+            return Some((label, body_start));
+        };
+        match piece {
+            Piece::Literal(lit) => {
+                if line[pos..].starts_with(lit) {
+                    self.match_from(idx + 1, line, pos + lit.len(), fields, avoid)
+                } else {
+                    None
+                }
+            }
+            Piece::StopIfNoSession => {
+                if let Some(found) = self.match_from(idx + 1, line, pos, fields, avoid) {
+                    return Some(found);
+                }
+                // A non-session process: the prefix ends here.
+                let (label, body_start, sqlstate) = match_label(line, pos)?;
+                if avoid == Some(body_start) {
+                    return None;
+                }
+                if sqlstate.is_some() {
+                    fields.sqlstate = sqlstate;
+                }
+                Some((label, body_start))
+            }
+            Piece::Escape { escape, padded } => {
+                let mut found = None;
+                for_each_end(*escape, *padded, line, pos, self.next_literal(idx), &mut |end| {
+                    let saved = fields.clone();
+                    record_field(*escape, &line[pos..end], fields);
+                    found = self.match_from(idx + 1, line, end, fields, avoid);
+                    if found.is_none() {
+                        *fields = saved;
+                    }
+                    found.is_some()
+                });
+                found
+            }
+        }
+    }
+}
+
+/// Stores an escape's text into the fields (trimming padding).
+fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>) {
+    let text = trim_spaces(raw);
+    let unknown = |t: &'a [u8]| -> Option<&'a [u8]> {
+        if t.is_empty() || t == b"[unknown]" { None } else { Some(t) }
+    };
+    match escape {
+        Escape::TimeSeconds | Escape::TimeMillis => {
+            fields.time_ms = time::parse_pg_timestamp(text).map(|(ms, _)| ms);
+        }
+        Escape::Epoch => fields.time_ms = time::parse_epoch(text).map(|(ms, _)| ms),
+        Escape::Pid => fields.pid = parse_u32(text),
+        Escape::User => fields.user = unknown(text),
+        Escape::Database => fields.database = unknown(text),
+        Escape::ApplicationName => fields.application_name = unknown(text),
+        Escape::RemoteHostPort => {
+            if text == b"[local]" {
+                fields.client_addr = Some(text);
+            } else if let Some(open) = memchr::memrchr(b'(', text) {
+                fields.client_addr = Some(&text[..open]);
+                fields.client_port = text
+                    .get(open + 1..text.len().saturating_sub(1))
+                    .and_then(parse_u32)
+                    .and_then(|p| u16::try_from(p).ok());
+            }
+        }
+        Escape::RemoteHost => {
+            if !text.is_empty() {
+                fields.client_addr = Some(text);
+            }
+        }
+        Escape::SqlState => fields.sqlstate = Some(text),
+        Escape::SessionId => fields.session_id = Some(text),
+        _ => {}
+    }
+}
+
+fn trim_spaces(mut b: &[u8]) -> &[u8] {
+    while let [b' ', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' '] = b {
+        b = rest;
+    }
+    b
+}
+
+fn parse_u32(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 10 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u64;
+    }
+    u32::try_from(v).ok()
+}
+
+/// Calls `try_end` with each candidate end offset for an escape starting at
+/// `pos`, best first, until it returns true. No allocation.
+fn for_each_end(
+    escape: Escape,
+    padded: bool,
+    line: &[u8],
+    pos: usize,
+    next_literal: Option<&[u8]>,
+    try_end: &mut dyn FnMut(usize) -> bool,
+) {
+    let mut start = pos;
+    if padded {
+        while line.get(start) == Some(&b' ') {
+            start += 1;
+        }
+    }
+    let rest = &line[start..];
+    let mut last_tried = usize::MAX;
+    // Returns true when the caller should stop.
+    let mut push = |n: usize| -> bool {
+        let mut end = start + n;
+        if padded {
+            while line.get(end) == Some(&b' ') {
+                end += 1;
+            }
+        }
+        if end == last_tried {
+            return false;
+        }
+        last_tried = end;
+        try_end(end)
+    };
+    match escape {
+        Escape::TimeSeconds | Escape::TimeMillis | Escape::SessionStart => {
+            if let Some((_, used)) = time::parse_pg_timestamp(rest) {
+                push(used);
+            }
+        }
+        Escape::Epoch => {
+            if let Some((_, used)) = time::parse_epoch(rest) {
+                push(used);
+            }
+        }
+        Escape::Pid | Escape::LineNumber | Escape::Xid => {
+            let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            if n > 0 {
+                push(n);
+            }
+        }
+        Escape::LeaderPid => {
+            let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+            push(n);
+        }
+        Escape::QueryId => {
+            let sign = usize::from(rest.first() == Some(&b'-'));
+            let n = rest[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if n > 0 {
+                push(sign + n);
+            }
+        }
+        Escape::SqlState => {
+            if rest.len() >= 5 && rest[..5].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+                push(5);
+            }
+        }
+        Escape::SessionId => {
+            let n = rest.iter().take_while(|c| c.is_ascii_hexdigit() || **c == b'.').count();
+            if n > 0 {
+                push(n);
+            }
+        }
+        Escape::RemoteHostPort => {
+            if rest.starts_with(b"[local]") {
+                if push(7) {
+                    return;
+                }
+            }
+            // host(port): the port is digits in parentheses.
+            let limit = rest.len().min(MAX_FREE_TEXT);
+            let mut from = 0;
+            while let Some(open) = memchr::memchr(b'(', &rest[from..limit]) {
+                let open = from + open;
+                let digits = rest[open + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+                if open > 0 && digits > 0 && rest.get(open + 1 + digits) == Some(&b')') && push(open + digits + 2) {
+                    return;
+                }
+                from = open + 1;
+            }
+            // Non-session processes print nothing.
+            push(0);
+        }
+        _ if escape.is_free_text() => {
+            let limit = rest.len().min(MAX_FREE_TEXT);
+            match next_literal.and_then(|l| l.first()) {
+                Some(&first) => {
+                    // Only offsets where the next literal can start.
+                    if push(0) {
+                        return;
+                    }
+                    let mut from = 0;
+                    while let Some(found) = memchr::memchr(first, &rest[from..limit]) {
+                        let at = from + found;
+                        if at > 0 && push(at) {
+                            return;
+                        }
+                        from = at + 1;
+                    }
+                }
+                None => {
+                    for n in 0..=limit {
+                        push(n);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// After the prefix: `SEVERITY:` then one or two spaces, and with verbose
+/// error logging an `SQLSTATE: ` code. Returns (label, body offset, sqlstate).
+fn match_label(line: &[u8], pos: usize) -> Option<(Label, usize, Option<&[u8]>)> {
+    let rest = &line[pos..];
+    let word_len = rest.iter().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit()).count();
+    if word_len == 0 || rest.get(word_len) != Some(&b':') {
+        return None;
+    }
+    let label = Label::parse(&rest[..word_len])?;
+    let mut at = word_len + 1;
+    let spaces = rest[at..].iter().take(2).take_while(|c| **c == b' ').count();
+    if spaces == 0 && at < rest.len() {
+        return None;
+    }
+    at += spaces;
+    let mut sqlstate = None;
+    if rest.len() >= at + 7
+        && rest[at..at + 5].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && rest[at..at + 5].iter().any(u8::is_ascii_digit)
+        && &rest[at + 5..at + 7] == b": "
+    {
+        sqlstate = Some(&rest[at..at + 5]);
+        at += 7;
+    }
+    Some((label, pos + at, sqlstate))
+}
+
+/// A named prefix from `grammars/prefixes.toml`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Preset {
+    pub name: String,
+    pub prefix: String,
+    pub description: String,
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct PresetFile {
+    preset: Vec<Preset>,
+}
+
+/// The presets shipped in `grammars/prefixes.toml`, in file order.
+pub fn presets() -> &'static [Preset] {
+    static PRESETS: std::sync::OnceLock<Vec<Preset>> = std::sync::OnceLock::new();
+    PRESETS.get_or_init(|| {
+        let text = include_str!("../grammars/prefixes.toml");
+        match toml::from_str::<PresetFile>(text) {
+            Ok(file) => file.preset,
+            // The file is part of the build and covered by tests.
+            Err(e) => panic!("grammars/prefixes.toml: {e}"),
+        }
+    })
+}
+
+/// Looks up a preset by name.
+pub fn preset(name: &str) -> Option<&'static Preset> {
+    presets().iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(prefix: &str, line: &str) -> (PrefixFields<'static>, Label, String) {
+        let p = Prefix::compile(prefix).unwrap();
+        let line: &'static str = Box::leak(line.to_string().into_boxed_str());
+        match p.parse_line(line.as_bytes()) {
+            LineMatch::Header { fields, label, body, .. } => (fields, label, String::from_utf8_lossy(body).into_owned()),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rds_prefix() {
+        let (f, label, body) = header(
+            "%t:%r:%u@%d:[%p]:",
+            "2019-09-29 10:13:24 UTC:10.0.1.7(43300):pgmonitor@pgbench:[29443]:FATAL:  PAM authentication failed for user \"pgmonitor\"",
+        );
+        assert_eq!(label, Label::Fatal);
+        assert_eq!(f.pid, Some(29443));
+        assert_eq!(f.user, Some(&b"pgmonitor"[..]));
+        assert_eq!(f.database, Some(&b"pgbench"[..]));
+        assert_eq!(f.client_addr, Some(&b"10.0.1.7"[..]));
+        assert_eq!(f.client_port, Some(43300));
+        assert_eq!(body, "PAM authentication failed for user \"pgmonitor\"");
+    }
+
+    #[test]
+    fn rds_prefix_ipv6_unknown_and_background() {
+        let (f, _, _) = header(
+            "%t:%r:%u@%d:[%p]:",
+            "2026-11-28 14:51:17 UTC:::1(34249):[unknown]@[unknown]:[29001]:LOG:  connection received: host=::1 port=34249",
+        );
+        assert_eq!(f.client_addr, Some(&b"::1"[..]));
+        assert_eq!(f.client_port, Some(34249));
+        assert_eq!(f.user, None);
+        let (f, label, body) = header(
+            "%t:%r:%u@%d:[%p]:",
+            "2019-10-22 03:09:45 UTC::@:[25852]:LOG:  automatic vacuum of table",
+        );
+        assert_eq!((f.pid, label, f.client_addr), (Some(25852), Label::Log, None));
+        assert_eq!(body, "automatic vacuum of table");
+    }
+
+    #[test]
+    fn user_with_at_sign_and_colon() {
+        let (f, _, body) = header("%t:%r:%u@%d:[%p]:", "2026-11-28 14:51:17 UTC:[local]:a@b:c@db:[7]:LOG:  x");
+        assert_eq!(f.pid, Some(7));
+        assert_eq!(body, "x");
+        assert_eq!(f.client_addr, Some(&b"[local]"[..]));
+    }
+
+    #[test]
+    fn debian_prefix_with_q() {
+        let (f, label, _) = header(
+            "%m [%p] %q%u@%d ",
+            "2026-11-28 14:57:29.156 UTC [4691] alice@pamdb LOG:  pam_authenticate failed: Authentication failure",
+        );
+        assert_eq!((f.pid, label), (Some(4691), Label::Log));
+        assert_eq!(f.user, Some(&b"alice"[..]));
+        let (f, label, body) = header("%m [%p] %q%u@%d ", "2026-11-28 14:57:21.812 UTC [4600] LOG:  checkpoint starting: time");
+        assert_eq!((f.pid, label, f.user), (Some(4600), Label::Log, None));
+        assert_eq!(body, "checkpoint starting: time");
+    }
+
+    #[test]
+    fn padding_and_verbose_sqlstate() {
+        let (f, label, body) = header("%m [%-6p] %e ", "2026-11-28 14:57:21.812 UTC [42    ] 28P01 FATAL:  28P01: password authentication failed");
+        assert_eq!((f.pid, label), (Some(42), Label::Fatal));
+        assert_eq!(f.sqlstate, Some(&b"28P01"[..]));
+        assert_eq!(body, "password authentication failed");
+    }
+
+    #[test]
+    fn forged_newline_in_user_is_broken() {
+        let p = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
+        let m = p.parse_line(b"2026-11-28 14:51:29 UTC:127.0.0.1(35956):evil\"");
+        assert!(matches!(m, LineMatch::Broken { .. }), "{m:?}");
+        assert_eq!(p.parse_line(b"* Connected to rdsauthproxy (10.0.0.1) port 1108 (#0)"), LineMatch::NoMatch);
+    }
+
+    #[test]
+    fn application_name_imitating_a_label_is_ambiguous() {
+        let p = Prefix::compile("%m [%p] %q%u@%d %a ").unwrap();
+        let line = b"2026-11-28 14:57:29.156 UTC [4691] alice@db x LOG:  connection authorized: user=admin LOG:  disconnection";
+        let LineMatch::Header { body_start, .. } = p.parse_line(line) else { panic!() };
+        assert!(p.is_ambiguous(line, body_start));
+        let honest = b"2026-11-28 14:57:29.156 UTC [4691] alice@db psql LOG:  disconnection: session time";
+        let LineMatch::Header { body_start, .. } = p.parse_line(honest) else { panic!() };
+        assert!(!p.is_ambiguous(honest, body_start));
+    }
+
+    #[test]
+    fn rejects_bad_prefixes() {
+        assert!(Prefix::compile("%t %").is_err());
+        assert!(Prefix::compile("%k").is_err());
+    }
+}
