@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 pub mod csvlog;
 pub mod jsonlog;
+pub mod stderr;
 
 /// The severity or the secondary label of a physical stderr line.
 ///
@@ -108,6 +109,12 @@ pub struct Record<'a> {
     pub message: Cow<'a, str>,
     pub detail: Option<Cow<'a, str>>,
     pub hint: Option<Cow<'a, str>>,
+    /// CONTEXT text: present on records raised from SQL (PL/pgSQL `RAISE`),
+    /// never on a genuine connection message.
+    pub context: Option<Cow<'a, str>>,
+    /// stderr/syslog only: client text in the prefix (`%a`, `%u`, `%d`) makes
+    /// a second reading of this line possible (see `Prefix::is_ambiguous`).
+    pub prefix_ambiguous: bool,
     /// 1-based physical line of the record's first line within its input.
     pub line: u64,
     /// Last physical line the record spans (DETAIL lines included).
@@ -137,6 +144,8 @@ impl<'a> Record<'a> {
             message,
             detail: None,
             hint: None,
+            context: None,
+            prefix_ambiguous: false,
             line,
             last_line: line,
             invalid_utf8: false,
@@ -187,12 +196,13 @@ pub enum Item<'a> {
         text: Cow<'a, str>,
     },
     /// A stderr record whose prefix was broken by a newline inside a
-    /// client-controlled field (§6 log forging): `line` is the broken prefix,
-    /// `tail_lines` the physical lines absorbed as its dangling tail.
+    /// client-controlled field (§6 log forging). `head` carries what the
+    /// trustworthy part of the prefix said (time, client, the broken line
+    /// number) and, as its message, the text of every absorbed line;
+    /// `tail_lines` are the physical lines absorbed as its dangling tail.
     Suspect {
-        line: u64,
+        head: Record<'a>,
         tail_lines: Vec<u64>,
-        text: Cow<'a, str>,
     },
 }
 
