@@ -8,10 +8,10 @@ use std::fmt;
 use std::sync::Arc;
 
 macro_rules! named_enum {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        $vis enum $name { $($variant),+ }
+        $vis enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
             /// Every value, in declaration order.
@@ -87,6 +87,21 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Why a record was turned into a `suspect` event instead of being trusted.
+    pub enum SuspectReason {
+        /// A newline inside a raw `%u`/`%d` broke the prefix; the following
+        /// lines completing it were absorbed (log forging).
+        BrokenPrefix => "broken_prefix",
+        /// Client text in the prefix (`%a`, `%u`, `%d`) allows a second
+        /// reading of the line with a different message.
+        AmbiguousPrefix => "ambiguous_prefix",
+        /// A connection message carrying a CONTEXT: raised from SQL
+        /// (PL/pgSQL `RAISE LOG`), not by the server's connection code.
+        RaisedFromSql => "raised_from_sql",
+    }
+}
+
 /// Where a record came from: the input's label and the 1-based line of the
 /// record's first physical line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -141,6 +156,8 @@ pub struct Event {
     /// The record contained bytes that are not UTF-8 (replaced lossily).
     pub invalid_utf8: bool,
     pub source: Option<Provenance>,
+    /// For `suspect` events: why the record cannot be trusted.
+    pub suspect_reason: Option<SuspectReason>,
     /// Further records this event was built from (the tail of a forged
     /// line, for `suspect`).
     pub related_sources: Vec<Provenance>,
@@ -176,6 +193,7 @@ impl Event {
             ingest_time_ms: None,
             invalid_utf8: false,
             source: None,
+            suspect_reason: None,
             related_sources: Vec::new(),
         }
     }
