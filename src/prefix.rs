@@ -89,7 +89,10 @@ impl Escape {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Literal(Vec<u8>),
-    Escape { escape: Escape, padded: bool },
+    Escape {
+        escape: Escape,
+        padded: bool,
+    },
     /// `%q`: non-session processes stop the prefix here.
     StopIfNoSession,
 }
@@ -115,7 +118,11 @@ pub struct PrefixError {
 
 impl std::fmt::Display for PrefixError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid log_line_prefix {:?}: {}", self.prefix, self.reason)
+        write!(
+            f,
+            "invalid log_line_prefix {:?}: {}",
+            self.prefix, self.reason
+        )
     }
 }
 
@@ -219,7 +226,8 @@ impl Prefix {
                 _ => None,
             })
         };
-        let has_time = escapes().any(|e| matches!(e, Escape::TimeSeconds | Escape::TimeMillis | Escape::Epoch));
+        let has_time = escapes()
+            .any(|e| matches!(e, Escape::TimeSeconds | Escape::TimeMillis | Escape::Epoch));
         let has_pid = escapes().any(|e| e == Escape::Pid);
         let has_app = escapes().any(|e| e == Escape::ApplicationName);
         let first_raw = pieces
@@ -286,7 +294,8 @@ impl Prefix {
             return false;
         }
         let mut fields = PrefixFields::default();
-        self.match_from(0, line, 0, &mut fields, Some(body_start)).is_some()
+        self.match_from(0, line, 0, &mut fields, Some(body_start))
+            .is_some()
     }
 
     /// Matches the pieces before index `end` (the first raw client field),
@@ -319,20 +328,28 @@ impl Prefix {
         }
         match &self.pieces[idx] {
             Piece::Literal(lit) => {
-                line[pos..].starts_with(lit) && self.match_pieces_until(idx + 1, end, line, pos + lit.len(), fields)
+                line[pos..].starts_with(lit)
+                    && self.match_pieces_until(idx + 1, end, line, pos + lit.len(), fields)
             }
             Piece::StopIfNoSession => self.match_pieces_until(idx + 1, end, line, pos, fields),
             Piece::Escape { escape, padded } => {
                 let mut matched = false;
-                for_each_end(*escape, *padded, line, pos, self.next_literal(idx), &mut |stop| {
-                    let saved = fields.clone();
-                    record_field(*escape, &line[pos..stop], fields);
-                    matched = self.match_pieces_until(idx + 1, end, line, stop, fields);
-                    if !matched {
-                        *fields = saved;
-                    }
-                    matched
-                });
+                for_each_end(
+                    *escape,
+                    *padded,
+                    line,
+                    pos,
+                    self.next_literal(idx),
+                    &mut |stop| {
+                        let saved = fields.clone();
+                        record_field(*escape, &line[pos..stop], fields);
+                        matched = self.match_pieces_until(idx + 1, end, line, stop, fields);
+                        if !matched {
+                            *fields = saved;
+                        }
+                        matched
+                    },
+                );
                 matched
             }
         }
@@ -390,15 +407,22 @@ impl Prefix {
             }
             Piece::Escape { escape, padded } => {
                 let mut found = None;
-                for_each_end(*escape, *padded, line, pos, self.next_literal(idx), &mut |end| {
-                    let saved = fields.clone();
-                    record_field(*escape, &line[pos..end], fields);
-                    found = self.match_from(idx + 1, line, end, fields, avoid);
-                    if found.is_none() {
-                        *fields = saved;
-                    }
-                    found.is_some()
-                });
+                for_each_end(
+                    *escape,
+                    *padded,
+                    line,
+                    pos,
+                    self.next_literal(idx),
+                    &mut |end| {
+                        let saved = fields.clone();
+                        record_field(*escape, &line[pos..end], fields);
+                        found = self.match_from(idx + 1, line, end, fields, avoid);
+                        if found.is_none() {
+                            *fields = saved;
+                        }
+                        found.is_some()
+                    },
+                );
                 found
             }
         }
@@ -409,7 +433,11 @@ impl Prefix {
 fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>) {
     let text = trim_spaces(raw);
     let unknown = |t: &'a [u8]| -> Option<&'a [u8]> {
-        if t.is_empty() || t == b"[unknown]" { None } else { Some(t) }
+        if t.is_empty() || t == b"[unknown]" {
+            None
+        } else {
+            Some(t)
+        }
     };
     match escape {
         Escape::TimeSeconds | Escape::TimeMillis => {
@@ -521,18 +549,28 @@ fn for_each_end(
         }
         Escape::QueryId => {
             let sign = usize::from(rest.first() == Some(&b'-'));
-            let n = rest[sign..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let n = rest[sign..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
             if n > 0 {
                 push(sign + n);
             }
         }
         Escape::SqlState => {
-            if rest.len() >= 5 && rest[..5].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) {
+            if rest.len() >= 5
+                && rest[..5]
+                    .iter()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
                 push(5);
             }
         }
         Escape::SessionId => {
-            let n = rest.iter().take_while(|c| c.is_ascii_hexdigit() || **c == b'.').count();
+            let n = rest
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit() || **c == b'.')
+                .count();
             if n > 0 {
                 push(n);
             }
@@ -548,8 +586,15 @@ fn for_each_end(
             let mut from = 0;
             while let Some(open) = memchr::memchr(b'(', &rest[from..limit]) {
                 let open = from + open;
-                let digits = rest[open + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
-                if open > 0 && digits > 0 && rest.get(open + 1 + digits) == Some(&b')') && push(open + digits + 2) {
+                let digits = rest[open + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+                if open > 0
+                    && digits > 0
+                    && rest.get(open + 1 + digits) == Some(&b')')
+                    && push(open + digits + 2)
+                {
                     return;
                 }
                 from = open + 1;
@@ -589,20 +634,29 @@ fn for_each_end(
 /// error logging an `SQLSTATE: ` code. Returns (label, body offset, sqlstate).
 fn match_label(line: &[u8], pos: usize) -> Option<(Label, usize, Option<&[u8]>)> {
     let rest = &line[pos..];
-    let word_len = rest.iter().take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit()).count();
+    let word_len = rest
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .count();
     if word_len == 0 || rest.get(word_len) != Some(&b':') {
         return None;
     }
     let label = Label::parse(&rest[..word_len])?;
     let mut at = word_len + 1;
-    let spaces = rest[at..].iter().take(2).take_while(|c| **c == b' ').count();
+    let spaces = rest[at..]
+        .iter()
+        .take(2)
+        .take_while(|c| **c == b' ')
+        .count();
     if spaces == 0 && at < rest.len() {
         return None;
     }
     at += spaces;
     let mut sqlstate = None;
     if rest.len() >= at + 7
-        && rest[at..at + 5].iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        && rest[at..at + 5]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         && rest[at..at + 5].iter().any(u8::is_ascii_digit)
         && &rest[at + 5..at + 7] == b": "
     {
@@ -653,7 +707,12 @@ mod tests {
         let p = Prefix::compile(prefix).unwrap();
         let line: &'static str = Box::leak(line.to_string().into_boxed_str());
         match p.parse_line(line.as_bytes()) {
-            LineMatch::Header { fields, label, body, .. } => (fields, label, String::from_utf8_lossy(body).into_owned()),
+            LineMatch::Header {
+                fields,
+                label,
+                body,
+                ..
+            } => (fields, label, String::from_utf8_lossy(body).into_owned()),
             other => panic!("{line}: {other:?}"),
         }
     }
@@ -686,13 +745,19 @@ mod tests {
             "%t:%r:%u@%d:[%p]:",
             "2019-10-22 03:09:45 UTC::@:[25852]:LOG:  automatic vacuum of table",
         );
-        assert_eq!((f.pid, label, f.client_addr), (Some(25852), Label::Log, None));
+        assert_eq!(
+            (f.pid, label, f.client_addr),
+            (Some(25852), Label::Log, None)
+        );
         assert_eq!(body, "automatic vacuum of table");
     }
 
     #[test]
     fn user_with_at_sign_and_colon() {
-        let (f, _, body) = header("%t:%r:%u@%d:[%p]:", "2026-11-28 14:51:17 UTC:[local]:a@b:c@db:[7]:LOG:  x");
+        let (f, _, body) = header(
+            "%t:%r:%u@%d:[%p]:",
+            "2026-11-28 14:51:17 UTC:[local]:a@b:c@db:[7]:LOG:  x",
+        );
         assert_eq!(f.pid, Some(7));
         assert_eq!(body, "x");
         assert_eq!(f.client_addr, Some(&b"[local]"[..]));
@@ -706,14 +771,20 @@ mod tests {
         );
         assert_eq!((f.pid, label), (Some(4691), Label::Log));
         assert_eq!(f.user, Some(&b"alice"[..]));
-        let (f, label, body) = header("%m [%p] %q%u@%d ", "2026-11-28 14:57:21.812 UTC [4600] LOG:  checkpoint starting: time");
+        let (f, label, body) = header(
+            "%m [%p] %q%u@%d ",
+            "2026-11-28 14:57:21.812 UTC [4600] LOG:  checkpoint starting: time",
+        );
         assert_eq!((f.pid, label, f.user), (Some(4600), Label::Log, None));
         assert_eq!(body, "checkpoint starting: time");
     }
 
     #[test]
     fn padding_and_verbose_sqlstate() {
-        let (f, label, body) = header("%m [%-6p] %e ", "2026-11-28 14:57:21.812 UTC [42    ] 28P01 FATAL:  28P01: password authentication failed");
+        let (f, label, body) = header(
+            "%m [%-6p] %e ",
+            "2026-11-28 14:57:21.812 UTC [42    ] 28P01 FATAL:  28P01: password authentication failed",
+        );
         assert_eq!((f.pid, label), (Some(42), Label::Fatal));
         assert_eq!(f.sqlstate, Some(&b"28P01"[..]));
         assert_eq!(body, "password authentication failed");
@@ -724,17 +795,25 @@ mod tests {
         let p = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
         let m = p.parse_line(b"2026-11-28 14:51:29 UTC:127.0.0.1(35956):evil\"");
         assert!(matches!(m, LineMatch::Broken { .. }), "{m:?}");
-        assert_eq!(p.parse_line(b"* Connected to rdsauthproxy (10.0.0.1) port 1108 (#0)"), LineMatch::NoMatch);
+        assert_eq!(
+            p.parse_line(b"* Connected to rdsauthproxy (10.0.0.1) port 1108 (#0)"),
+            LineMatch::NoMatch
+        );
     }
 
     #[test]
     fn application_name_imitating_a_label_is_ambiguous() {
         let p = Prefix::compile("%m [%p] %q%u@%d %a ").unwrap();
         let line = b"2026-11-28 14:57:29.156 UTC [4691] alice@db x LOG:  connection authorized: user=admin LOG:  disconnection";
-        let LineMatch::Header { body_start, .. } = p.parse_line(line) else { panic!() };
+        let LineMatch::Header { body_start, .. } = p.parse_line(line) else {
+            panic!()
+        };
         assert!(p.is_ambiguous(line, body_start));
-        let honest = b"2026-11-28 14:57:29.156 UTC [4691] alice@db psql LOG:  disconnection: session time";
-        let LineMatch::Header { body_start, .. } = p.parse_line(honest) else { panic!() };
+        let honest =
+            b"2026-11-28 14:57:29.156 UTC [4691] alice@db psql LOG:  disconnection: session time";
+        let LineMatch::Header { body_start, .. } = p.parse_line(honest) else {
+            panic!()
+        };
         assert!(!p.is_ambiguous(honest, body_start));
     }
 
@@ -742,5 +821,127 @@ mod tests {
     fn rejects_bad_prefixes() {
         assert!(Prefix::compile("%t %").is_err());
         assert!(Prefix::compile("%k").is_err());
+    }
+
+    /// What a server would print for each escape, for the round-trip test.
+    struct Sample {
+        secs: i64,
+        millis: i64,
+        pid: u32,
+        user: String,
+        database: String,
+        app: String,
+        host: String,
+        port: u16,
+    }
+
+    fn format_line(prefix: &Prefix, s: &Sample, label: &str, message: &str) -> String {
+        let stamp = |with_ms: bool| {
+            let dt = chrono::DateTime::from_timestamp(s.secs, 0).unwrap();
+            if with_ms {
+                format!("{}.{:03} UTC", dt.format("%Y-%m-%d %H:%M:%S"), s.millis)
+            } else {
+                format!("{} UTC", dt.format("%Y-%m-%d %H:%M:%S"))
+            }
+        };
+        let mut out = String::new();
+        for piece in &prefix.pieces {
+            match piece {
+                Piece::Literal(l) => out.push_str(std::str::from_utf8(l).unwrap()),
+                Piece::StopIfNoSession => {}
+                Piece::Escape { escape, .. } => out.push_str(&match escape {
+                    Escape::ApplicationName => s.app.clone(),
+                    Escape::User => s.user.clone(),
+                    Escape::Database => s.database.clone(),
+                    Escape::RemoteHostPort => format!("{}({})", s.host, s.port),
+                    Escape::RemoteHost => s.host.clone(),
+                    Escape::LocalAddr => "127.0.0.1".into(),
+                    Escape::BackendType => "client backend".into(),
+                    Escape::Pid => s.pid.to_string(),
+                    Escape::LeaderPid => String::new(),
+                    Escape::TimeSeconds => stamp(false),
+                    Escape::TimeMillis => stamp(true),
+                    Escape::Epoch => format!("{}.{:03}", s.secs, s.millis),
+                    Escape::PsDisplay => "idle".into(),
+                    Escape::SqlState => "00000".into(),
+                    Escape::SessionId => format!("{:x}.{:x}", s.secs, s.pid),
+                    Escape::LineNumber => "3".into(),
+                    Escape::SessionStart => stamp(false),
+                    Escape::VirtualXid => "3/7".into(),
+                    Escape::Xid => "0".into(),
+                    Escape::QueryId => "-8259055824528607182".into(),
+                }),
+            }
+        }
+        format!("{out}{label}:  {message}")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_preset_round_trips(
+            secs in 946_684_800i64..4_102_444_800,
+            millis in 0i64..1000,
+            pid in 1u32..4_194_304,
+            user in "[a-z_][a-z0-9_]{0,20}",
+            database in "[a-z_][a-z0-9_]{0,20}",
+            app in "[a-z0-9][a-z0-9 ._-]{0,20}[a-z0-9]",
+            host in proptest::prop_oneof!["10\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}", "::1", "fe80::[0-9a-f]{1,4}"],
+            port in 1u16..,
+            label in proptest::prop_oneof!["LOG", "FATAL", "DETAIL", "ERROR"],
+            message in "[a-z][a-z =:,\"()]{0,40}",
+        ) {
+            let sample = Sample { secs, millis, pid, user, database, app, host, port };
+            for preset in presets() {
+                let prefix = Prefix::compile(&preset.prefix).unwrap();
+                let line = format_line(&prefix, &sample, &label, &message);
+                let LineMatch::Header { fields, label: got, body, .. } = prefix.parse_line(line.as_bytes()) else {
+                    panic!("{}: no header parse of {line:?}", preset.name);
+                };
+                proptest::prop_assert_eq!(got.as_str(), label.as_str(), "{}", preset.name);
+                proptest::prop_assert_eq!(body, message.as_bytes(), "{}", preset.name);
+                let has = |e: Escape| prefix.pieces.iter().any(|p| matches!(p, Piece::Escape { escape, .. } if *escape == e));
+                if has(Escape::Pid) {
+                    proptest::prop_assert_eq!(fields.pid, Some(sample.pid));
+                }
+                if has(Escape::TimeMillis) || has(Escape::Epoch) {
+                    proptest::prop_assert_eq!(fields.time_ms, Some(sample.secs * 1000 + sample.millis));
+                } else if has(Escape::TimeSeconds) {
+                    proptest::prop_assert_eq!(fields.time_ms, Some(sample.secs * 1000));
+                }
+                if has(Escape::User) {
+                    proptest::prop_assert_eq!(fields.user, Some(sample.user.as_bytes()), "{}", preset.name);
+                }
+                if has(Escape::Database) {
+                    proptest::prop_assert_eq!(fields.database, Some(sample.database.as_bytes()), "{}", preset.name);
+                }
+                if has(Escape::ApplicationName) {
+                    proptest::prop_assert_eq!(fields.application_name, Some(sample.app.as_bytes()), "{}", preset.name);
+                }
+                if has(Escape::RemoteHostPort) {
+                    proptest::prop_assert_eq!(fields.client_addr, Some(sample.host.as_bytes()));
+                    proptest::prop_assert_eq!(fields.client_port, Some(sample.port));
+                } else if has(Escape::RemoteHost) {
+                    proptest::prop_assert_eq!(fields.client_addr, Some(sample.host.as_bytes()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_preset_compiles_and_parses_its_samples() {
+        for preset in presets() {
+            let prefix =
+                Prefix::compile(&preset.prefix).unwrap_or_else(|e| panic!("{}: {e}", preset.name));
+            for sample in &preset.samples {
+                assert!(
+                    matches!(
+                        prefix.parse_line(sample.as_bytes()),
+                        LineMatch::Header { .. }
+                    ),
+                    "preset {}: sample does not parse: {sample}",
+                    preset.name
+                );
+            }
+        }
     }
 }

@@ -37,7 +37,12 @@ pub fn parse_datetime_prefix(b: &[u8]) -> Option<(i64, usize)> {
     if b.len() < 19 {
         return None;
     }
-    if b[4] != b'-' || b[7] != b'-' || (b[10] != b' ' && b[10] != b'T') || b[13] != b':' || b[16] != b':' {
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || (b[10] != b' ' && b[10] != b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let year = digits(&b[0..4])? as i64;
@@ -46,7 +51,12 @@ pub fn parse_datetime_prefix(b: &[u8]) -> Option<(i64, usize)> {
     let hour = digits(&b[11..13])?;
     let minute = digits(&b[14..16])?;
     let second = digits(&b[17..19])?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut used = 19;
@@ -69,7 +79,8 @@ pub fn parse_datetime_prefix(b: &[u8]) -> Option<(i64, usize)> {
         used = end;
     }
     let days = days_from_civil(year, month, day);
-    let ms = ((days * 24 + hour as i64) * 60 + minute as i64) * 60_000 + second as i64 * 1000 + millis;
+    let ms =
+        ((days * 24 + hour as i64) * 60 + minute as i64) * 60_000 + second as i64 * 1000 + millis;
     Some((ms, used))
 }
 
@@ -129,13 +140,27 @@ pub fn parse_pg_timestamp(b: &[u8]) -> Option<(i64, usize)> {
     }
     let zone_start = used + 1;
     let mut end = zone_start;
-    while end < b.len() && !matches!(b[end], b' ' | b':' | b',' | b'[' | b'"') {
-        end += 1;
-    }
-    // A numeric zone like +05:30 contains a colon; accept it when followed by two digits.
-    if end < b.len() && b[end] == b':' && matches!(b.get(zone_start), Some(b'+' | b'-')) && end - zone_start == 3 {
-        if b.len() >= end + 3 && b[end + 1].is_ascii_digit() && b[end + 2].is_ascii_digit() {
-            end += 3;
+    match b.get(zone_start) {
+        // Numeric zone: +HH, -HHMM, +HH:MM
+        Some(b'+' | b'-') => {
+            end += 1;
+            while end < b.len() && b[end].is_ascii_digit() && end - zone_start < 5 {
+                end += 1;
+            }
+            if end - zone_start == 3
+                && b.get(end) == Some(&b':')
+                && b.get(end + 1).is_some_and(u8::is_ascii_digit)
+                && b.get(end + 2).is_some_and(u8::is_ascii_digit)
+            {
+                end += 3;
+            }
+        }
+        _ => {
+            while end < b.len()
+                && (b[end].is_ascii_alphabetic() || b[end] == b'/' || b[end] == b'_')
+            {
+                end += 1;
+            }
         }
     }
     let offset = zone_offset_minutes(&b[zone_start..end])?;
