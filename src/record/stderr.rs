@@ -118,7 +118,9 @@ impl<'a> Physical<'a> {
         if self.more.is_empty() {
             return text(self.first);
         }
-        let mut joined = Vec::with_capacity(self.first.len() + self.more.iter().map(|l| l.len() + 1).sum::<usize>());
+        let mut joined = Vec::with_capacity(
+            self.first.len() + self.more.iter().map(|l| l.len() + 1).sum::<usize>(),
+        );
         joined.extend_from_slice(self.first);
         for cont in &self.more {
             joined.push(b'\n');
@@ -126,7 +128,10 @@ impl<'a> Physical<'a> {
         }
         match String::from_utf8(joined) {
             Ok(s) => (Cow::Owned(s), false),
-            Err(e) => (Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()), true),
+            Err(e) => (
+                Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                true,
+            ),
         }
     }
 }
@@ -139,7 +144,12 @@ fn opt_text<'a>(b: Option<&'a [u8]>, invalid: &mut bool) -> Option<Cow<'a, str>>
     })
 }
 
-fn record_from_fields<'a>(fields: &PrefixFields<'a>, label: Label, message: Cow<'a, str>, line: u64) -> Record<'a> {
+fn record_from_fields<'a>(
+    fields: &PrefixFields<'a>,
+    label: Label,
+    message: Cow<'a, str>,
+    line: u64,
+) -> Record<'a> {
     let mut record = Record::new(label, message, line);
     let mut invalid = false;
     record.time_ms = fields.time_ms;
@@ -243,7 +253,9 @@ pub fn decode<'a>(
             if in_suspect {
                 if let Some(Item::Suspect { head, tail_lines }) = queue.items.back_mut() {
                     head.message.to_mut().push('\n');
-                    head.message.to_mut().push_str(&String::from_utf8_lossy(cont));
+                    head.message
+                        .to_mut()
+                        .push_str(&String::from_utf8_lossy(cont));
                     tail_lines.push(line.number);
                     head.last_line = line.number;
                     continue;
@@ -272,7 +284,9 @@ pub fn decode<'a>(
             } => {
                 finish(&mut current, &mut queue);
                 let ambiguous = prefix.has_client_text()
-                    && options.check_ambiguity.is_some_and(|check| check(label, body))
+                    && options
+                        .check_ambiguity
+                        .is_some_and(|check| check(label, body))
                     && prefix.is_ambiguous(line.content, body_start);
                 current = Some(Physical {
                     fields,
@@ -334,7 +348,12 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
 /// the record: the longest run of following lines (within the bytes a client
 /// could have put in `%u`/`%d`) whose joined text parses as one header with
 /// names no longer than PostgreSQL allows. Consumes them from `lines`.
-fn absorb_forged_tail<'a>(prefix: &Prefix, first: Line<'a>, head: PrefixFields<'a>, lines: &mut Lines<'a>) -> Item<'a> {
+fn absorb_forged_tail<'a>(
+    prefix: &Prefix,
+    first: Line<'a>,
+    head: PrefixFields<'a>,
+    lines: &mut Lines<'a>,
+) -> Item<'a> {
     let mut joined: Vec<u8> = first.content.to_vec();
     let mut look = lines.clone();
     let mut absorbed_bytes = 0usize;
@@ -374,7 +393,10 @@ fn absorb_forged_tail<'a>(prefix: &Prefix, first: Line<'a>, head: PrefixFields<'
     let mut record = record_from_fields(&head, Label::Log, Cow::Owned(message), first.number);
     record.last_line = tail_lines.last().copied().unwrap_or(first.number);
     record.ingest_time_ms = first.ingest_ms;
-    Item::Suspect { head: record, tail_lines }
+    Item::Suspect {
+        head: record,
+        tail_lines,
+    }
 }
 
 #[cfg(test)]
@@ -385,7 +407,13 @@ mod tests {
         let p = Prefix::compile(prefix).unwrap();
         let input: &'static str = Box::leak(input.to_string().into_boxed_str());
         let mut out = Vec::new();
-        decode(input.as_bytes(), &p, 0, &StderrOptions::default(), &mut |i| out.push(i));
+        decode(
+            input.as_bytes(),
+            &p,
+            0,
+            &StderrOptions::default(),
+            &mut |i| out.push(i),
+        );
         out
     }
 
@@ -406,7 +434,9 @@ mod tests {
         assert_eq!(r.last_line, 3);
         assert_eq!(
             r.detail.as_deref(),
-            Some("Role \"nosuchuser\" does not exist.\nConnection matched file \"/var/lib/postgresql/16/main/pg_hba.conf\" line 6: \"host    appdb       all         127.0.0.1/32    scram-sha-256\"")
+            Some(
+                "Role \"nosuchuser\" does not exist.\nConnection matched file \"/var/lib/postgresql/16/main/pg_hba.conf\" line 6: \"host    appdb       all         127.0.0.1/32    scram-sha-256\""
+            )
         );
     }
 
@@ -419,8 +449,17 @@ mod tests {
              2023-03-17 08:19:37 UTC:10.0.0.5(50249):app@postgres:[4319]:LOG:  pam_authenticate failed: Permission denied\n",
         );
         assert_eq!(items.len(), 3);
-        assert!(matches!(&items[0], Item::Unparsed { reason: Unparsed::Foreign, line: 1, .. }));
-        assert!(matches!(&items[1], Item::Unparsed { reason: Unparsed::Foreign, line: 2, text } if text == "< HTTP/1.1 403 Forbidden"));
+        assert!(matches!(
+            &items[0],
+            Item::Unparsed {
+                reason: Unparsed::Foreign,
+                line: 1,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&items[1], Item::Unparsed { reason: Unparsed::Foreign, line: 2, text } if text == "< HTTP/1.1 403 Forbidden")
+        );
         let Item::Record(r) = &items[2] else { panic!() };
         assert_eq!(r.message, "pam_authenticate failed: Permission denied");
     }
@@ -436,7 +475,9 @@ mod tests {
              2026-11-28 14:51:30 UTC:127.0.0.1(35957):alice@appdb:[29601]:LOG:  connection authorized: user=alice database=appdb\n",
         );
         assert_eq!(items.len(), 2, "{items:#?}");
-        let Item::Suspect { head, tail_lines } = &items[0] else { panic!("{:?}", items[0]) };
+        let Item::Suspect { head, tail_lines } = &items[0] else {
+            panic!("{:?}", items[0])
+        };
         assert_eq!(head.line, 1);
         assert_eq!(tail_lines, &vec![2, 3]);
         assert_eq!(head.client_addr.as_deref(), Some("127.0.0.1"));
@@ -464,7 +505,9 @@ mod tests {
             max_line_bytes: 50,
             check_ambiguity: None,
         };
-        decode(long.as_bytes(), &p, 0, &options, &mut |i| out.push(format!("{i:?}")));
+        decode(long.as_bytes(), &p, 0, &options, &mut |i| {
+            out.push(format!("{i:?}"))
+        });
         assert_eq!(out.len(), 2);
         assert!(out[0].contains("Foreign"));
         assert!(out[1].contains("TooLong"));
