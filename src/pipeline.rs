@@ -1,0 +1,244 @@
+//! One input from bytes to events: format detection, the decoder for that
+//! format, and the extractor. No I/O happens here; `source` loads the bytes
+//! and the CLI writes the events.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::extract::{Extractor, Stats};
+use crate::message::Catalog;
+use crate::prefix::{LineMatch, Prefix, presets};
+use crate::record::{Item, csvlog, jsonlog, stderr, syslog};
+use crate::event::Event;
+
+/// The record format of an input, as chosen by the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatChoice {
+    Auto,
+    Stderr,
+    Csvlog,
+    Jsonlog,
+    Syslog,
+}
+
+/// What to parse and how.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    pub format: FormatChoice,
+    /// A prefix given with `--prefix` or `--preset`; `None` auto-detects.
+    pub prefix: Option<Prefix>,
+    pub max_line_bytes: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions {
+            format: FormatChoice::Auto,
+            prefix: None,
+            max_line_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The format found for an input.
+#[derive(Debug, Clone)]
+pub enum Detected {
+    Stderr { prefix: Prefix, preset: Option<&'static str> },
+    Csvlog,
+    Jsonlog,
+    Syslog { prefix: Prefix, preset: Option<&'static str> },
+}
+
+impl fmt::Display for Detected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Detected::Stderr { prefix, preset } | Detected::Syslog { prefix, preset } => {
+                let kind = if matches!(self, Detected::Syslog { .. }) { "syslog" } else { "stderr" };
+                match preset {
+                    Some(name) => write!(f, "{kind}, prefix preset '{name}' ({:?})", prefix.as_str()),
+                    None => write!(f, "{kind}, prefix {:?}", prefix.as_str()),
+                }
+            }
+            Detected::Csvlog => f.write_str("csvlog"),
+            Detected::Jsonlog => f.write_str("jsonlog"),
+        }
+    }
+}
+
+/// Why an input's format could not be determined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectError {
+    pub message: String,
+}
+
+impl fmt::Display for DetectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// How many header lines auto-detection looks at.
+const DETECT_LINES: usize = 200;
+
+/// The first `limit` bytes' worth of lines, for sniffing.
+fn head(bytes: &[u8]) -> &[u8] {
+    let limit = bytes.len().min(256 * 1024);
+    match memchr::memrchr(b'\n', &bytes[..limit]) {
+        Some(end) if limit < bytes.len() => &bytes[..end + 1],
+        _ => &bytes[..limit],
+    }
+}
+
+/// Tries every preset on the first lines; the one that parses the most wins
+/// (ties go to the earlier preset in grammars/prefixes.toml).
+pub fn detect_prefix(text: &[u8]) -> Result<(Prefix, &'static str), DetectError> {
+    let sample: Vec<&[u8]> = head(text)
+        .split(|&b| b == b'\n')
+        .map(|l| stderr::strip_export_wrapper(l).1)
+        .filter(|l| !l.is_empty() && !l.starts_with(b"\t"))
+        .take(DETECT_LINES)
+        .collect();
+    let mut scores: Vec<(&'static str, &'static str, usize)> = Vec::new();
+    let mut best: Option<(Prefix, &'static str, usize)> = None;
+    for preset in presets() {
+        let Ok(prefix) = Prefix::compile(&preset.prefix) else { continue };
+        let matched = sample
+            .iter()
+            .filter(|line| matches!(prefix.parse_line(line), LineMatch::Header { .. }))
+            .count();
+        scores.push((preset.name.as_str(), preset.prefix.as_str(), matched));
+        if best.as_ref().is_none_or(|(_, _, m)| matched > *m) {
+            best = Some((prefix, preset.name.as_str(), matched));
+        }
+    }
+    match best {
+        Some((prefix, name, matched)) if matched > 0 && matched * 2 >= sample.len() => Ok((prefix, name)),
+        _ => {
+            let tried: Vec<String> = scores
+                .iter()
+                .map(|(name, prefix, n)| format!("  {name:<14} {prefix:<44} {n}/{} lines", sample.len()))
+                .collect();
+            Err(DetectError {
+                message: format!(
+                    "no known log format fits: not csvlog, not jsonlog, not syslog, and no log_line_prefix preset matches at least half of the first {} lines.\nTried:\n{}\nGive the server's log_line_prefix with --prefix '<value of SHOW log_line_prefix>', or the format with --format.",
+                    sample.len(),
+                    tried.join("\n")
+                ),
+            })
+        }
+    }
+}
+
+/// Finds the format of `bytes` (or takes the user's choice).
+pub fn detect(bytes: &[u8], options: &ParseOptions) -> Result<Detected, DetectError> {
+    let sniff = head(bytes);
+    let format = match options.format {
+        FormatChoice::Auto => {
+            if jsonlog::looks_like_jsonlog(sniff) {
+                FormatChoice::Jsonlog
+            } else if csvlog::looks_like_csvlog(sniff) {
+                FormatChoice::Csvlog
+            } else if syslog::looks_like_syslog(sniff) {
+                FormatChoice::Syslog
+            } else {
+                FormatChoice::Stderr
+            }
+        }
+        other => other,
+    };
+    let prefix_for = |text: &[u8]| -> Result<(Prefix, Option<&'static str>), DetectError> {
+        match &options.prefix {
+            Some(prefix) => Ok((prefix.clone(), None)),
+            None => detect_prefix(text).map(|(p, name)| (p, Some(name))),
+        }
+    };
+    Ok(match format {
+        FormatChoice::Jsonlog => Detected::Jsonlog,
+        FormatChoice::Csvlog => Detected::Csvlog,
+        FormatChoice::Syslog => {
+            let unwrapped = syslog::unwrap_syslog(sniff);
+            let (prefix, preset) = prefix_for(&unwrapped.text)?;
+            Detected::Syslog { prefix, preset }
+        }
+        FormatChoice::Stderr | FormatChoice::Auto => {
+            let (prefix, preset) = prefix_for(sniff)?;
+            Detected::Stderr { prefix, preset }
+        }
+    })
+}
+
+/// Events and counters of one input.
+pub struct Parsed {
+    pub events: Vec<Event>,
+    pub stats: Stats,
+}
+
+/// Decodes `bytes` in the detected format and extracts events.
+pub fn parse_bytes(
+    bytes: &[u8],
+    detected: &Detected,
+    options: &ParseOptions,
+    catalog: &Catalog,
+    server: Arc<str>,
+    input: Arc<str>,
+) -> Parsed {
+    let mut extractor = Extractor::new(catalog, server, input);
+    let check = |label, body: &[u8]| catalog.classify(label, &String::from_utf8_lossy(body)).is_some();
+    let stderr_options = stderr::StderrOptions {
+        max_line_bytes: options.max_line_bytes,
+        check_ambiguity: Some(&check),
+    };
+    match detected {
+        Detected::Stderr { prefix, .. } => {
+            stderr::decode(bytes, prefix, 0, &stderr_options, &mut |item| extractor.push(item));
+        }
+        Detected::Csvlog => csvlog::decode(bytes, 0, &mut |item| extractor.push(item)),
+        Detected::Jsonlog => jsonlog::decode(bytes, 0, &mut |item| extractor.push(item)),
+        Detected::Syslog { prefix, .. } => {
+            let unwrapped = syslog::unwrap_syslog(bytes);
+            for (line, text) in &unwrapped.unparsed {
+                extractor.push(Item::Unparsed {
+                    reason: crate::record::Unparsed::BadSyslog,
+                    line: *line,
+                    text: Cow::Borrowed(text.as_str()),
+                });
+            }
+            let map = |line: u64| -> u64 {
+                line.checked_sub(1)
+                    .and_then(|i| unwrapped.line_map.get(i as usize))
+                    .copied()
+                    .unwrap_or(line)
+            };
+            stderr::decode(&unwrapped.text, prefix, 0, &stderr_options, &mut |item| {
+                extractor.push(remap_lines(item, &map))
+            });
+        }
+    }
+    let (events, stats) = extractor.finish();
+    Parsed { events, stats }
+}
+
+/// Maps line numbers of rebuilt syslog text back to the syslog file.
+fn remap_lines<'a>(item: Item<'a>, map: &dyn Fn(u64) -> u64) -> Item<'a> {
+    match item {
+        Item::Record(mut r) => {
+            r.line = map(r.line);
+            r.last_line = map(r.last_line);
+            Item::Record(r)
+        }
+        Item::Unparsed { reason, line, text } => Item::Unparsed {
+            reason,
+            line: map(line),
+            text,
+        },
+        Item::Suspect { mut head, tail_lines } => {
+            head.line = map(head.line);
+            head.last_line = map(head.last_line);
+            Item::Suspect {
+                head,
+                tail_lines: tail_lines.into_iter().map(map).collect(),
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The per-(server, pid) session state machine: events → one record per
+//! connection attempt with its outcome.
+//!
+//! ```text
+//! received ─► (auth_note)* ─► authenticated? ─► authorized ─► ready? ─► disconnected
+//!     │              │                │               │                    ▲
+//!     │              └── auth_failed ◄┴───────────────┘               terminated
+//!     └── nothing else, or protocol noise ─► abandoned
+//! ```
+//! - A new `received` on a pid closes what that pid had open (pid reuse).
+//! - The outcome is decided by what follows `authorized`, never by
+//!   `authorized` alone: a FATAL after it is a failure.
+//! - A session still open at the end of the input is a success with no end
+//!   (`end_reason: open`) if it was authorized, else abandoned.
+//!
+//! Events must arrive in time order per (server, pid); `stitch` sorts them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::event::{Event, EventKind, FailureClass, Provenance};
+
+/// How a connection attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// The login completed.
+    Success,
+    /// A FATAL refused it.
+    Failure,
+    /// The client went away before authentication finished (password-prompt
+    /// hang-ups, probes, incomplete startup packets).
+    Abandoned,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Abandoned];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// A `disconnection` record with nothing unusual before it.
+    Client,
+    /// Terminated by an administrator or a timeout.
+    Terminated,
+    /// The client vanished (`could not receive data`, `connection to client lost`).
+    ConnectionLost,
+    /// The server shut down.
+    ServerShutdown,
+    /// The client closed the connection during the startup or authentication.
+    Eof,
+    /// Still open at the end of the input.
+    Open,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Client => "client",
+            EndReason::Terminated => "terminated",
+            EndReason::ConnectionLost => "connection_lost",
+            EndReason::ServerShutdown => "server_shutdown",
+            EndReason::Eof => "eof",
+            EndReason::Open => "open",
+        }
+    }
+}
+
+/// One connection attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub server: Arc<str>,
+    pub pid: u32,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub duration_ms: Option<u64>,
+    pub outcome: Outcome,
+    pub failure_class: Option<FailureClass>,
+    pub failure_message: Option<String>,
+    pub failure_detail: Option<String>,
+    /// LOG lines that explained the failure (`pam_authenticate failed: …`).
+    pub notes: Vec<String>,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    pub application_name: Option<String>,
+    pub client_addr: Option<String>,
+    pub client_port: Option<u16>,
+    pub auth_method: Option<String>,
+    pub identity: Option<String>,
+    pub hba_line: Option<String>,
+    pub ssl_protocol: Option<String>,
+    pub ssl_cipher: Option<String>,
+    pub ssl_bits: Option<u32>,
+    pub ssl_unverified: bool,
+    pub end_reason: Option<EndReason>,
+    /// Every record used, in order.
+    pub evidence: Vec<Provenance>,
+    authorized: bool,
+    established: bool,
+    terminated: bool,
+}
+
+impl Session {
+    fn new(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Self {
+        Session {
+            server,
+            pid,
+            start_ms,
+            end_ms: None,
+            duration_ms: None,
+            outcome: Outcome::Abandoned,
+            failure_class: None,
+            failure_message: None,
+            failure_detail: None,
+            notes: Vec::new(),
+            user: None,
+            database: None,
+            application_name: None,
+            client_addr: None,
+            client_port: None,
+            auth_method: None,
+            identity: None,
+            hba_line: None,
+            ssl_protocol: None,
+            ssl_cipher: None,
+            ssl_bits: None,
+            ssl_unverified: false,
+            end_reason: None,
+            evidence: Vec::new(),
+            authorized: false,
+            established: false,
+            terminated: false,
+        }
+    }
+
+    /// `server/pid/start` — stable across runs and unique per attempt.
+    pub fn session_id(&self) -> String {
+        match self.start_ms {
+            Some(ms) => format!("{}/{}/{}", self.server, self.pid, ms),
+            None => format!("{}/{}/-", self.server, self.pid),
+        }
+    }
+
+    fn absorb(&mut self, event: &Event) {
+        fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+            if slot.is_none() {
+                slot.clone_from(value);
+            }
+        }
+        fill(&mut self.user, &event.user);
+        fill(&mut self.database, &event.database);
+        fill(&mut self.client_addr, &event.client_addr);
+        fill(&mut self.client_port, &event.client_port);
+        fill(&mut self.auth_method, &event.auth_method);
+        fill(&mut self.identity, &event.identity);
+        fill(&mut self.hba_line, &event.hba_line);
+        if self.start_ms.is_none() {
+            self.start_ms = event.time_ms;
+        }
+        if let Some(source) = &event.source {
+            self.evidence.push(source.clone());
+        }
+        self.evidence.extend(event.related_sources.iter().cloned());
+    }
+}
+
+/// Stitches a time-ordered event stream into sessions.
+#[derive(Default)]
+pub struct Stitcher {
+    open: HashMap<(Arc<str>, u32), Session>,
+    done: Vec<Session>,
+}
+
+impl Stitcher {
+    pub fn new() -> Self {
+        Stitcher::default()
+    }
+
+    pub fn push(&mut self, event: &Event) {
+        let Some(pid) = event.pid else { return };
+        if event.kind == EventKind::Suspect {
+            // Untrusted text never changes a session.
+            return;
+        }
+        let key = (event.server.clone(), pid);
+        if event.kind == EventKind::Received {
+            if let Some(previous) = self.open.remove(&key) {
+                self.close_at_end(previous);
+            }
+            let mut session = Session::new(event.server.clone(), pid, event.time_ms);
+            session.absorb(event);
+            self.open.insert(key, session);
+            return;
+        }
+        // Records of a process whose start we did not see (log_connections
+        // off, or the input starts mid-session) still form a session.
+        let session = self
+            .open
+            .entry(key.clone())
+            .or_insert_with(|| Session::new(event.server.clone(), pid, event.time_ms));
+        session.absorb(event);
+        match event.kind {
+            EventKind::Received | EventKind::Suspect => {}
+            EventKind::Authenticated => {}
+            EventKind::Authorized => {
+                session.authorized = true;
+                if event.user.is_some() {
+                    session.user.clone_from(&event.user);
+                }
+                if event.database.is_some() {
+                    session.database.clone_from(&event.database);
+                }
+                if event.application_name.is_some() {
+                    session.application_name.clone_from(&event.application_name);
+                }
+                session.ssl_protocol.clone_from(&event.ssl_protocol);
+                session.ssl_cipher.clone_from(&event.ssl_cipher);
+                session.ssl_bits = event.ssl_bits;
+                session.ssl_unverified = event.ssl_unverified;
+            }
+            EventKind::Ready => session.established = true,
+            EventKind::AuthNote => session.notes.push(event.message.clone()),
+            EventKind::AuthFailed => {
+                session.outcome = Outcome::Failure;
+                session.failure_class = event.failure_class;
+                session.failure_message = Some(event.message.clone());
+                session.failure_detail.clone_from(&event.detail);
+                session.end_ms = event.time_ms;
+                session.end_reason = None;
+                if let Some(done) = self.open.remove(&key) {
+                    self.done.push(done);
+                }
+            }
+            EventKind::Terminated => {
+                session.terminated = true;
+                session.end_ms = event.time_ms;
+                if event.failure_class == Some(FailureClass::ServerNotReady) {
+                    session.end_reason = Some(EndReason::ServerShutdown);
+                } else {
+                    session.end_reason = Some(EndReason::Terminated);
+                }
+            }
+            EventKind::Protocol => {
+                if session.authorized {
+                    if session.end_reason.is_none() {
+                        session.end_reason = Some(EndReason::ConnectionLost);
+                    }
+                } else {
+                    session.end_reason = Some(EndReason::Eof);
+                    session.end_ms = event.time_ms;
+                }
+            }
+            EventKind::Disconnected => {
+                session.outcome = Outcome::Success;
+                session.end_ms = event.time_ms;
+                session.duration_ms = event.session_duration_ms;
+                if session.end_reason.is_none() {
+                    session.end_reason = Some(EndReason::Client);
+                }
+                if let Some(done) = self.open.remove(&key) {
+                    self.done.push(done);
+                }
+            }
+        }
+    }
+
+    /// Decides the outcome of a session no failure or disconnection closed.
+    fn close_at_end(&mut self, mut session: Session) {
+        if session.authorized || session.established || session.terminated {
+            session.outcome = Outcome::Success;
+            if session.end_reason.is_none() {
+                session.end_reason = Some(EndReason::Open);
+            }
+        } else {
+            session.outcome = Outcome::Abandoned;
+            if session.end_reason.is_none() {
+                session.end_reason = Some(EndReason::Eof);
+            }
+        }
+        self.done.push(session);
+    }
+
+    /// Closes everything still open and returns the sessions ordered by
+    /// (start, server, pid).
+    pub fn finish(mut self) -> Vec<Session> {
+        let open: Vec<Session> = self.open.drain().map(|(_, s)| s).collect();
+        for session in open {
+            self.close_at_end(session);
+        }
+        let mut done = self.done;
+        done.sort_by(|a, b| {
+            (a.start_ms, &a.server, a.pid, &a.evidence.first())
+                .cmp(&(b.start_ms, &b.server, b.pid, &b.evidence.first()))
+        });
+        done
+    }
+}
+
+/// Orders events for stitching: by server, then time, keeping input order
+/// for equal times (stable sort).
+pub fn stitch(mut events: Vec<Event>) -> Vec<Session> {
+    events.sort_by(|a, b| a.server.cmp(&b.server).then(a.time_ms.cmp(&b.time_ms)));
+    let mut stitcher = Stitcher::new();
+    for event in &events {
+        stitcher.push(event);
+    }
+    stitcher.finish()
+}

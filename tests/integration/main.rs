@@ -1,0 +1,6 @@
+//! The one integration-test binary: data-driven checks against the real logs
+//! in `samples/` and live checks against a real PostgreSQL server.
+
+mod common;
+mod live;
+mod samples;
