@@ -7,6 +7,7 @@ use std::borrow::Cow;
 pub mod csvlog;
 pub mod jsonlog;
 pub mod stderr;
+pub mod syslog;
 
 /// The severity or the secondary label of a physical stderr line.
 ///
