@@ -84,7 +84,11 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::USAGE } else { exit::OK };
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
             let _ = e.print();
             return code;
         }
@@ -93,7 +97,12 @@ pub fn main() -> i32 {
         Command::Parse(args) => run_parse(args),
         Command::Presets => {
             for p in prefix::presets() {
-                println!("{:<14} {:<44} {}", p.name, format!("'{}'", p.prefix), p.description);
+                println!(
+                    "{:<14} {:<44} {}",
+                    p.name,
+                    format!("'{}'", p.prefix),
+                    p.description
+                );
             }
             exit::OK
         }
@@ -118,7 +127,10 @@ fn run_parse(args: ParseArgs) -> i32 {
             },
             None => {
                 let names: Vec<&str> = prefix::presets().iter().map(|p| p.name.as_str()).collect();
-                return usage_error(&format!("unknown preset '{name}'; known: {}", names.join(", ")));
+                return usage_error(&format!(
+                    "unknown preset '{name}'; known: {}",
+                    names.join(", ")
+                ));
             }
         },
         (None, None) => None,
@@ -140,7 +152,9 @@ fn run_parse(args: ParseArgs) -> i32 {
     let mut code = exit::OK;
     if args.inputs.is_empty() {
         if io::stdin().is_terminal() {
-            return usage_error("no input: give log files or directories, or pipe a log into stdin (see --help)");
+            return usage_error(
+                "no input: give log files or directories, or pipe a log into stdin (see --help)",
+            );
         }
         inputs.push((InputSpec::Stdin, false));
     }
@@ -196,14 +210,25 @@ fn run_parse(args: ParseArgs) -> i32 {
             Some(s) => Arc::from(s.as_str()),
             None => loaded.server.clone(),
         };
-        let parsed = pipeline::parse_bytes(&loaded.bytes, &detected, &options, catalog, server, loaded.label.clone());
+        let parsed = pipeline::parse_bytes(
+            &loaded.bytes,
+            &detected,
+            &options,
+            catalog,
+            server,
+            loaded.label.clone(),
+        );
         for event in &parsed.events {
             if let Err(e) = jsonl::write_event(&mut out, event) {
                 return output_error(e);
             }
         }
         if !args.quiet {
-            eprintln!("pgtrail: {}: {}", loaded.label, stats_line(&detected, &parsed.stats));
+            eprintln!(
+                "pgtrail: {}: {}",
+                loaded.label,
+                stats_line(&detected, &parsed.stats)
+            );
         }
         if parsed.stats.records == 0 {
             eprintln!(
@@ -224,7 +249,11 @@ fn run_parse(args: ParseArgs) -> i32 {
     }
     if !skipped.is_empty() && !args.quiet {
         let shown: Vec<&str> = skipped.iter().take(4).map(|s| &**s).collect();
-        let more = if skipped.len() > shown.len() { ", …" } else { "" };
+        let more = if skipped.len() > shown.len() {
+            ", …"
+        } else {
+            ""
+        };
         eprintln!(
             "pgtrail: skipped {} files found in directories that are not PostgreSQL logs ({}{more})",
             skipped.len(),
@@ -232,7 +261,10 @@ fn run_parse(args: ParseArgs) -> i32 {
         );
     }
     if parsed_inputs == 0 && !skipped.is_empty() {
-        eprintln!("pgtrail: error: none of the {} files found is a PostgreSQL log", skipped.len());
+        eprintln!(
+            "pgtrail: error: none of the {} files found is a PostgreSQL log",
+            skipped.len()
+        );
         code = code.max(exit::UNRECOGNISED);
     }
     if parsed_inputs > 1 && !args.quiet {
@@ -241,7 +273,11 @@ fn run_parse(args: ParseArgs) -> i32 {
             total.records,
             total.events,
             total.unparsed_total(),
-            if skipped.is_empty() { String::new() } else { format!(", {} files skipped", skipped.len()) }
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", {} files skipped", skipped.len())
+            }
         );
     }
     code
@@ -257,15 +293,26 @@ fn output_error(e: io::Error) -> i32 {
 
 /// `stderr, prefix preset 'rds' (…): 120 records, 40 events (…), unrecognised: foreign 2`
 pub fn stats_line(detected: &Detected, stats: &Stats) -> String {
-    let kinds: Vec<String> = stats.events_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-    let mut line = format!("{detected}: {} records, {} events", stats.records, stats.events);
+    let kinds: Vec<String> = stats
+        .events_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let mut line = format!(
+        "{detected}: {} records, {} events",
+        stats.records, stats.events
+    );
     if !kinds.is_empty() {
         line.push_str(&format!(" ({})", kinds.join(", ")));
     }
     if stats.unparsed.is_empty() {
         line.push_str(", unrecognised: 0");
     } else {
-        let parts: Vec<String> = stats.unparsed.iter().map(|(k, n)| format!("{} {n}", k.as_str())).collect();
+        let parts: Vec<String> = stats
+            .unparsed
+            .iter()
+            .map(|(k, n)| format!("{} {n}", k.as_str()))
+            .collect();
         line.push_str(&format!(", unrecognised: {}", parts.join(", ")));
     }
     if stats.invalid_utf8 > 0 {

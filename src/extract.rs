@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason};
 use crate::message::{Catalog, Field, Match};
-use crate::record::{Item, Record, Unparsed};
+use crate::record::{Item, Label, Record, Unparsed};
 
 /// Per-input counters, printed as the stats line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -52,6 +52,19 @@ struct Client {
     port: Option<u16>,
 }
 
+/// An `authorized` event whose TLS fields wait for verification.
+#[derive(Debug, Clone, Copy)]
+struct PendingTls {
+    /// Index into `events`.
+    index: usize,
+    /// Byte offset of the application name in the event's message.
+    app_offset: usize,
+}
+
+/// PostgreSQL keeps at most this many bytes of a GUC value such as
+/// `application_name` (NAMEDATALEN - 1); the message keeps it all.
+const MAX_GUC_NAME: usize = 63;
+
 /// Builds events for one input (one server label).
 pub struct Extractor<'c> {
     catalog: &'c Catalog,
@@ -60,7 +73,7 @@ pub struct Extractor<'c> {
     clients: HashMap<u32, Client>,
     /// `authorized` events whose TLS fields wait for the application name
     /// that a structured format (csv/json) reports on later records.
-    unverified_tls: HashMap<u32, usize>,
+    unverified_tls: HashMap<u32, PendingTls>,
     pub events: Vec<Event>,
     pub stats: Stats,
 }
@@ -101,10 +114,29 @@ impl<'c> Extractor<'c> {
             Item::Suspect { head, tail_lines } => {
                 self.stats.records += 1;
                 let mut event = self.suspect(&head, SuspectReason::BrokenPrefix);
+                if event.pid.is_none() {
+                    // The prefix broke before %p: the client's address and
+                    // port (written before the raw names) identify the
+                    // process whose `received` record carried the same.
+                    event.pid = self.pid_of_client(event.client_addr.as_deref(), event.client_port);
+                }
                 event.related_sources = tail_lines.iter().map(|&l| self.provenance(l)).collect();
                 self.emit(event);
             }
         }
+    }
+
+    /// The process whose `connection received` named this client address and port.
+    fn pid_of_client(&self, addr: Option<&str>, port: Option<u16>) -> Option<u32> {
+        let (addr, port) = (addr?, port?);
+        let mut found = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.addr == addr && c.port == Some(port))
+            .map(|(pid, _)| *pid);
+        let pid = found.next()?;
+        // Ambiguous (two open processes with one address and port) means unknown.
+        found.next().is_none().then_some(pid)
     }
 
     fn emit(&mut self, event: Event) {
@@ -165,7 +197,14 @@ impl<'c> Extractor<'c> {
                     self.unverified_tls.remove(&pid);
                 }
                 EventKind::Authorized if event.ssl_unverified && record.structured => {
-                    self.unverified_tls.insert(pid, self.events.len());
+                    let app_offset = found
+                        .get(Field::ApplicationName)
+                        .map(|app| app.as_ptr() as usize - record.message.as_ptr() as usize);
+                    if let Some(app_offset) = app_offset {
+                        let index = self.events.len();
+                        self.unverified_tls
+                            .insert(pid, PendingTls { index, app_offset });
+                    }
                 }
                 EventKind::AuthFailed | EventKind::Disconnected => {
                     self.clients.remove(&pid);
@@ -177,30 +216,58 @@ impl<'c> Extractor<'c> {
     }
 
     /// csvlog/jsonlog give the session's real application name on later
-    /// records: it tells whether the `SSL enabled (…)` text of the
-    /// `authorized` message was the server's or part of the client's name.
+    /// records (cut to 63 bytes): it tells whether the `SSL enabled (…)` text
+    /// of the `authorized` message was the server's or part of the client's
+    /// name. Every way of splitting the message into name + server suffix is
+    /// tried; when exactly one agrees with the real name, it is the truth.
     fn verify_tls(&mut self, record: &Record<'_>) {
-        let (Some(pid), Some(app)) = (record.pid, record.application_name.as_deref()) else {
+        let (Some(pid), Some(real)) = (record.pid, record.application_name.as_deref()) else {
             return;
         };
-        let Some(index) = self.unverified_tls.remove(&pid) else {
+        let Some(pending) = self.unverified_tls.remove(&pid) else {
             return;
         };
-        let Some(event) = self.events.get_mut(index) else {
+        let catalog = self.catalog;
+        let Some(event) = self.events.get_mut(pending.index) else {
             return;
         };
-        let Some(parsed_app) = event.application_name.as_deref() else {
+        let Some(rest) = event.message.get(pending.app_offset..) else {
             return;
         };
-        if app == parsed_app {
-            event.ssl_unverified = false;
-        } else if app.starts_with(parsed_app) && app.len() > parsed_app.len() {
-            // The "TLS" text was the client's application name.
-            event.application_name = Some(app.to_owned());
-            event.ssl_protocol = None;
-            event.ssl_cipher = None;
-            event.ssl_bits = None;
-            event.ssl_unverified = false;
+        let agrees = |name: &str| {
+            name == real
+                || (real.len() + 4 > MAX_GUC_NAME
+                    && name.len() > real.len()
+                    && name.starts_with(real))
+        };
+        // Candidate ends of the name: the end of the message, or the start of
+        // a server-written suffix.
+        let ends: Vec<usize> = rest
+            .match_indices(" SSL enabled (")
+            .chain(rest.match_indices(" GSS ("))
+            .map(|(i, _)| i)
+            .chain(std::iter::once(rest.len()))
+            .filter(|&i| agrees(&rest[..i]))
+            .collect();
+        let [end] = ends.as_slice() else {
+            // None or several readings agree: it stays unverified.
+            return;
+        };
+        let (name, suffix) = rest.split_at(*end);
+        event.application_name = Some(name.to_owned());
+        event.ssl_protocol = None;
+        event.ssl_cipher = None;
+        event.ssl_bits = None;
+        event.ssl_unverified = false;
+        if !suffix.is_empty() {
+            // Read the real suffix with the grammar, on a message that has
+            // no client text before it.
+            let probe = format!("connection authorized: user=u database=d{suffix}");
+            if let Some(found) = catalog.classify(Label::Log, &probe) {
+                event.ssl_protocol = found.get(Field::SslProtocol).map(str::to_owned);
+                event.ssl_cipher = found.get(Field::SslCipher).map(str::to_owned);
+                event.ssl_bits = found.get(Field::SslBits).and_then(|b| b.parse().ok());
+            }
         }
     }
 
@@ -209,12 +276,14 @@ impl<'c> Extractor<'c> {
         let get = |f: Field| found.get(f).map(str::to_owned);
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         event.time_ms = record.time_ms;
-        event.message_id = Some(Arc::from(found.id));
+        event.message_id = Some(found.def.id.clone());
         event.pid = record.pid;
-        event.user = non_empty(get(Field::User)).or_else(|| record.user.as_deref().map(str::to_owned));
-        event.database = non_empty(get(Field::Database)).or_else(|| record.database.as_deref().map(str::to_owned));
-        event.application_name =
-            non_empty(get(Field::ApplicationName)).or_else(|| record.application_name.as_deref().map(str::to_owned));
+        event.user =
+            non_empty(get(Field::User)).or_else(|| record.user.as_deref().map(str::to_owned));
+        event.database = non_empty(get(Field::Database))
+            .or_else(|| record.database.as_deref().map(str::to_owned));
+        event.application_name = non_empty(get(Field::ApplicationName))
+            .or_else(|| record.application_name.as_deref().map(str::to_owned));
         // The client: the message's own host= (received, disconnection, hba
         // messages), else the prefix/column, else what `received` said.
         let message_host = non_empty(get(Field::Host));
@@ -225,19 +294,23 @@ impl<'c> Extractor<'c> {
             event.client_addr = Some(addr.to_owned());
             event.client_port = record.client_port;
         }
-        if let Some(pid) = record.pid {
-            if let Some(client) = self.clients.get(&pid) {
-                if event.client_addr.is_none() {
-                    event.client_addr = Some(client.addr.clone());
-                }
-                if event.client_port.is_none() && event.client_addr.as_deref() == Some(client.addr.as_str()) {
-                    event.client_port = client.port;
-                }
+        if let Some(pid) = record.pid
+            && let Some(client) = self.clients.get(&pid)
+        {
+            if event.client_addr.is_none() {
+                event.client_addr = Some(client.addr.clone());
+            }
+            if event.client_port.is_none()
+                && event.client_addr.as_deref() == Some(client.addr.as_str())
+            {
+                event.client_port = client.port;
             }
         }
         event.auth_method = get(Field::Method);
         event.identity = get(Field::Identity);
-        if let (Some(file), Some(line)) = (found.get(Field::HbaFile), found.get(Field::HbaLineNumber)) {
+        if let (Some(file), Some(line)) =
+            (found.get(Field::HbaFile), found.get(Field::HbaLineNumber))
+        {
             event.hba_line = Some(format!("{file}:{line}"));
         }
         event.ssl_protocol = get(Field::SslProtocol);
@@ -245,7 +318,8 @@ impl<'c> Extractor<'c> {
         event.ssl_bits = found.get(Field::SslBits).and_then(|b| b.parse().ok());
         // The message text cannot tell a real `SSL enabled (…)` from an
         // application name ending in the same words (see README).
-        event.ssl_unverified = event.ssl_protocol.is_some() && found.get(Field::ApplicationName).is_some();
+        event.ssl_unverified =
+            event.ssl_protocol.is_some() && found.get(Field::ApplicationName).is_some();
         event.failure_class = found.class;
         if let Some(detail) = record.detail.as_deref() {
             let info = self.catalog.classify_detail(found, detail);
@@ -290,7 +364,11 @@ pub fn hba_rule_method(rule: &str) -> Option<&str> {
     } else if kind.starts_with("host") {
         // An address with a separate netmask takes two words.
         let addr = words.get(3)?;
-        if !addr.contains('/') && words.get(4).is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok()) {
+        if !addr.contains('/')
+            && words
+                .get(4)
+                .is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok())
+        {
             5
         } else {
             4
@@ -318,10 +396,22 @@ mod tests {
 
     #[test]
     fn hba_rule_methods() {
-        assert_eq!(hba_rule_method("hostssl    all             +rds_iam             all            pam"), Some("pam"));
-        assert_eq!(hba_rule_method("host    appdb       all         127.0.0.1/32    scram-sha-256"), Some("scram-sha-256"));
-        assert_eq!(hba_rule_method("host all all 10.0.0.0 255.0.0.0 md5"), Some("md5"));
-        assert_eq!(hba_rule_method("local   all   postgres   peer map=x"), Some("peer"));
+        assert_eq!(
+            hba_rule_method("hostssl    all             +rds_iam             all            pam"),
+            Some("pam")
+        );
+        assert_eq!(
+            hba_rule_method("host    appdb       all         127.0.0.1/32    scram-sha-256"),
+            Some("scram-sha-256")
+        );
+        assert_eq!(
+            hba_rule_method("host all all 10.0.0.0 255.0.0.0 md5"),
+            Some("md5")
+        );
+        assert_eq!(
+            hba_rule_method("local   all   postgres   peer map=x"),
+            Some("peer")
+        );
         assert_eq!(hba_rule_method("garbage"), None);
     }
 

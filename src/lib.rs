@@ -4,7 +4,15 @@
 //! `source` (bytes) → `record` decoders (`Record<'a>`) → `message`
 //! (grammar match) → `event` (`Event`) → sinks.
 
+pub mod cli;
 pub mod event;
+pub mod extract;
+pub mod grammar;
+pub mod message;
+pub mod pipeline;
 pub mod prefix;
 pub mod record;
+pub mod session;
+pub mod sink;
+pub mod source;
 pub mod time;

@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::event::Event;
 use crate::extract::{Extractor, Stats};
 use crate::message::Catalog;
 use crate::prefix::{LineMatch, Prefix, presets};
 use crate::record::{Item, csvlog, jsonlog, stderr, syslog};
-use crate::event::Event;
 
 /// The record format of an input, as chosen by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,19 +44,31 @@ impl Default for ParseOptions {
 /// The format found for an input.
 #[derive(Debug, Clone)]
 pub enum Detected {
-    Stderr { prefix: Prefix, preset: Option<&'static str> },
+    Stderr {
+        prefix: Prefix,
+        preset: Option<&'static str>,
+    },
     Csvlog,
     Jsonlog,
-    Syslog { prefix: Prefix, preset: Option<&'static str> },
+    Syslog {
+        prefix: Prefix,
+        preset: Option<&'static str>,
+    },
 }
 
 impl fmt::Display for Detected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Detected::Stderr { prefix, preset } | Detected::Syslog { prefix, preset } => {
-                let kind = if matches!(self, Detected::Syslog { .. }) { "syslog" } else { "stderr" };
+                let kind = if matches!(self, Detected::Syslog { .. }) {
+                    "syslog"
+                } else {
+                    "stderr"
+                };
                 match preset {
-                    Some(name) => write!(f, "{kind}, prefix preset '{name}' ({:?})", prefix.as_str()),
+                    Some(name) => {
+                        write!(f, "{kind}, prefix preset '{name}' ({:?})", prefix.as_str())
+                    }
                     None => write!(f, "{kind}, prefix {:?}", prefix.as_str()),
                 }
             }
@@ -102,7 +114,9 @@ pub fn detect_prefix(text: &[u8]) -> Result<(Prefix, &'static str), DetectError>
     let mut scores: Vec<(&'static str, &'static str, usize)> = Vec::new();
     let mut best: Option<(Prefix, &'static str, usize)> = None;
     for preset in presets() {
-        let Ok(prefix) = Prefix::compile(&preset.prefix) else { continue };
+        let Ok(prefix) = Prefix::compile(&preset.prefix) else {
+            continue;
+        };
         let matched = sample
             .iter()
             .filter(|line| matches!(prefix.parse_line(line), LineMatch::Header { .. }))
@@ -113,11 +127,15 @@ pub fn detect_prefix(text: &[u8]) -> Result<(Prefix, &'static str), DetectError>
         }
     }
     match best {
-        Some((prefix, name, matched)) if matched > 0 && matched * 2 >= sample.len() => Ok((prefix, name)),
+        Some((prefix, name, matched)) if matched > 0 && matched * 2 >= sample.len() => {
+            Ok((prefix, name))
+        }
         _ => {
             let tried: Vec<String> = scores
                 .iter()
-                .map(|(name, prefix, n)| format!("  {name:<14} {prefix:<44} {n}/{} lines", sample.len()))
+                .map(|(name, prefix, n)| {
+                    format!("  {name:<14} {prefix:<44} {n}/{} lines", sample.len())
+                })
                 .collect();
             Err(DetectError {
                 message: format!(
@@ -184,14 +202,20 @@ pub fn parse_bytes(
     input: Arc<str>,
 ) -> Parsed {
     let mut extractor = Extractor::new(catalog, server, input);
-    let check = |label, body: &[u8]| catalog.classify(label, &String::from_utf8_lossy(body)).is_some();
+    let check = |label, body: &[u8]| {
+        catalog
+            .classify(label, &String::from_utf8_lossy(body))
+            .is_some()
+    };
     let stderr_options = stderr::StderrOptions {
         max_line_bytes: options.max_line_bytes,
         check_ambiguity: Some(&check),
     };
     match detected {
         Detected::Stderr { prefix, .. } => {
-            stderr::decode(bytes, prefix, 0, &stderr_options, &mut |item| extractor.push(item));
+            stderr::decode(bytes, prefix, 0, &stderr_options, &mut |item| {
+                extractor.push(item)
+            });
         }
         Detected::Csvlog => csvlog::decode(bytes, 0, &mut |item| extractor.push(item)),
         Detected::Jsonlog => jsonlog::decode(bytes, 0, &mut |item| extractor.push(item)),
@@ -232,7 +256,10 @@ fn remap_lines<'a>(item: Item<'a>, map: &dyn Fn(u64) -> u64) -> Item<'a> {
             line: map(line),
             text,
         },
-        Item::Suspect { mut head, tail_lines } => {
+        Item::Suspect {
+            mut head,
+            tail_lines,
+        } => {
             head.line = map(head.line);
             head.last_line = map(head.last_line);
             Item::Suspect {

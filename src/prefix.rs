@@ -459,11 +459,7 @@ fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>
                     .and_then(|p| u16::try_from(p).ok());
             }
         }
-        Escape::RemoteHost => {
-            if !text.is_empty() {
-                fields.client_addr = Some(text);
-            }
-        }
+        Escape::RemoteHost if !text.is_empty() => fields.client_addr = Some(text),
         Escape::SqlState => fields.sqlstate = Some(text),
         Escape::SessionId => fields.session_id = Some(text),
         _ => {}
@@ -557,14 +553,13 @@ fn for_each_end(
                 push(sign + n);
             }
         }
-        Escape::SqlState => {
+        Escape::SqlState
             if rest.len() >= 5
                 && rest[..5]
                     .iter()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            {
-                push(5);
-            }
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+        {
+            push(5);
         }
         Escape::SessionId => {
             let n = rest
@@ -576,10 +571,8 @@ fn for_each_end(
             }
         }
         Escape::RemoteHostPort => {
-            if rest.starts_with(b"[local]") {
-                if push(7) {
-                    return;
-                }
+            if rest.starts_with(b"[local]") && push(7) {
+                return;
             }
             // host(port): the port is digits in parentheses.
             let limit = rest.len().min(MAX_FREE_TEXT);

@@ -301,8 +301,12 @@ impl Stitcher {
         }
         let mut done = self.done;
         done.sort_by(|a, b| {
-            (a.start_ms, &a.server, a.pid, &a.evidence.first())
-                .cmp(&(b.start_ms, &b.server, b.pid, &b.evidence.first()))
+            (a.start_ms, &a.server, a.pid, &a.evidence.first()).cmp(&(
+                b.start_ms,
+                &b.server,
+                b.pid,
+                &b.evidence.first(),
+            ))
         });
         done
     }

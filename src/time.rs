@@ -88,25 +88,35 @@ pub fn parse_datetime_prefix(b: &[u8]) -> Option<(i64, usize)> {
 pub fn zone_offset_minutes(zone: &[u8]) -> Option<i64> {
     match zone {
         b"UTC" | b"GMT" | b"Z" | b"UCT" | b"Zulu" | b"Etc/UTC" | b"WET" => return Some(0),
-        b"BST" | b"CET" | b"WEST" | b"IST" => {}
         _ => {}
     }
+    // Abbreviations PostgreSQL prints for common log_timezone settings
+    // (tzdata). Zones without an abbreviation print numerically (+07).
     let fixed: Option<i64> = match zone {
-        b"BST" | b"CET" | b"WEST" => Some(60),
-        b"CEST" | b"EET" => Some(120),
-        b"EEST" | b"MSK" => Some(180),
+        b"BST" | b"CET" | b"WEST" | b"WAT" | b"MET" => Some(60),
+        b"CEST" | b"EET" | b"SAST" | b"CAT" | b"MEST" => Some(120),
+        b"EEST" | b"MSK" | b"EAT" | b"IDT" => Some(180),
         b"IST" => Some(330),
-        b"JST" | b"KST" => Some(540),
-        b"AEST" => Some(600),
+        b"PKT" => Some(300),
+        b"NPT" => Some(345),
+        b"WIB" | b"ICT" => Some(420),
+        b"AWST" | b"HKT" | b"SGT" | b"PHT" | b"WITA" => Some(480),
+        b"JST" | b"KST" | b"WIT" => Some(540),
+        b"ACST" => Some(570),
+        b"AEST" | b"ChST" => Some(600),
+        b"ACDT" => Some(630),
         b"AEDT" => Some(660),
         b"NZST" => Some(720),
         b"NZDT" => Some(780),
+        b"NST" => Some(-210),
+        b"NDT" => Some(-150),
+        b"ADT" => Some(-180),
+        b"AST" | b"EDT" => Some(-240),
         b"EST" | b"CDT" => Some(-300),
-        b"EDT" => Some(-240),
         b"CST" | b"MDT" => Some(-360),
         b"MST" | b"PDT" => Some(-420),
         b"PST" | b"AKDT" => Some(-480),
-        b"AKST" => Some(-540),
+        b"AKST" | b"HDT" => Some(-540),
         b"HST" => Some(-600),
         _ => None,
     };

@@ -27,6 +27,10 @@ const MAX_FORGED_BYTES: usize = 2 * MAX_NAME + 16;
 /// interleaved in between can still find its record.
 const REORDER_WINDOW: usize = 16;
 
+/// Decides whether a record header (label, message start) deserves the
+/// second-reading check (see [`StderrOptions::check_ambiguity`]).
+pub type AmbiguityCheck<'o> = &'o dyn Fn(Label, &[u8]) -> bool;
+
 /// Decoder settings.
 pub struct StderrOptions<'o> {
     /// Physical lines longer than this are skipped and reported (`too_long`).
@@ -35,7 +39,7 @@ pub struct StderrOptions<'o> {
     /// true and the prefix has client text, the line is checked for a second
     /// reading (`Record::prefix_ambiguous`). Lets the caller limit the check
     /// to connection messages.
-    pub check_ambiguity: Option<&'o dyn Fn(Label, &[u8]) -> bool>,
+    pub check_ambiguity: Option<AmbiguityCheck<'o>>,
 }
 
 impl Default for StderrOptions<'_> {
@@ -91,12 +95,12 @@ impl<'a> Iterator for Lines<'a> {
 
 /// Strips a leading `YYYY-MM-DDTHH:MM:SS.sssZ ` (CloudWatch / S3 export).
 pub fn strip_export_wrapper(line: &[u8]) -> (Option<i64>, &[u8]) {
-    if line.len() > 20 && line[10] == b'T' {
-        if let Some((ms, used)) = time::parse_iso_utc(line) {
-            if line.get(used) == Some(&b' ') {
-                return (Some(ms), &line[used + 1..]);
-            }
-        }
+    if line.len() > 20
+        && line[10] == b'T'
+        && let Some((ms, used)) = time::parse_iso_utc(line)
+        && line.get(used) == Some(&b' ')
+    {
+        return (Some(ms), &line[used + 1..]);
     }
     (None, line)
 }
@@ -189,13 +193,13 @@ impl<'a> Queue<'a, '_> {
 
     /// Attaches a secondary line to the latest record of the same process.
     /// Returns the physical record back if there is none.
-    fn attach(&mut self, physical: Physical<'a>) -> Result<(), Physical<'a>> {
+    fn attach(&mut self, physical: Physical<'a>) -> Result<(), Box<Physical<'a>>> {
         let target = self.items.iter_mut().rev().find_map(|item| match item {
             Item::Record(r) if r.pid == physical.fields.pid && r.label.is_severity() => Some(r),
             _ => None,
         });
         let Some(record) = target else {
-            return Err(physical);
+            return Err(Box::new(physical));
         };
         let (body, invalid) = physical.text();
         record.invalid_utf8 |= invalid;
@@ -250,16 +254,14 @@ pub fn decode<'a>(
             continue;
         }
         if let Some(cont) = line.content.strip_prefix(b"\t") {
-            if in_suspect {
-                if let Some(Item::Suspect { head, tail_lines }) = queue.items.back_mut() {
-                    head.message.to_mut().push('\n');
-                    head.message
-                        .to_mut()
-                        .push_str(&String::from_utf8_lossy(cont));
-                    tail_lines.push(line.number);
-                    head.last_line = line.number;
-                    continue;
-                }
+            if in_suspect && let Some(Item::Suspect { head, tail_lines }) = queue.items.back_mut() {
+                head.message.to_mut().push('\n');
+                head.message
+                    .to_mut()
+                    .push_str(&String::from_utf8_lossy(cont));
+                tail_lines.push(line.number);
+                head.last_line = line.number;
+                continue;
             }
             if let Some(physical) = current.as_mut() {
                 physical.more.push(cont);
@@ -332,7 +334,7 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
             Ok(()) => return,
             // A DETAIL without its record (cut off at the start of the
             // input): keep it as a record of its own.
-            Err(orphan) => orphan,
+            Err(orphan) => *orphan,
         }
     };
     let (message, invalid) = physical.text();

@@ -101,7 +101,11 @@ pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
         ingest_time: event.ingest_time_ms.map(format_rfc3339_ms),
         invalid_utf8: event.invalid_utf8,
         source: event.source.as_ref().map(|p| p.to_string()),
-        related_sources: event.related_sources.iter().map(|p| p.to_string()).collect(),
+        related_sources: event
+            .related_sources
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
     };
     serde_json::to_writer(&mut *out, &wire).map_err(io::Error::other)?;
     out.write_all(b"\n")

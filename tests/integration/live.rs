@@ -11,7 +11,7 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -121,21 +121,29 @@ fn start_server() -> Result<Server, String> {
         "host postgres all 127.0.0.1/32 trust\n",
     )
     .map_err(|e| e.to_string())?;
-    let start = as_postgres(&[
-        &format!("{BIN}/pg_ctl"),
-        "-D",
-        &server.data(),
-        "-w",
-        "-t",
-        "30",
-        "start",
-    ])
-    .map_err(|e| e.to_string())?;
-    if !start.status.success() {
-        return Err(format!(
-            "pg_ctl start failed: {}",
-            String::from_utf8_lossy(&start.stderr)
-        ));
+    // The postmaster inherits pg_ctl's stdout/stderr: point them at a file,
+    // not at pipes this process would wait on.
+    let startup_log = server.dir.join("startup.log");
+    let start = Command::new("runuser")
+        .args([
+            "-u",
+            "postgres",
+            "--",
+            &format!("{BIN}/pg_ctl"),
+            "-D",
+            &server.data(),
+        ])
+        .args(["-w", "-t", "30", "-l"])
+        .arg(&startup_log)
+        .arg("start")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !start.success() {
+        let log = std::fs::read_to_string(&startup_log).unwrap_or_default();
+        return Err(format!("pg_ctl start failed: {log}"));
     }
     Ok(server)
 }
