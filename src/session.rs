@@ -81,6 +81,9 @@ impl EndReason {
 /// One connection attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
+    /// `server/pid/start-ms`, unique within a run (a `#n` suffix separates
+    /// the rare attempts that share all three) and stable across runs.
+    pub session_id: String,
     pub server: Arc<str>,
     pub pid: u32,
     pub start_ms: Option<i64>,
@@ -107,6 +110,10 @@ pub struct Session {
     pub end_reason: Option<EndReason>,
     /// Every record used, in order.
     pub evidence: Vec<Provenance>,
+    /// A record of this process could not be trusted (a `suspect` event,
+    /// e.g. a forged line): its text is not used, its location is in
+    /// `evidence`.
+    pub suspect: bool,
     authorized: bool,
     established: bool,
     terminated: bool,
@@ -115,6 +122,7 @@ pub struct Session {
 impl Session {
     fn new(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Self {
         Session {
+            session_id: String::new(),
             server,
             pid,
             start_ms,
@@ -139,14 +147,14 @@ impl Session {
             ssl_unverified: false,
             end_reason: None,
             evidence: Vec::new(),
+            suspect: false,
             authorized: false,
             established: false,
             terminated: false,
         }
     }
 
-    /// `server/pid/start` — stable across runs and unique per attempt.
-    pub fn session_id(&self) -> String {
+    fn base_id(&self) -> String {
         match self.start_ms {
             Some(ms) => format!("{}/{}/{}", self.server, self.pid, ms),
             None => format!("{}/{}/-", self.server, self.pid),
@@ -190,11 +198,19 @@ impl Stitcher {
 
     pub fn push(&mut self, event: &Event) {
         let Some(pid) = event.pid else { return };
+        let key = (event.server.clone(), pid);
         if event.kind == EventKind::Suspect {
-            // Untrusted text never changes a session.
+            // Untrusted text never changes a session's fields; the session
+            // is flagged and the location kept.
+            if let Some(session) = self.open.get_mut(&key) {
+                session.suspect = true;
+                session.evidence.extend(event.source.iter().cloned());
+                session
+                    .evidence
+                    .extend(event.related_sources.iter().cloned());
+            }
             return;
         }
-        let key = (event.server.clone(), pid);
         if event.kind == EventKind::Received {
             if let Some(previous) = self.open.remove(&key) {
                 self.close_at_end(previous);
@@ -308,6 +324,13 @@ impl Stitcher {
                 &b.evidence.first(),
             ))
         });
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for session in &mut done {
+            let base = session.base_id();
+            let n = seen.entry(base.clone()).or_default();
+            *n += 1;
+            session.session_id = if *n == 1 { base } else { format!("{base}#{n}") };
+        }
         done
     }
 }
