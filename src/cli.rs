@@ -193,7 +193,7 @@ fn run_parse(args: ParseArgs) -> i32 {
             }
             continue;
         }
-        let detected = match pipeline::detect(&loaded.bytes, &options) {
+        let detected = match pipeline::detect(&loaded.bytes, &options, catalog) {
             Ok(d) => d,
             Err(_) if *walked => {
                 skipped.push(loaded.label.clone());

@@ -102,9 +102,82 @@ fn head(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// Tries every preset on the first lines; the one that parses the most wins
-/// (ties go to the earlier preset in grammars/prefixes.toml).
-pub fn detect_prefix(text: &[u8]) -> Result<(Prefix, &'static str), DetectError> {
+/// How well a preset explains the first lines of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fit {
+    /// Lines that parse as a record header.
+    matched: usize,
+    /// Lines where the prefix's `%u`/`%d` agree with the user and database
+    /// the message itself names (`connection authorized: user=… database=…`).
+    confirmed: usize,
+    /// Lines where they disagree: the preset split the line wrongly (e.g.
+    /// `%d` swallowing an application name).
+    contradicted: usize,
+    /// Escapes in the preset: among equals, the simpler explanation wins.
+    escapes: usize,
+}
+
+impl Fit {
+    /// Higher is better.
+    fn rank(&self) -> (usize, usize, std::cmp::Reverse<usize>) {
+        (
+            self.matched.saturating_sub(self.contradicted),
+            self.confirmed,
+            std::cmp::Reverse(self.escapes),
+        )
+    }
+}
+
+fn fit(prefix: &Prefix, escapes: usize, sample: &[&[u8]], catalog: &Catalog) -> Fit {
+    use crate::message::Field;
+    let mut fit = Fit {
+        matched: 0,
+        confirmed: 0,
+        contradicted: 0,
+        escapes,
+    };
+    for line in sample {
+        let LineMatch::Header {
+            fields,
+            label,
+            body,
+            ..
+        } = prefix.parse_line(line)
+        else {
+            continue;
+        };
+        fit.matched += 1;
+        let Ok(body) = std::str::from_utf8(body) else {
+            continue;
+        };
+        let Some(found) = catalog.classify(label, body) else {
+            continue;
+        };
+        let pairs = [
+            (fields.user, found.get(Field::User)),
+            (fields.database, found.get(Field::Database)),
+        ];
+        for (in_prefix, in_message) in pairs {
+            if let (Some(a), Some(b)) = (in_prefix, in_message) {
+                if a == b.as_bytes() {
+                    fit.confirmed += 1;
+                } else {
+                    fit.contradicted += 1;
+                }
+            }
+        }
+    }
+    fit
+}
+
+/// Tries every preset on the first lines. The one that parses the most lines
+/// wins, discounting lines where the prefix's user or database contradicts
+/// the message; ties go to the preset the messages confirm most, then to the
+/// simpler preset, then to the earlier one in grammars/prefixes.toml.
+pub fn detect_prefix(
+    text: &[u8],
+    catalog: &Catalog,
+) -> Result<(Prefix, &'static str), DetectError> {
     let sample: Vec<&[u8]> = head(text)
         .split(|&b| b == b'\n')
         .map(|l| stderr::strip_export_wrapper(l).1)
@@ -112,20 +185,19 @@ pub fn detect_prefix(text: &[u8]) -> Result<(Prefix, &'static str), DetectError>
         .take(DETECT_LINES)
         .collect();
     let mut scores: Vec<(&'static str, &'static str, usize)> = Vec::new();
-    let mut best: Option<(Prefix, &'static str, usize)> = None;
+    let mut best: Option<(Prefix, &'static str, Fit)> = None;
     for preset in presets() {
         let Ok(prefix) = Prefix::compile(&preset.prefix) else {
             continue;
         };
-        let matched = sample
-            .iter()
-            .filter(|line| matches!(prefix.parse_line(line), LineMatch::Header { .. }))
-            .count();
-        scores.push((preset.name.as_str(), preset.prefix.as_str(), matched));
-        if best.as_ref().is_none_or(|(_, _, m)| matched > *m) {
-            best = Some((prefix, preset.name.as_str(), matched));
+        let escapes = preset.prefix.matches('%').count();
+        let fit = fit(&prefix, escapes, &sample, catalog);
+        scores.push((preset.name.as_str(), preset.prefix.as_str(), fit.matched));
+        if best.as_ref().is_none_or(|(_, _, b)| fit.rank() > b.rank()) {
+            best = Some((prefix, preset.name.as_str(), fit));
         }
     }
+    let best = best.map(|(prefix, name, fit)| (prefix, name, fit.matched));
     match best {
         Some((prefix, name, matched)) if matched > 0 && matched * 2 >= sample.len() => {
             Ok((prefix, name))
@@ -149,7 +221,11 @@ pub fn detect_prefix(text: &[u8]) -> Result<(Prefix, &'static str), DetectError>
 }
 
 /// Finds the format of `bytes` (or takes the user's choice).
-pub fn detect(bytes: &[u8], options: &ParseOptions) -> Result<Detected, DetectError> {
+pub fn detect(
+    bytes: &[u8],
+    options: &ParseOptions,
+    catalog: &Catalog,
+) -> Result<Detected, DetectError> {
     let sniff = head(bytes);
     let format = match options.format {
         FormatChoice::Auto => {
@@ -168,7 +244,7 @@ pub fn detect(bytes: &[u8], options: &ParseOptions) -> Result<Detected, DetectEr
     let prefix_for = |text: &[u8]| -> Result<(Prefix, Option<&'static str>), DetectError> {
         match &options.prefix {
             Some(prefix) => Ok((prefix.clone(), None)),
-            None => detect_prefix(text).map(|(p, name)| (p, Some(name))),
+            None => detect_prefix(text, catalog).map(|(p, name)| (p, Some(name))),
         }
     };
     Ok(match format {

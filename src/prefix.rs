@@ -461,7 +461,16 @@ fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>
         }
         Escape::RemoteHost if !text.is_empty() => fields.client_addr = Some(text),
         Escape::SqlState => fields.sqlstate = Some(text),
-        Escape::SessionId => fields.session_id = Some(text),
+        Escape::SessionId => {
+            fields.session_id = Some(text);
+            // `%c` is `start.pid` in hex: the pid for prefixes without `%p`.
+            if fields.pid.is_none()
+                && let Some(dot) = memchr::memchr(b'.', text)
+                && let Ok(hex) = std::str::from_utf8(&text[dot + 1..])
+            {
+                fields.pid = u32::from_str_radix(hex, 16).ok();
+            }
+        }
         _ => {}
     }
 }

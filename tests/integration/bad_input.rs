@@ -213,7 +213,7 @@ fn mutated_samples_never_panic() {
     for sample in samples {
         let original = std::fs::read(repo().join(sample)).expect("sample");
         let options = ParseOptions::default();
-        let Ok(detected) = pipeline::detect(&original, &options) else {
+        let Ok(detected) = pipeline::detect(&original, &options, catalog) else {
             panic!("{}: not detected", sample.display());
         };
         for _ in 0..200 {
@@ -231,7 +231,7 @@ fn mutated_samples_never_panic() {
                     break;
                 }
             }
-            let _ = pipeline::detect(&bytes, &options);
+            let _ = pipeline::detect(&bytes, &options, catalog);
             let parsed =
                 pipeline::parse_bytes(&bytes, &detected, &options, catalog, "s".into(), "m".into());
             assert!(

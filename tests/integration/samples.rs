@@ -330,3 +330,35 @@ fn every_sample_matches_its_ground_truth() {
         failures.join("\n")
     );
 }
+
+/// Auto-detection picks the right preset for real lines written with each
+/// preset's prefix (samples/prefixes, recorded by samples/record-prefixes.sh).
+#[test]
+fn detection_picks_each_preset_on_its_own_lines() {
+    let dir = repo().join("samples/prefixes");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("samples/prefixes").flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let (code, events, stderr) = parse_file(&path);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains(&format!("preset '{name}'")),
+            "{name}: {stderr}"
+        );
+        // Every recorded attempt is visible: received, authorized and the
+        // refused connection to a missing database, with a pid.
+        for kind in ["received", "authorized", "disconnected", "auth_failed"] {
+            assert!(
+                events
+                    .iter()
+                    .any(|e| str_field(e, "event") == Some(kind) && e.get("pid").is_some()),
+                "{name}: no {kind} event with a pid"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} preset samples");
+}
