@@ -830,7 +830,7 @@ def workload(rec: Recorder, *, pam: bool, long_appname: bool = True) -> None:
     c.settle(rec.held)
     a = rec.begin("tls_garbage_after_sslrequest", user=None, database=None, client="127.0.0.1",
                   method=None, ssl=False, application_name=None, outcome="abandoned",
-                  failure_class="protocol", path="protocol",
+                  failure_class="ssl", path="protocol",
                   sent="SSLRequest, then plaintext 'GET / HTTP/1.0' instead of a TLS ClientHello")
     s = raw_connect(c)
     s.sendall(struct.pack("!II", 8, 80877103))
@@ -1068,6 +1068,10 @@ def write_outputs(outdir: Path, c: Cluster, rec: Recorder, files: dict[str, Path
         shutil.copyfile(src, outdir / dest)
     for a in rec.attempts:
         a["events"] = expected_events(a, c.major)
+        # Where the log explains an abandoned attempt (10-11 write
+        # 'incomplete startup packet' for an empty probe), so does the truth.
+        if a["outcome"] == "abandoned" and a["events"].get("protocol") and a["failure_class"] is None:
+            a["failure_class"] = "protocol"
     stderr_log = outdir / "postgresql.log"
     if any("\n" in (a.get("user") or "") + (a.get("database") or "") for a in rec.attempts):
         locate_forged(stderr_log, rec.attempts)

@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod event;
 pub mod extract;
+pub mod filter;
+pub mod findings;
 pub mod grammar;
 pub mod message;
 pub mod pipeline;
@@ -15,4 +17,5 @@ pub mod record;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod summary;
 pub mod time;

@@ -88,6 +88,9 @@ pub struct Session {
     pub pid: u32,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
+    /// Time of the last record of the attempt (for filters: an abandoned
+    /// attempt has no end, but it was last seen then).
+    pub last_ms: Option<i64>,
     pub duration_ms: Option<u64>,
     pub outcome: Outcome,
     pub failure_class: Option<FailureClass>,
@@ -127,6 +130,7 @@ impl Session {
             pid,
             start_ms,
             end_ms: None,
+            last_ms: start_ms,
             duration_ms: None,
             outcome: Outcome::Abandoned,
             failure_class: None,
@@ -176,6 +180,9 @@ impl Session {
         fill(&mut self.hba_line, &event.hba_line);
         if self.start_ms.is_none() {
             self.start_ms = event.time_ms;
+        }
+        if event.time_ms.is_some() && event.time_ms > self.last_ms {
+            self.last_ms = event.time_ms;
         }
         if let Some(source) = &event.source {
             self.evidence.push(source.clone());
@@ -274,8 +281,21 @@ impl Stitcher {
                         session.end_reason = Some(EndReason::ConnectionLost);
                     }
                 } else {
-                    session.end_reason = Some(EndReason::Eof);
+                    // Why the attempt went nowhere: a malformed or empty
+                    // startup, a TLS handshake error…
+                    session.failure_class = event.failure_class.or(session.failure_class);
+                    session.failure_message = Some(event.message.clone());
                     session.end_ms = event.time_ms;
+                    if event.severity.as_deref() == Some("FATAL") {
+                        // The server refused it (unsupported protocol…).
+                        session.outcome = Outcome::Failure;
+                        session.end_reason = None;
+                        if let Some(done) = self.open.remove(&key) {
+                            self.done.push(done);
+                        }
+                    } else {
+                        session.end_reason = Some(EndReason::Eof);
+                    }
                 }
             }
             EventKind::Disconnected => {
@@ -335,13 +355,44 @@ impl Stitcher {
     }
 }
 
-/// Orders events for stitching: by server, then time, keeping input order
-/// for equal times (stable sort).
-pub fn stitch(mut events: Vec<Event>) -> Vec<Session> {
-    events.sort_by(|a, b| a.server.cmp(&b.server).then(a.time_ms.cmp(&b.time_ms)));
+/// Orders events for stitching and stitches them: by server, then time.
+/// Events of one input keep their order; inputs of one server (hourly files
+/// given in any order) are ordered by their first time, then by name, so
+/// records of the same second on both sides of a file boundary stay in
+/// order. A record without a time takes the time of the record before it in
+/// its input.
+pub fn stitch(events: Vec<Event>) -> Vec<Session> {
+    use std::collections::BTreeMap;
+    let input_of = |e: &Event| e.source.as_ref().map(|p| p.input.clone());
+    // First time seen per input, for ordering the inputs of a server.
+    let mut first_time: BTreeMap<Option<Arc<str>>, i64> = BTreeMap::new();
+    let mut times: Vec<i64> = Vec::with_capacity(events.len());
+    let mut previous: HashMap<Option<Arc<str>>, i64> = HashMap::new();
+    for e in &events {
+        let input = input_of(e);
+        let time = e
+            .time_ms
+            .or_else(|| previous.get(&input).copied())
+            .unwrap_or(i64::MIN);
+        previous.insert(input.clone(), time);
+        let first = first_time.entry(input).or_insert(time);
+        *first = (*first).min(time);
+        times.push(time);
+    }
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ea, eb) = (&events[a], &events[b]);
+        let (ia, ib) = (input_of(ea), input_of(eb));
+        ea.server
+            .cmp(&eb.server)
+            .then(times[a].cmp(&times[b]))
+            .then(first_time[&ia].cmp(&first_time[&ib]))
+            .then(ia.cmp(&ib))
+            .then(a.cmp(&b))
+    });
     let mut stitcher = Stitcher::new();
-    for event in &events {
-        stitcher.push(event);
+    for i in order {
+        stitcher.push(&events[i]);
     }
     stitcher.finish()
 }

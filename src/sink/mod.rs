@@ -2,3 +2,6 @@
 //! session types stay free of serialisation concerns.
 
 pub mod jsonl;
+pub mod sessions;
+pub mod summary;
+pub mod table;

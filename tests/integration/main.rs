@@ -5,3 +5,4 @@ mod bad_input;
 mod common;
 mod live;
 mod samples;
+mod sessions;
