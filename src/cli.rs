@@ -8,12 +8,17 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::event::Event;
 use crate::extract::Stats;
+use crate::filter::{self, Filter, FilterSpec};
+use crate::findings::{self, Thresholds};
 use crate::message::Catalog;
 use crate::pipeline::{self, Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
-use crate::sink::jsonl;
+use crate::session::{self, Session};
+use crate::sink::{jsonl, sessions as session_sink, summary as summary_sink, table};
 use crate::source::{self, InputSpec};
+use crate::summary;
 
 /// Exit codes (documented in README).
 pub mod exit {
@@ -28,10 +33,17 @@ pub mod exit {
     pub const UNRECOGNISED: i32 = 3;
     /// Writing the output failed (other than a closed pipe).
     pub const OUTPUT_ERROR: i32 = 4;
+    /// `summary --fail-on-findings` and there are findings.
+    pub const FINDINGS: i32 = 5;
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "pgtrail", version, about = "PostgreSQL connection logs → an audit trail", long_about = None)]
+#[command(
+    name = "pgtrail",
+    version,
+    about = "PostgreSQL connection logs → an audit trail",
+    long_about = None
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,12 +53,16 @@ struct Cli {
 enum Command {
     /// Every connection and authentication record as one JSON event per line.
     Parse(ParseArgs),
+    /// One record per connection attempt (session), searchable.
+    Audit(AuditArgs),
+    /// Counts per user, client, failure class, server and database, and findings.
+    Summary(SummaryArgs),
     /// List the log_line_prefix presets auto-detection tries.
     Presets,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum FormatArg {
+enum LogFormatArg {
     Auto,
     Stderr,
     Csvlog,
@@ -54,14 +70,21 @@ enum FormatArg {
     Syslog,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
 #[derive(clap::Args, Debug)]
-struct ParseArgs {
+struct InputArgs {
     /// Log files or directories (recursive); `-` or nothing reads stdin.
     /// gzip is detected by content.
     inputs: Vec<PathBuf>,
-    /// Record format; auto-detected per input by default.
+    /// Record format of the logs; auto-detected per input by default.
     #[arg(long, value_enum, default_value = "auto")]
-    format: FormatArg,
+    log_format: LogFormatArg,
     /// The server's log_line_prefix (as `SHOW log_line_prefix` prints it).
     #[arg(long, conflicts_with = "preset")]
     prefix: Option<String>,
@@ -77,6 +100,114 @@ struct ParseArgs {
     /// Do not print the per-input stats lines.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ParseArgs {
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct FilterArgs {
+    /// Only these users (repeatable; `*` globs).
+    #[arg(long, value_name = "USER")]
+    user: Vec<String>,
+    /// Only these databases (repeatable; `*` globs).
+    #[arg(long, value_name = "DB")]
+    database: Vec<String>,
+    /// Only these clients: an IP, a CIDR (10.0.0.0/8) or `local` (repeatable).
+    #[arg(long, value_name = "IP|CIDR")]
+    client: Vec<String>,
+    /// Only these outcomes: success, failure, abandoned (repeatable).
+    #[arg(long)]
+    outcome: Vec<String>,
+    /// Only these failure classes (repeatable; see README).
+    #[arg(long, value_name = "CLASS")]
+    failure_class: Vec<String>,
+    /// Only these application names (repeatable; `*` globs).
+    #[arg(long, value_name = "NAME")]
+    app: Vec<String>,
+    /// Sessions active at or after: RFC 3339, a date, or relative (90m, 2d).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Sessions active at or before: RFC 3339, a date, or relative.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum AuditFormat {
+    Jsonl,
+    Csv,
+    Table,
+}
+
+#[derive(clap::Args, Debug)]
+struct AuditArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Output format; a table when stdout is a terminal, JSON Lines otherwise.
+    #[arg(long, value_enum)]
+    format: Option<AuditFormat>,
+    /// Colour in tables.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SummaryFormat {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+struct SummaryArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Output format; a table when stdout is a terminal, JSON otherwise.
+    #[arg(long, value_enum)]
+    format: Option<SummaryFormat>,
+    /// Colour in tables.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorArg,
+    /// Exit with code 5 when there are findings (for batch jobs).
+    #[arg(long)]
+    fail_on_findings: bool,
+    /// brute_force_user: credential failures for one user … (0 disables)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    brute_force_user_failures: usize,
+    /// … within this window.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    brute_force_user_window: String,
+    /// brute_force_client: credential failures from one client … (0 disables)
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    brute_force_client_failures: usize,
+    /// … within this window.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    brute_force_client_window: String,
+    /// password_spraying: distinct users one client fails against … (0 disables)
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    spraying_users: usize,
+    /// … within this window.
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    spraying_window: String,
+    /// repeated_iam_failures: PAM (RDS IAM) failures for one user … (0 disables)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    iam_failures: usize,
+    /// … within this window.
+    #[arg(long, default_value = "15m", value_name = "DURATION")]
+    iam_window: String,
+    /// new_client_for_user: flag only while the user had at most this many known clients (0 disables).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    new_client_max_known: usize,
+    /// new_client_for_user: learning period after a user's first login.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    new_client_baseline: String,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -95,6 +226,8 @@ pub fn main() -> i32 {
     };
     match cli.command {
         Command::Parse(args) => run_parse(args),
+        Command::Audit(args) => run_audit(args),
+        Command::Summary(args) => run_summary(args),
         Command::Presets => {
             for p in prefix::presets() {
                 println!(
@@ -114,47 +247,52 @@ fn usage_error(message: &str) -> i32 {
     exit::USAGE
 }
 
-fn run_parse(args: ParseArgs) -> i32 {
+/// Options shared by every command that reads logs.
+fn parse_options(args: &InputArgs) -> Result<ParseOptions, String> {
     let prefix = match (&args.prefix, &args.preset) {
-        (Some(text), _) => match Prefix::compile(text) {
-            Ok(p) => Some(p),
-            Err(e) => return usage_error(&e.to_string()),
-        },
-        (None, Some(name)) => match prefix::preset(name) {
-            Some(p) => match Prefix::compile(&p.prefix) {
-                Ok(p) => Some(p),
-                Err(e) => return usage_error(&e.to_string()),
-            },
-            None => {
+        (Some(text), _) => Some(Prefix::compile(text).map_err(|e| e.to_string())?),
+        (None, Some(name)) => {
+            let Some(p) = prefix::preset(name) else {
                 let names: Vec<&str> = prefix::presets().iter().map(|p| p.name.as_str()).collect();
-                return usage_error(&format!(
+                return Err(format!(
                     "unknown preset '{name}'; known: {}",
                     names.join(", ")
                 ));
-            }
-        },
+            };
+            Some(Prefix::compile(&p.prefix).map_err(|e| e.to_string())?)
+        }
         (None, None) => None,
     };
-    let options = ParseOptions {
-        format: match args.format {
-            FormatArg::Auto => FormatChoice::Auto,
-            FormatArg::Stderr => FormatChoice::Stderr,
-            FormatArg::Csvlog => FormatChoice::Csvlog,
-            FormatArg::Jsonlog => FormatChoice::Jsonlog,
-            FormatArg::Syslog => FormatChoice::Syslog,
+    Ok(ParseOptions {
+        format: match args.log_format {
+            LogFormatArg::Auto => FormatChoice::Auto,
+            LogFormatArg::Stderr => FormatChoice::Stderr,
+            LogFormatArg::Csvlog => FormatChoice::Csvlog,
+            LogFormatArg::Jsonlog => FormatChoice::Jsonlog,
+            LogFormatArg::Syslog => FormatChoice::Syslog,
         },
         prefix,
         max_line_bytes: args.max_line_bytes,
-    };
+    })
+}
+
+/// Reads every input, calling `each` with the events of each parsed input.
+/// Returns the exit code so far (input errors, unrecognised inputs).
+fn read_inputs(
+    args: &InputArgs,
+    options: &ParseOptions,
+    each: &mut dyn FnMut(Vec<Event>) -> io::Result<()>,
+) -> Result<i32, io::Error> {
     // (input, found by walking a directory): files met in a directory that
     // are not PostgreSQL logs are skipped with a note, named files are not.
     let mut inputs: Vec<(InputSpec, bool)> = Vec::new();
     let mut code = exit::OK;
     if args.inputs.is_empty() {
         if io::stdin().is_terminal() {
-            return usage_error(
-                "no input: give log files or directories, or pipe a log into stdin (see --help)",
+            eprintln!(
+                "pgtrail: error: no input: give log files or directories, or pipe a log into stdin (see --help)"
             );
+            return Ok(exit::USAGE);
         }
         inputs.push((InputSpec::Stdin, false));
     }
@@ -176,8 +314,6 @@ fn run_parse(args: ParseArgs) -> i32 {
     }
 
     let catalog = Catalog::builtin();
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut total = Stats::default();
     let mut skipped: Vec<Arc<str>> = Vec::new();
     let mut parsed_inputs = 0usize;
@@ -193,7 +329,7 @@ fn run_parse(args: ParseArgs) -> i32 {
             }
             continue;
         }
-        let detected = match pipeline::detect(&loaded.bytes, &options, catalog) {
+        let detected = match pipeline::detect(&loaded.bytes, options, catalog) {
             Ok(d) => d,
             Err(_) if *walked => {
                 skipped.push(loaded.label.clone());
@@ -213,16 +349,11 @@ fn run_parse(args: ParseArgs) -> i32 {
         let parsed = pipeline::parse_bytes(
             &loaded.bytes,
             &detected,
-            &options,
+            options,
             catalog,
             server,
             loaded.label.clone(),
         );
-        for event in &parsed.events {
-            if let Err(e) = jsonl::write_event(&mut out, event) {
-                return output_error(e);
-            }
-        }
         if !args.quiet {
             eprintln!(
                 "pgtrail: {}: {}",
@@ -232,7 +363,7 @@ fn run_parse(args: ParseArgs) -> i32 {
         }
         if parsed.stats.records == 0 {
             eprintln!(
-                "pgtrail: error: {}: no record recognised ({}); check --format/--prefix",
+                "pgtrail: error: {}: no record recognised ({}); check --log-format/--prefix",
                 loaded.label, detected
             );
             code = code.max(exit::UNRECOGNISED);
@@ -243,9 +374,7 @@ fn run_parse(args: ParseArgs) -> i32 {
             );
         }
         total.add(&parsed.stats);
-    }
-    if let Err(e) = out.flush() {
-        return output_error(e);
+        each(parsed.events)?;
     }
     if !skipped.is_empty() && !args.quiet {
         let shown: Vec<&str> = skipped.iter().take(4).map(|s| &**s).collect();
@@ -280,7 +409,169 @@ fn run_parse(args: ParseArgs) -> i32 {
             }
         );
     }
-    code
+    Ok(code)
+}
+
+fn run_parse(args: ParseArgs) -> i32 {
+    let options = match parse_options(&args.input) {
+        Ok(o) => o,
+        Err(e) => return usage_error(&e),
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let result = read_inputs(&args.input, &options, &mut |events| {
+        for event in &events {
+            jsonl::write_event(&mut out, event)?;
+        }
+        Ok(())
+    });
+    finish_output(result, out.flush())
+}
+
+fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32 {
+    match result.and_then(|code| flushed.map(|()| code)) {
+        Ok(code) => code,
+        Err(e) => output_error(e),
+    }
+}
+
+/// Reads all inputs, stitches sessions, applies the filter.
+fn filtered_sessions(
+    input: &InputArgs,
+    filter_args: &FilterArgs,
+) -> Result<(Vec<Session>, i32), i32> {
+    let options = parse_options(input).map_err(|e| usage_error(&e))?;
+    let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
+    let mut events = Vec::new();
+    let code = read_inputs(input, &options, &mut |mut batch| {
+        events.append(&mut batch);
+        Ok(())
+    })
+    .map_err(output_error)?;
+    if code == exit::USAGE {
+        return Err(code);
+    }
+    // Stitch everything first: a filter never changes what a session is.
+    let sessions = session::stitch(events)
+        .into_iter()
+        .filter(|s| filter.matches(s))
+        .collect();
+    Ok((sessions, code))
+}
+
+fn build_filter(args: &FilterArgs) -> Result<Filter, String> {
+    let spec = FilterSpec {
+        users: args.user.clone(),
+        databases: args.database.clone(),
+        apps: args.app.clone(),
+        clients: args.client.clone(),
+        outcomes: args.outcome.clone(),
+        failure_classes: args.failure_class.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+    };
+    Filter::from_spec(&spec, chrono::Utc::now().timestamp_millis())
+}
+
+fn colour(choice: ColorArg) -> bool {
+    match choice {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => table::use_colour(
+            io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+        ),
+    }
+}
+
+fn terminal_width() -> Option<usize> {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok())
+}
+
+fn run_audit(args: AuditArgs) -> i32 {
+    let (sessions, code) = match filtered_sessions(&args.input, &args.filter) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        AuditFormat::Table
+    } else {
+        AuditFormat::Jsonl
+    });
+    let stdout = io::stdout();
+    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written: io::Result<()> = (|| match format {
+        AuditFormat::Jsonl => {
+            let mut out = out;
+            for s in &sessions {
+                session_sink::write_jsonl(&mut out, s)?;
+            }
+            out.flush()
+        }
+        AuditFormat::Csv => {
+            let mut csv = session_sink::CsvWriter::new(out);
+            for s in &sessions {
+                csv.write(s)?;
+            }
+            csv.finish()?.flush()
+        }
+        AuditFormat::Table => {
+            let mut t = table::TableWriter::new(out, colour(args.color), terminal_width());
+            for s in &sessions {
+                t.write(s)?;
+            }
+            t.finish()?.flush()
+        }
+    })();
+    finish_output(Ok(code), written)
+}
+
+fn thresholds(args: &SummaryArgs) -> Result<Thresholds, String> {
+    let d =
+        |flag: &str, text: &str| filter::parse_duration(text).map_err(|e| format!("--{flag}: {e}"));
+    Ok(Thresholds {
+        brute_force_user_failures: args.brute_force_user_failures,
+        brute_force_user_window: d("brute-force-user-window", &args.brute_force_user_window)?,
+        brute_force_client_failures: args.brute_force_client_failures,
+        brute_force_client_window: d("brute-force-client-window", &args.brute_force_client_window)?,
+        spraying_users: args.spraying_users,
+        spraying_window: d("spraying-window", &args.spraying_window)?,
+        iam_failures: args.iam_failures,
+        iam_window: d("iam-window", &args.iam_window)?,
+        new_client_max_known: args.new_client_max_known,
+        new_client_baseline: d("new-client-baseline", &args.new_client_baseline)?,
+    })
+}
+
+fn run_summary(args: SummaryArgs) -> i32 {
+    let thresholds = match thresholds(&args) {
+        Ok(t) => t,
+        Err(e) => return usage_error(&e),
+    };
+    let (sessions, mut code) = match filtered_sessions(&args.input, &args.filter) {
+        Ok(found) => found,
+        Err(code) => return code,
+    };
+    let summary = summary::summarize(&sessions);
+    let findings = findings::find(&sessions, &thresholds);
+    let format = args.format.unwrap_or(if io::stdout().is_terminal() {
+        SummaryFormat::Table
+    } else {
+        SummaryFormat::Json
+    });
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = match format {
+        SummaryFormat::Json => summary_sink::write_json(&mut out, &summary, &findings, &thresholds),
+        SummaryFormat::Table => {
+            summary_sink::write_table(&mut out, &summary, &findings, colour(args.color))
+        }
+    };
+    if args.fail_on_findings && !findings.is_empty() && code == exit::OK {
+        code = exit::FINDINGS;
+    }
+    finish_output(written.map(|()| code), out.flush())
 }
 
 fn output_error(e: io::Error) -> i32 {

@@ -490,6 +490,19 @@ fn parse_clock(t: &str) -> Result<NaiveTime, &'static str> {
     NaiveTime::from_hms_milli_opt(h, m, s, milli).ok_or("no such time of day")
 }
 
+/// Parses a duration such as `5m`, `1h30m`, `2d` (units s, m, h, d, w).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let ms = parse_relative(text.trim()).map_err(|why| {
+        let why = if why.is_empty() {
+            "expected <number><unit>"
+        } else {
+            why
+        };
+        format!("invalid duration {text:?}: {why}, e.g. 45s, 5m, 1h30m, 2d")
+    })?;
+    Ok(std::time::Duration::from_millis(ms.max(0) as u64))
+}
+
 /// `1h30m` → milliseconds. Units may come in any order; each at most once.
 fn parse_relative(t: &str) -> Result<i64, &'static str> {
     let mut total: i64 = 0;

@@ -24,7 +24,7 @@
 //! reported once, as a whole, however long it lasts: `first_ms`/`last_ms`
 //! are its first and last failure, `count` and `sessions` cover every
 //! failure of the subject between them. A failure's time is the time of
-//! its refusal (`session::session_time`).
+//! its refusal (`summary::session_time`).
 //!
 //! **Sessions without any timestamp are skipped** by every finding (their
 //! place in time is unknown); so are sessions without the subject (a
@@ -533,7 +533,8 @@ pub fn find(sessions: &[Session], t: &Thresholds) -> Vec<Finding> {
             let clients = distinct(burst, |s| s.client_addr.as_deref());
             let summary = format!(
                 "{} for user \"{user}\" in {} from {} (threshold: {} within {}); \
-                 IAM tokens expire after 15 minutes and need rds_iam and rds-db:connect",
+                 on RDS: an expired IAM token (15 minutes), a role without rds_iam \
+                 or a policy without rds-db:connect",
                 plural(burst.len(), "PAM (IAM) failure", "PAM (IAM) failures"),
                 human(times[b].saturating_sub(times[a])),
                 plural(clients, "client", "clients"),

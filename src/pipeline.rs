@@ -211,7 +211,7 @@ pub fn detect_prefix(
                 .collect();
             Err(DetectError {
                 message: format!(
-                    "no known log format fits: not csvlog, not jsonlog, not syslog, and no log_line_prefix preset matches at least half of the first {} lines.\nTried:\n{}\nGive the server's log_line_prefix with --prefix '<value of SHOW log_line_prefix>', or the format with --format.",
+                    "no known log format fits: not csvlog, not jsonlog, not syslog, and no log_line_prefix preset matches at least half of the first {} lines.\nTried:\n{}\nGive the server's log_line_prefix with --prefix '<value of SHOW log_line_prefix>', or the format with --log-format.",
                     sample.len(),
                     tried.join("\n")
                 ),

@@ -13,9 +13,9 @@
 //!   success (see `session`).
 //! - a session's **time** is, for a failure, the time of the refusal
 //!   (`end_ms`, else `start_ms`); otherwise its start (`start_ms`, else
-//!   `end_ms`). `first_seen` is the earliest start (or time) of the sessions
-//!   in a row, `last_seen` the latest end (or time): a long session keeps
-//!   its user "seen" until it ends.
+//!   `end_ms`). `first_seen` is the earliest start of the sessions in a
+//!   row, `last_seen` the latest end or last record (`end_ms`, `last_ms`):
+//!   a long session keeps its user "seen" until it ends.
 //! - a breakdown key is `None` when the session does not say (no user on a
 //!   probe that never sent a startup packet, no client address in the
 //!   prefix, …); such sessions form their own row, they are not dropped.
@@ -109,16 +109,11 @@ pub fn session_time(s: &Session) -> Option<i64> {
     }
 }
 
-/// The first and last moments a session was seen.
+/// The first and last moments a session was seen: its start, and the latest
+/// of its end and its last record.
 fn span(s: &Session) -> (Option<i64>, Option<i64>) {
-    let first = match (s.start_ms, s.end_ms) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let last = match (s.start_ms, s.end_ms) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => b.or(a),
-    };
+    let first = min_opt(min_opt(s.start_ms, s.end_ms), s.last_ms);
+    let last = max_opt(max_opt(s.start_ms, s.end_ms), s.last_ms);
     (first, last)
 }
 

