@@ -163,6 +163,13 @@ enum SummaryFormat {
     Json,
 }
 
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum SeverityArg {
+    Low,
+    Medium,
+    High,
+}
+
 #[derive(clap::Args, Debug)]
 struct SummaryArgs {
     #[command(flatten)]
@@ -175,9 +182,11 @@ struct SummaryArgs {
     /// Colour in tables.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
-    /// Exit with code 5 when there are findings (for batch jobs).
-    #[arg(long)]
-    fail_on_findings: bool,
+    /// Exit with code 5 when there are findings of at least this severity
+    /// (low when given without a value), for batch jobs.
+    #[arg(long, value_enum, num_args = 0..=1,
+        require_equals = true, default_missing_value = "low", value_name = "SEVERITY")]
+    fail_on_findings: Option<SeverityArg>,
     /// brute_force_user: credential failures for one user … (0 disables)
     #[arg(long, default_value_t = 10, value_name = "N")]
     brute_force_user_failures: usize,
@@ -568,8 +577,15 @@ fn run_summary(args: SummaryArgs) -> i32 {
             summary_sink::write_table(&mut out, &summary, &findings, colour(args.color))
         }
     };
-    if args.fail_on_findings && !findings.is_empty() && code == exit::OK {
-        code = exit::FINDINGS;
+    if let Some(minimum) = args.fail_on_findings {
+        let minimum = match minimum {
+            SeverityArg::Low => findings::Severity::Low,
+            SeverityArg::Medium => findings::Severity::Medium,
+            SeverityArg::High => findings::Severity::High,
+        };
+        if code == exit::OK && findings.iter().any(|f| f.severity >= minimum) {
+            code = exit::FINDINGS;
+        }
     }
     finish_output(written.map(|()| code), out.flush())
 }

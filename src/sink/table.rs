@@ -387,6 +387,9 @@ fn push_char(out: &mut String, c: char) -> usize {
         '\n' => out.push_str("\\n"),
         '\r' => out.push_str("\\r"),
         '\t' => out.push_str("\\t"),
+        // A real backslash is doubled, so `a\nb` typed by a client never
+        // looks like an escaped newline.
+        '\\' => out.push_str("\\\\"),
         c if needs_escape(c) && (c as u32) < 0x100 => {
             let _ = write!(out, "\\x{:02x}", c as u32);
         }
@@ -712,7 +715,8 @@ mod tests {
 
         assert_eq!(
             sanitize("a\nb\tc\x1b[31md\re\u{7f}\u{85}\u{202e}\u{200b}\u{e0041}\\n"),
-            "a\\nb\\tc\\x1b[31md\\re\\x7f\\x85\\u{202e}\\u{200b}\\u{e0041}\\n"
+            // The client's own backslash is doubled: it cannot pose as an escape.
+            "a\\nb\\tc\\x1b[31md\\re\\x7f\\x85\\u{202e}\\u{200b}\\u{e0041}\\\\n"
         );
         assert_eq!(sanitize("José ñandú 日本"), "José ñandú 日本");
         // The escapes count in the width, so rows stay aligned.

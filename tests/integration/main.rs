@@ -1,6 +1,7 @@
 //! The one integration-test binary: data-driven checks against the real logs
 //! in `samples/` and live checks against a real PostgreSQL server.
 
+mod audit;
 mod bad_input;
 mod common;
 mod live;
