@@ -1,12 +1,17 @@
-//! Records → events: classifies each record's message with the grammar
-//! catalogue and fills an [`Event`] from the message fields, the prefix/csv/
-//! json fields, and what earlier records of the same process said (the
-//! client address lives only on `connection received` in many prefixes).
+//! Records → events, in two stages:
 //!
-//! It also decides which records cannot be trusted (`suspect`), and counts
-//! everything that produced no event.
+//! 1. [`Extractor`] (per chunk, parallel): classifies each record's message
+//!    with the grammar catalogue, fills an [`Event`] from the message fields
+//!    and the prefix/csv/json fields, decides which records cannot be
+//!    trusted (`suspect`), and counts what produced no event. It keeps no
+//!    state across records, so chunks can be extracted independently.
+//! 2. [`Enricher`] (sequential, in input order): what needs earlier or
+//!    later records of the same process — the client address that only
+//!    `connection received` carries, the process of a broken (forged)
+//!    prefix, and the TLS check against the application name that csvlog
+//!    and jsonlog report on later records.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason};
@@ -45,36 +50,29 @@ impl Stats {
     }
 }
 
-/// The client of a process, as `connection received` said.
-#[derive(Debug, Clone)]
-struct Client {
-    addr: String,
-    port: Option<u16>,
+/// What the extractor hands to the enricher, in record order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Out {
+    /// An event; `tls_pending` when its TLS fields wait for the application
+    /// name a structured format reports on a later record.
+    Event { event: Event, tls_pending: bool },
+    /// A csvlog/jsonlog record named the process's application name (first
+    /// such record of the process in the chunk).
+    AppSeen {
+        server: Arc<str>,
+        pid: u32,
+        app: String,
+    },
 }
 
-/// An `authorized` event whose TLS fields wait for verification.
-#[derive(Debug, Clone, Copy)]
-struct PendingTls {
-    /// Index into `events`.
-    index: usize,
-    /// Byte offset of the application name in the event's message.
-    app_offset: usize,
-}
-
-/// PostgreSQL keeps at most this many bytes of a GUC value such as
-/// `application_name` (NAMEDATALEN - 1); the message keeps it all.
-const MAX_GUC_NAME: usize = 63;
-
-/// Builds events for one input (one server label).
+/// Records → events for one chunk of one input. No state crosses records.
 pub struct Extractor<'c> {
     catalog: &'c Catalog,
     server: Arc<str>,
     input: Arc<str>,
-    clients: HashMap<u32, Client>,
-    /// `authorized` events whose TLS fields wait for the application name
-    /// that a structured format (csv/json) reports on later records.
-    unverified_tls: HashMap<u32, PendingTls>,
-    pub events: Vec<Event>,
+    /// Processes whose application name this chunk already reported.
+    app_seen: HashSet<u32>,
+    pub out: Vec<Out>,
     pub stats: Stats,
 }
 
@@ -84,9 +82,8 @@ impl<'c> Extractor<'c> {
             catalog,
             server,
             input,
-            clients: HashMap::new(),
-            unverified_tls: HashMap::new(),
-            events: Vec::new(),
+            app_seen: HashSet::new(),
+            out: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -114,35 +111,16 @@ impl<'c> Extractor<'c> {
             Item::Suspect { head, tail_lines } => {
                 self.stats.records += 1;
                 let mut event = self.suspect(&head, SuspectReason::BrokenPrefix);
-                if event.pid.is_none() {
-                    // The prefix broke before %p: the client's address and
-                    // port (written before the raw names) identify the
-                    // process whose `received` record carried the same.
-                    event.pid = self.pid_of_client(event.client_addr.as_deref(), event.client_port);
-                }
                 event.related_sources = tail_lines.iter().map(|&l| self.provenance(l)).collect();
-                self.emit(event);
+                self.emit(event, false);
             }
         }
     }
 
-    /// The process whose `connection received` named this client address and port.
-    fn pid_of_client(&self, addr: Option<&str>, port: Option<u16>) -> Option<u32> {
-        let (addr, port) = (addr?, port?);
-        let mut found = self
-            .clients
-            .iter()
-            .filter(|(_, c)| c.addr == addr && c.port == Some(port))
-            .map(|(pid, _)| *pid);
-        let pid = found.next()?;
-        // Ambiguous (two open processes with one address and port) means unknown.
-        found.next().is_none().then_some(pid)
-    }
-
-    fn emit(&mut self, event: Event) {
+    fn emit(&mut self, event: Event, tls_pending: bool) {
         self.stats.events += 1;
         *self.stats.events_by_kind.entry(event.kind).or_default() += 1;
-        self.events.push(event);
+        self.out.push(Out::Event { event, tls_pending });
     }
 
     fn suspect(&self, record: &Record<'_>, reason: SuspectReason) -> Event {
@@ -162,8 +140,15 @@ impl<'c> Extractor<'c> {
     }
 
     fn record(&mut self, record: &Record<'_>) {
-        if record.structured {
-            self.verify_tls(record);
+        if record.structured
+            && let (Some(pid), Some(app)) = (record.pid, record.application_name.as_deref())
+            && self.app_seen.insert(pid)
+        {
+            self.out.push(Out::AppSeen {
+                server: self.server.clone(),
+                pid,
+                app: app.to_owned(),
+            });
         }
         if !record.label.is_severity() {
             return;
@@ -173,102 +158,23 @@ impl<'c> Extractor<'c> {
         };
         if record.prefix_ambiguous {
             let event = self.suspect(record, SuspectReason::AmbiguousPrefix);
-            self.emit(event);
+            self.emit(event, false);
             return;
         }
         if record.context.is_some() {
             let event = self.suspect(record, SuspectReason::RaisedFromSql);
-            self.emit(event);
+            self.emit(event, false);
             return;
         }
         let event = self.build(record, &found);
-        if let Some(pid) = event.pid {
-            match event.kind {
-                EventKind::Received => {
-                    if let Some(addr) = &event.client_addr {
-                        self.clients.insert(
-                            pid,
-                            Client {
-                                addr: addr.clone(),
-                                port: event.client_port,
-                            },
-                        );
-                    }
-                    self.unverified_tls.remove(&pid);
-                }
-                EventKind::Authorized if event.ssl_unverified && record.structured => {
-                    let app_offset = found
-                        .get(Field::ApplicationName)
-                        .map(|app| app.as_ptr() as usize - record.message.as_ptr() as usize);
-                    if let Some(app_offset) = app_offset {
-                        let index = self.events.len();
-                        self.unverified_tls
-                            .insert(pid, PendingTls { index, app_offset });
-                    }
-                }
-                EventKind::AuthFailed | EventKind::Disconnected => {
-                    self.clients.remove(&pid);
-                }
-                _ => {}
-            }
+        let tls_pending =
+            event.kind == EventKind::Authorized && event.ssl_unverified && record.structured;
+        if tls_pending && let Some(pid) = event.pid {
+            // A later record of this process in this chunk must still be
+            // able to report the application name.
+            self.app_seen.remove(&pid);
         }
-        self.emit(event);
-    }
-
-    /// csvlog/jsonlog give the session's real application name on later
-    /// records (cut to 63 bytes): it tells whether the `SSL enabled (…)` text
-    /// of the `authorized` message was the server's or part of the client's
-    /// name. Every way of splitting the message into name + server suffix is
-    /// tried; when exactly one agrees with the real name, it is the truth.
-    fn verify_tls(&mut self, record: &Record<'_>) {
-        let (Some(pid), Some(real)) = (record.pid, record.application_name.as_deref()) else {
-            return;
-        };
-        let Some(pending) = self.unverified_tls.remove(&pid) else {
-            return;
-        };
-        let catalog = self.catalog;
-        let Some(event) = self.events.get_mut(pending.index) else {
-            return;
-        };
-        let Some(rest) = event.message.get(pending.app_offset..) else {
-            return;
-        };
-        let agrees = |name: &str| {
-            name == real
-                || (real.len() + 4 > MAX_GUC_NAME
-                    && name.len() > real.len()
-                    && name.starts_with(real))
-        };
-        // Candidate ends of the name: the end of the message, or the start of
-        // a server-written suffix.
-        let ends: Vec<usize> = rest
-            .match_indices(" SSL enabled (")
-            .chain(rest.match_indices(" GSS ("))
-            .map(|(i, _)| i)
-            .chain(std::iter::once(rest.len()))
-            .filter(|&i| agrees(&rest[..i]))
-            .collect();
-        let [end] = ends.as_slice() else {
-            // None or several readings agree: it stays unverified.
-            return;
-        };
-        let (name, suffix) = rest.split_at(*end);
-        event.application_name = Some(name.to_owned());
-        event.ssl_protocol = None;
-        event.ssl_cipher = None;
-        event.ssl_bits = None;
-        event.ssl_unverified = false;
-        if !suffix.is_empty() {
-            // Read the real suffix with the grammar, on a message that has
-            // no client text before it.
-            let probe = format!("connection authorized: user=u database=d{suffix}");
-            if let Some(found) = catalog.classify(Label::Log, &probe) {
-                event.ssl_protocol = found.get(Field::SslProtocol).map(str::to_owned);
-                event.ssl_cipher = found.get(Field::SslCipher).map(str::to_owned);
-                event.ssl_bits = found.get(Field::SslBits).and_then(|b| b.parse().ok());
-            }
-        }
+        self.emit(event, tls_pending);
     }
 
     fn build(&self, record: &Record<'_>, found: &Match<'_>) -> Event {
@@ -293,18 +199,6 @@ impl<'c> Extractor<'c> {
         } else if let Some(addr) = record.client_addr.as_deref() {
             event.client_addr = Some(addr.to_owned());
             event.client_port = record.client_port;
-        }
-        if let Some(pid) = record.pid
-            && let Some(client) = self.clients.get(&pid)
-        {
-            if event.client_addr.is_none() {
-                event.client_addr = Some(client.addr.clone());
-            }
-            if event.client_port.is_none()
-                && event.client_addr.as_deref() == Some(client.addr.as_str())
-            {
-                event.client_port = client.port;
-            }
         }
         event.auth_method = get(Field::Method);
         event.identity = get(Field::Identity);
@@ -349,9 +243,249 @@ impl<'c> Extractor<'c> {
         event
     }
 
-    /// Ends the input; returns the events and the stats.
-    pub fn finish(self) -> (Vec<Event>, Stats) {
-        (self.events, self.stats)
+    /// Ends the chunk; returns what it produced and the stats.
+    pub fn finish(self) -> (Vec<Out>, Stats) {
+        (self.out, self.stats)
+    }
+}
+
+/// The client of a process, as `connection received` said.
+#[derive(Debug, Clone)]
+struct Client {
+    addr: String,
+    port: Option<u16>,
+}
+
+/// Events held at most this long (in events) while an `authorized` event
+/// waits for its application name; then it goes out unverified. Keeps
+/// memory bounded and the output streaming.
+pub const TLS_HOLD_EVENTS: usize = 4096;
+
+/// PostgreSQL keeps at most this many bytes of a GUC value such as
+/// `application_name` (NAMEDATALEN - 1); the message keeps it all.
+const MAX_GUC_NAME: usize = 63;
+
+type ProcessKey = (Arc<str>, u32);
+
+/// The sequential stage: cross-record facts, in input order. One enricher
+/// serves a whole run (state is keyed by server and pid).
+pub struct Enricher<'c> {
+    catalog: &'c Catalog,
+    clients: HashMap<ProcessKey, Client>,
+    /// Events not yet released, in order, with a flag: waiting for TLS.
+    queue: VecDeque<(Event, bool)>,
+    /// Sequence number of `queue[0]`.
+    front_seq: u64,
+    /// The waiting `authorized` event of a process, by sequence number.
+    waiting: HashMap<ProcessKey, u64>,
+}
+
+impl<'c> Enricher<'c> {
+    pub fn new(catalog: &'c Catalog) -> Self {
+        Enricher {
+            catalog,
+            clients: HashMap::new(),
+            queue: VecDeque::new(),
+            front_seq: 0,
+            waiting: HashMap::new(),
+        }
+    }
+
+    /// Feeds the extractor's output; calls `emit` for each event released.
+    pub fn push(&mut self, out: Out, emit: &mut dyn FnMut(Event)) {
+        match out {
+            Out::AppSeen { server, pid, app } => {
+                if let Some(seq) = self.waiting.remove(&(server, pid)) {
+                    let catalog = self.catalog;
+                    if let Some((event, waiting)) = self.slot(seq) {
+                        verify_tls(catalog, event, &app);
+                        *waiting = false;
+                    }
+                }
+            }
+            Out::Event {
+                mut event,
+                tls_pending,
+            } => {
+                self.enrich(&mut event);
+                let key = event.pid.map(|pid| (event.server.clone(), pid));
+                if let Some(key) = &key
+                    && matches!(
+                        event.kind,
+                        EventKind::Received | EventKind::AuthFailed | EventKind::Disconnected
+                    )
+                {
+                    // The session ended or the pid was reused: its TLS check
+                    // can no longer be settled.
+                    self.release_waiting(key);
+                }
+                let waiting = match key {
+                    Some(key) if tls_pending => {
+                        let seq = self.front_seq + self.queue.len() as u64;
+                        if let Some(previous) = self.waiting.insert(key, seq)
+                            && let Some((_, w)) = self.slot(previous)
+                        {
+                            *w = false;
+                        }
+                        true
+                    }
+                    _ => false,
+                };
+                self.queue.push_back((event, waiting));
+            }
+        }
+        self.release(emit, TLS_HOLD_EVENTS);
+    }
+
+    fn slot(&mut self, seq: u64) -> Option<(&mut Event, &mut bool)> {
+        let index = usize::try_from(seq.checked_sub(self.front_seq)?).ok()?;
+        self.queue.get_mut(index).map(|(e, w)| (e, w))
+    }
+
+    fn release_waiting(&mut self, key: &ProcessKey) {
+        if let Some(seq) = self.waiting.remove(key)
+            && let Some((_, waiting)) = self.slot(seq)
+        {
+            *waiting = false;
+        }
+    }
+
+    /// Emits events from the front while they are not waiting, or while the
+    /// queue holds more than `hold` events.
+    fn release(&mut self, emit: &mut dyn FnMut(Event), hold: usize) {
+        while let Some((_, waiting)) = self.queue.front() {
+            if *waiting && self.queue.len() <= hold {
+                break;
+            }
+            let Some((event, waiting)) = self.queue.pop_front() else {
+                break;
+            };
+            if waiting && let Some(pid) = event.pid {
+                self.waiting.remove(&(event.server.clone(), pid));
+            }
+            self.front_seq += 1;
+            emit(event);
+        }
+    }
+
+    /// Releases everything still held (end of the run).
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
+        self.waiting.clear();
+        self.release(emit, 0);
+    }
+
+    fn enrich(&mut self, event: &mut Event) {
+        if event.kind == EventKind::Suspect {
+            if event.pid.is_none() {
+                // The prefix broke before %p: the client's address and port
+                // (written before the raw names) identify the process whose
+                // `received` record carried the same.
+                event.pid = self.pid_of_client(
+                    &event.server,
+                    event.client_addr.as_deref(),
+                    event.client_port,
+                );
+            }
+            return;
+        }
+        let Some(pid) = event.pid else { return };
+        let key = (event.server.clone(), pid);
+        if let Some(client) = self.clients.get(&key) {
+            if event.client_addr.is_none() {
+                event.client_addr = Some(client.addr.clone());
+            }
+            if event.client_port.is_none()
+                && event.client_addr.as_deref() == Some(client.addr.as_str())
+            {
+                event.client_port = client.port;
+            }
+        }
+        match event.kind {
+            EventKind::Received => match &event.client_addr {
+                Some(addr) => {
+                    let client = Client {
+                        addr: addr.clone(),
+                        port: event.client_port,
+                    };
+                    self.clients.insert(key, client);
+                }
+                None => {
+                    self.clients.remove(&key);
+                }
+            },
+            EventKind::AuthFailed | EventKind::Disconnected => {
+                self.clients.remove(&key);
+            }
+            _ => {}
+        }
+    }
+
+    /// The process whose `connection received` named this client address
+    /// and port; none when two open processes match.
+    fn pid_of_client(
+        &self,
+        server: &Arc<str>,
+        addr: Option<&str>,
+        port: Option<u16>,
+    ) -> Option<u32> {
+        let (addr, port) = (addr?, port?);
+        let mut found = self
+            .clients
+            .iter()
+            .filter(|((s, _), c)| s == server && c.addr == addr && c.port == Some(port))
+            .map(|((_, pid), _)| *pid);
+        let pid = found.next()?;
+        found.next().is_none().then_some(pid)
+    }
+}
+
+/// csvlog/jsonlog give the session's real application name on later
+/// records (cut to 63 bytes): it tells whether the `SSL enabled (…)` text of
+/// the `authorized` message was the server's or part of the client's name.
+/// Every way of splitting the message into name + server suffix is tried;
+/// when exactly one agrees with the real name, it is the truth.
+fn verify_tls(catalog: &Catalog, event: &mut Event, real: &str) {
+    let Some(found) = catalog.classify(Label::Log, &event.message) else {
+        return;
+    };
+    let Some(app) = found.get(Field::ApplicationName) else {
+        return;
+    };
+    let offset = app.as_ptr() as usize - event.message.as_ptr() as usize;
+    let Some(rest) = event.message.get(offset..) else {
+        return;
+    };
+    let agrees = |name: &str| {
+        name == real
+            || (real.len() + 4 > MAX_GUC_NAME && name.len() > real.len() && name.starts_with(real))
+    };
+    let ends: Vec<usize> = rest
+        .match_indices(" SSL enabled (")
+        .chain(rest.match_indices(" GSS ("))
+        .map(|(i, _)| i)
+        .chain(std::iter::once(rest.len()))
+        .filter(|&i| agrees(&rest[..i]))
+        .collect();
+    let [end] = ends.as_slice() else {
+        // None or several readings agree: it stays unverified.
+        return;
+    };
+    let (name, suffix) = rest.split_at(*end);
+    let (name, suffix) = (name.to_owned(), suffix.to_owned());
+    event.application_name = Some(name);
+    event.ssl_protocol = None;
+    event.ssl_cipher = None;
+    event.ssl_bits = None;
+    event.ssl_unverified = false;
+    if !suffix.is_empty() {
+        // Read the real suffix with the grammar, on a message that has no
+        // client text before it.
+        let probe = format!("connection authorized: user=u database=d{suffix}");
+        if let Some(found) = catalog.classify(Label::Log, &probe) {
+            event.ssl_protocol = found.get(Field::SslProtocol).map(str::to_owned);
+            event.ssl_cipher = found.get(Field::SslCipher).map(str::to_owned);
+            event.ssl_bits = found.get(Field::SslBits).and_then(|b| b.parse().ok());
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod event;
 pub mod extract;
 pub mod filter;
 pub mod findings;
+pub mod frame;
 pub mod grammar;
 pub mod message;
 pub mod pipeline;

@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::event::Event;
-use crate::extract::{Extractor, Stats};
+use crate::extract::{Enricher, Extractor, Stats};
 use crate::message::Catalog;
 use crate::prefix::{LineMatch, Prefix, presets};
 use crate::record::{Item, csvlog, jsonlog, stderr, syslog};
@@ -315,7 +315,13 @@ pub fn parse_bytes(
             });
         }
     }
-    let (events, stats) = extractor.finish();
+    let (outs, stats) = extractor.finish();
+    let mut enricher = Enricher::new(catalog);
+    let mut events = Vec::new();
+    for out in outs {
+        enricher.push(out, &mut |e| events.push(e));
+    }
+    enricher.finish(&mut |e| events.push(e));
     Parsed { events, stats }
 }
 

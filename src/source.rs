@@ -646,3 +646,142 @@ mod tests {
         assert!(s.starts_with("a/b.gz: ") && s.contains("1234"), "{s}");
     }
 }
+
+/// A block of an input read by [`stream`], or why reading stopped.
+#[derive(Debug)]
+pub enum Block {
+    /// Decompressed bytes, in order.
+    Data(Vec<u8>),
+    /// Reading stopped here; everything sent before still counts.
+    Error(SourceError),
+}
+
+/// An input being read by a background thread: decompression (gzip,
+/// detected by magic bytes) runs in that thread, so it overlaps parsing.
+/// At most `depth` blocks of `block_bytes` wait in the channel: memory stays
+/// bounded whatever the input size.
+pub struct Stream {
+    pub label: Arc<str>,
+    pub server: Arc<str>,
+    pub blocks: std::sync::mpsc::Receiver<Block>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        // Dropping the receiver makes the reader's next send fail and stop.
+        if let Some(handle) = self.reader.take() {
+            let (_, dummy) = std::sync::mpsc::channel();
+            drop(std::mem::replace(&mut self.blocks, dummy));
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Counts the bytes read through it (the compressed offset of gzip errors).
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Starts reading `spec` in a background thread.
+pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
+    let (label, server, path): (Arc<str>, Arc<str>, PathBuf) = match spec {
+        InputSpec::Stdin => (Arc::from("-"), Arc::from("stdin"), PathBuf::from("-")),
+        InputSpec::Path(p) => (
+            Arc::from(p.to_string_lossy().as_ref()),
+            Arc::from(server_label(p).as_str()),
+            p.clone(),
+        ),
+    };
+    let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
+    let spec = spec.clone();
+    let reader = std::thread::spawn(move || {
+        let input: Box<dyn Read> = match &spec {
+            InputSpec::Stdin => Box::new(io::stdin()),
+            InputSpec::Path(p) => match fs::File::open(p) {
+                Ok(f) => Box::new(f),
+                Err(source) => {
+                    let _ = tx.send(Block::Error(SourceError::Io { path, source }));
+                    return;
+                }
+            },
+        };
+        let mut input = io::BufReader::with_capacity(1 << 16, Counting { inner: input, count: 0 });
+        let gzip = match io::BufRead::fill_buf(&mut input) {
+            Ok(head) => head.starts_with(&GZIP_MAGIC),
+            Err(source) => {
+                let _ = tx.send(Block::Error(SourceError::Io { path, source }));
+                return;
+            }
+        };
+        if gzip {
+            let mut decoder = MultiGzDecoder::new(input);
+            pump(&mut decoder, &tx, block_bytes, |e, d: &MultiGzDecoder<_>| {
+                let consumed = d.get_ref().get_ref().count - d.get_ref().buffer().len() as u64;
+                SourceError::Gzip {
+                    path: path.clone(),
+                    offset: consumed,
+                    source: e,
+                }
+            });
+        } else {
+            pump(&mut input, &tx, block_bytes, |source, _| SourceError::Io {
+                path: path.clone(),
+                source,
+            });
+        }
+    });
+    Stream {
+        label,
+        server,
+        blocks: rx,
+        reader: Some(reader),
+    }
+}
+
+/// Reads `r` into blocks of about `block_bytes` and sends them; an error is
+/// sent last. Stops quietly when the receiver is gone.
+fn pump<R: Read>(
+    r: &mut R,
+    tx: &std::sync::mpsc::SyncSender<Block>,
+    block_bytes: usize,
+    error: impl Fn(io::Error, &R) -> SourceError,
+) {
+    loop {
+        let mut block = vec![0u8; block_bytes];
+        let mut filled = 0;
+        let mut failure = None;
+        while filled < block.len() {
+            match r.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        block.truncate(filled);
+        let at_end = filled == 0 || failure.is_some() || filled < block_bytes;
+        if !block.is_empty() && tx.send(Block::Data(block)).is_err() {
+            return;
+        }
+        if let Some(e) = failure {
+            let _ = tx.send(Block::Error(error(e, r)));
+            return;
+        }
+        if at_end && filled == 0 {
+            return;
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Where a buffer may be cut into chunks that decode independently, per
+//! format. Used by the parallel engine: every chunk starts at a record
+//! boundary, so decoding chunks in parallel gives the same records as
+//! decoding the whole input at once.
+//!
+//! - jsonlog: any newline (records never contain one raw).
+//! - csvlog: a newline outside quotes (quote parity tracked from the start
+//!   of the buffer, which is itself a row boundary).
+//! - stderr (any prefix): before a line that starts a record with a
+//!   severity (not DETAIL/HINT…, not a TAB continuation), when no line in
+//!   the [`QUIET_BYTES`] before it is foreign or a broken prefix — so a
+//!   forged-prefix span, which reaches at most a few hundred bytes past its
+//!   broken line, is never cut.
+//! - syslog: never (records are rebuilt from chunks keyed by sequence
+//!   numbers across the whole input).
+
+use crate::prefix::{LineMatch, Prefix};
+use crate::record::stderr::strip_export_wrapper;
+
+/// How an input's records may be split.
+#[derive(Debug, Clone)]
+pub enum Framing {
+    JsonLines,
+    Csv,
+    Stderr(Prefix),
+    Whole,
+}
+
+/// Bytes before a stderr cut that must hold no foreign or broken line.
+pub const QUIET_BYTES: usize = 1024;
+
+/// How far past the target a cut is searched for before giving up (the
+/// chunk then grows until a later target).
+const SEARCH_BYTES: usize = 1 << 20;
+
+/// Cut points (exclusive chunk ends) in `buf`, about `target` bytes apart.
+/// Bytes after the last cut point are not a complete chunk yet: the caller
+/// carries them over (or, at the end of the input, decodes them as the last
+/// chunk).
+pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
+    let target = target.max(1);
+    let mut cuts = Vec::new();
+    match framing {
+        Framing::Whole => {}
+        Framing::JsonLines => {
+            let mut from = 0;
+            while from + target < buf.len() {
+                match memchr::memchr(b'\n', &buf[from + target..]) {
+                    Some(nl) if from + target + nl + 1 < buf.len() => {
+                        let cut = from + target + nl + 1;
+                        cuts.push(cut);
+                        from = cut;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Framing::Csv => {
+            let mut in_quotes = false;
+            let mut next_target = target;
+            for at in memchr::memchr2_iter(b'"', b'\n', buf) {
+                if buf[at] == b'"' {
+                    in_quotes = !in_quotes;
+                } else if !in_quotes && at + 1 >= next_target && at + 1 < buf.len() {
+                    cuts.push(at + 1);
+                    next_target = at + 1 + target;
+                }
+            }
+        }
+        Framing::Stderr(prefix) => {
+            let mut from = 0;
+            while from + target < buf.len() {
+                match stderr_cut(buf, prefix, from + target) {
+                    Some(cut) => {
+                        cuts.push(cut);
+                        from = cut;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    cuts
+}
+
+/// The first safe stderr cut at or after `at`.
+fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
+    let limit = buf.len().min(at + SEARCH_BYTES);
+    let mut line_start = match memchr::memrchr(b'\n', &buf[..at]) {
+        Some(nl) => nl + 1,
+        None => 0,
+    };
+    if line_start < at {
+        line_start = at + memchr::memchr(b'\n', &buf[at..limit])? + 1;
+    }
+    while line_start < limit {
+        let line_end = memchr::memchr(b'\n', &buf[line_start..])? + line_start;
+        if starts_record(&buf[line_start..line_end], prefix) && quiet_before(buf, line_start, prefix) {
+            return Some(line_start);
+        }
+        line_start = line_end + 1;
+    }
+    None
+}
+
+fn starts_record(line: &[u8], prefix: &Prefix) -> bool {
+    let (_, content) = strip_export_wrapper(line);
+    matches!(prefix.parse_line(content), LineMatch::Header { label, .. } if label.is_severity())
+}
+
+/// No foreign or broken line starts in the `QUIET_BYTES` before `cut`.
+fn quiet_before(buf: &[u8], cut: usize, prefix: &Prefix) -> bool {
+    let from = cut.saturating_sub(QUIET_BYTES);
+    // Lines fully inside the window, plus the one the window starts in.
+    let mut start = match memchr::memrchr(b'\n', &buf[..from]) {
+        Some(nl) => nl + 1,
+        None => 0,
+    };
+    while start < cut {
+        let end = memchr::memchr(b'\n', &buf[start..cut]).map_or(cut, |nl| start + nl);
+        let (_, content) = strip_export_wrapper(&buf[start..end]);
+        let fine = content.is_empty()
+            || content.starts_with(b"\t")
+            || matches!(prefix.parse_line(content), LineMatch::Header { .. });
+        if !fine {
+            return false;
+        }
+        start = end + 1;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks<'a>(buf: &'a [u8], framing: &Framing, target: usize) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        let mut from = 0;
+        for cut in cut_points(buf, framing, target) {
+            out.push(&buf[from..cut]);
+            from = cut;
+        }
+        out.push(&buf[from..]);
+        out
+    }
+
+    #[test]
+    fn csv_cuts_only_outside_quotes() {
+        let buf = b"a,\"x\ny\",1\nb,\"\"\"q\"\"\n\",2\nc,3\n";
+        let parts = chunks(buf, &Framing::Csv, 1);
+        assert_eq!(parts, vec![&b"a,\"x\ny\",1\n"[..], b"b,\"\"\"q\"\"\n\",2\n", b"c,3\n"]);
+    }
+
+    #[test]
+    fn stderr_cuts_keep_details_and_forged_spans_whole() {
+        let text = "2026-11-28 14:51:20 UTC:127.0.0.1(35708):a@d:[1]:FATAL:  password authentication failed for user \"a\"\n\
+2026-11-28 14:51:20 UTC:127.0.0.1(35708):a@d:[1]:DETAIL:  Role \"a\" does not exist.\n\
+\tConnection matched pg_hba.conf line 6: \"host all all 127.0.0.1/32 scram-sha-256\"\n\
+2026-11-28 14:51:29 UTC:127.0.0.1(35956):evil\"\n\
+2030-01-01 00:00:00 UTC:10.0.0.1(5555):admin@postgres:[1]@template1:[29600]:FATAL:  no pg_hba.conf entry\n\
+2026-11-28 14:51:30 UTC:127.0.0.1(35957):b@d:[2]:LOG:  connection received: host=127.0.0.1 port=35957\n";
+        let prefix = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
+        let framing = Framing::Stderr(prefix);
+        // Everything is within QUIET_BYTES of the broken line: no cut.
+        assert!(cut_points(text.as_bytes(), &framing, 1).is_empty());
+        // After a long clean stretch, cuts fall only before severity lines.
+        let clean = "2026-11-28 14:51:31 UTC:127.0.0.1(35958):b@d:[3]:LOG:  disconnection: session time: 0:00:00.001 user=b database=d host=127.0.0.1 port=35958\n".repeat(20);
+        let all = format!("{text}{clean}");
+        let parts = chunks(all.as_bytes(), &framing, 1);
+        assert!(parts.len() > 5, "{}", parts.len());
+        assert_eq!(parts.concat(), all.as_bytes());
+        assert!(parts[0].starts_with(b"2026-11-28 14:51:20"));
+        assert!(parts[0].windows(4).any(|w| w == b"2030"), "the forged span stays in the first chunk");
+        for part in &parts[1..] {
+            assert!(part.starts_with(b"2026-11-28 14:51:31"), "{:?}", String::from_utf8_lossy(part));
+        }
+    }
+
+    #[test]
+    fn json_cuts_at_newlines() {
+        let buf = b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n";
+        assert_eq!(chunks(buf, &Framing::JsonLines, 4).len(), 3);
+        assert!(cut_points(buf, &Framing::Whole, 1).is_empty());
+    }
+}
