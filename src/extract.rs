@@ -51,6 +51,8 @@ impl Stats {
 }
 
 /// What the extractor hands to the enricher, in record order.
+// Events are the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
     /// An event; `tls_pending` when its TLS fields wait for the application
