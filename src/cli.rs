@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::engine::{self, Engine, EngineOptions};
 use crate::event::Event;
-use crate::extract::Stats;
+use crate::extract::{Enricher, Stats};
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
 use crate::message::Catalog;
-use crate::pipeline::{self, Detected, FormatChoice, ParseOptions};
+use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
-use crate::session::{self, Session};
+use crate::session::{self, Session, Stitcher};
 use crate::sink::{jsonl, sessions as session_sink, summary as summary_sink, table};
 use crate::source::{self, InputSpec};
 use crate::summary;
@@ -100,6 +101,12 @@ struct InputArgs {
     /// Do not print the per-input stats lines.
     #[arg(long, short)]
     quiet: bool,
+    /// Worker threads (default: the number of CPUs).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
+    /// Bytes per unit of parallel work (tuning and tests).
+    #[arg(long, default_value_t = 2 << 20, hide = true)]
+    chunk_bytes: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -285,12 +292,15 @@ fn parse_options(args: &InputArgs) -> Result<ParseOptions, String> {
     })
 }
 
-/// Reads every input, calling `each` with the events of each parsed input.
-/// Returns the exit code so far (input errors, unrecognised inputs).
+/// Reads every input, calling `emit` with every event in order. With
+/// `by_time`, the inputs of each server are read in the order of their
+/// first event (hourly files given in any order). Returns the exit code so
+/// far (input errors, unrecognised inputs).
 fn read_inputs(
     args: &InputArgs,
     options: &ParseOptions,
-    each: &mut dyn FnMut(Vec<Event>) -> io::Result<()>,
+    by_time: bool,
+    emit: &mut dyn FnMut(Event) -> io::Result<()>,
 ) -> Result<i32, io::Error> {
     // (input, found by walking a directory): files met in a directory that
     // are not PostgreSQL logs are skipped with a note, named files are not.
@@ -323,67 +333,99 @@ fn read_inputs(
     }
 
     let catalog = Catalog::builtin();
+    let server_override: Option<Arc<str>> = args.server.as_deref().map(Arc::from);
+    if by_time && inputs.len() > 1 {
+        let mut keyed: Vec<(String, i64, usize, (InputSpec, bool))> = inputs
+            .into_iter()
+            .enumerate()
+            .map(|(index, (spec, walked))| {
+                let server = match (&server_override, &spec) {
+                    (Some(s), _) => s.to_string(),
+                    (None, InputSpec::Path(p)) => source::server_label(p),
+                    (None, InputSpec::Stdin) => "stdin".to_owned(),
+                };
+                let first = engine::first_event_time(&spec, options, catalog).unwrap_or(i64::MIN);
+                (server, first, index, (spec, walked))
+            })
+            .collect();
+        keyed.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        inputs = keyed.into_iter().map(|k| k.3).collect();
+    }
+
+    let engine = Engine::new(EngineOptions {
+        threads: args
+            .threads
+            .map_or_else(|| EngineOptions::default().threads, |n| n as usize),
+        chunk_bytes: args.chunk_bytes,
+        ..EngineOptions::default()
+    })?;
+    let mut enricher = Enricher::new(catalog);
     let mut total = Stats::default();
     let mut skipped: Vec<Arc<str>> = Vec::new();
     let mut parsed_inputs = 0usize;
     for (spec, walked) in &inputs {
-        let loaded = source::load(spec);
-        if let Some(err) = &loaded.error {
+        let result = engine.run(
+            spec,
+            options,
+            catalog,
+            server_override.as_ref(),
+            &mut enricher,
+            emit,
+        )?;
+        if let Some(err) = &result.error {
             eprintln!("pgtrail: error: {err}");
             code = code.max(exit::INPUT_ERROR);
         }
-        if loaded.bytes.is_empty() {
-            if loaded.error.is_none() && !args.quiet {
-                eprintln!("pgtrail: {}: empty", loaded.label);
-            }
-            continue;
-        }
-        let detected = match pipeline::detect(&loaded.bytes, options, catalog) {
-            Ok(d) => d,
-            Err(_) if *walked => {
-                skipped.push(loaded.label.clone());
+        let detected = match result.detected {
+            None => {
+                if result.error.is_none() && !args.quiet {
+                    eprintln!("pgtrail: {}: empty", result.label);
+                }
                 continue;
             }
-            Err(e) => {
-                eprintln!("pgtrail: error: {}: {e}", loaded.label);
+            Some(Ok(d)) => d,
+            Some(Err(_)) if *walked => {
+                skipped.push(result.label.clone());
+                continue;
+            }
+            Some(Err(e)) => {
+                eprintln!("pgtrail: error: {}: {e}", result.label);
                 code = code.max(exit::UNRECOGNISED);
                 continue;
             }
         };
         parsed_inputs += 1;
-        let server: Arc<str> = match &args.server {
-            Some(s) => Arc::from(s.as_str()),
-            None => loaded.server.clone(),
-        };
-        let parsed = pipeline::parse_bytes(
-            &loaded.bytes,
-            &detected,
-            options,
-            catalog,
-            server,
-            loaded.label.clone(),
-        );
         if !args.quiet {
             eprintln!(
                 "pgtrail: {}: {}",
-                loaded.label,
-                stats_line(&detected, &parsed.stats)
+                result.label,
+                stats_line(&detected, &result.stats)
             );
         }
-        if parsed.stats.records == 0 {
+        if result.stats.records == 0 {
             eprintln!(
                 "pgtrail: error: {}: no record recognised ({}); check --log-format/--prefix",
-                loaded.label, detected
+                result.label, detected
             );
             code = code.max(exit::UNRECOGNISED);
-        } else if parsed.stats.events == 0 && !args.quiet {
+        } else if result.stats.events == 0 && !args.quiet {
             eprintln!(
                 "pgtrail: warning: {}: no connection events; is log_connections on?",
-                loaded.label
+                result.label
             );
         }
-        total.add(&parsed.stats);
-        each(parsed.events)?;
+        total.add(&result.stats);
+    }
+    let failed = std::cell::RefCell::new(None);
+    enricher.finish(&mut |event| {
+        if failed.borrow().is_none()
+            && let Err(e) = emit(event)
+        {
+            *failed.borrow_mut() = Some(e);
+        }
+    });
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
     }
     if !skipped.is_empty() && !args.quiet {
         let shown: Vec<&str> = skipped.iter().take(4).map(|s| &**s).collect();
@@ -428,11 +470,8 @@ fn run_parse(args: ParseArgs) -> i32 {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = read_inputs(&args.input, &options, &mut |events| {
-        for event in &events {
-            jsonl::write_event(&mut out, event)?;
-        }
-        Ok(())
+    let result = read_inputs(&args.input, &options, false, &mut |event| {
+        jsonl::write_event(&mut out, &event)
     });
     finish_output(result, out.flush())
 }
@@ -444,28 +483,37 @@ fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32
     }
 }
 
-/// Reads all inputs, stitches sessions, applies the filter.
-fn filtered_sessions(
+/// Reads all inputs, stitches sessions as the events stream by, and hands
+/// each session that passes the filter to `each` as soon as it ends (the
+/// ones still open at the end of the input last). Filtering happens after
+/// stitching: a filter never changes what a session is.
+fn for_each_session(
     input: &InputArgs,
     filter_args: &FilterArgs,
-) -> Result<(Vec<Session>, i32), i32> {
+    each: &mut dyn FnMut(Session) -> io::Result<()>,
+) -> Result<i32, i32> {
     let options = parse_options(input).map_err(|e| usage_error(&e))?;
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
-    let mut events = Vec::new();
-    let code = read_inputs(input, &options, &mut |mut batch| {
-        events.append(&mut batch);
+    let mut stitcher = Stitcher::new();
+    let code = read_inputs(input, &options, true, &mut |event| {
+        stitcher.push(&event);
+        for session in stitcher.take_done() {
+            if filter.matches(&session) {
+                each(session)?;
+            }
+        }
         Ok(())
     })
     .map_err(output_error)?;
     if code == exit::USAGE {
         return Err(code);
     }
-    // Stitch everything first: a filter never changes what a session is.
-    let sessions = session::stitch(events)
-        .into_iter()
-        .filter(|s| filter.matches(s))
-        .collect();
-    Ok((sessions, code))
+    for session in stitcher.finish() {
+        if filter.matches(&session) {
+            each(session).map_err(output_error)?;
+        }
+    }
+    Ok(code)
 }
 
 fn build_filter(args: &FilterArgs) -> Result<Filter, String> {
@@ -499,10 +547,6 @@ fn terminal_width() -> Option<usize> {
 }
 
 fn run_audit(args: AuditArgs) -> i32 {
-    let (sessions, code) = match filtered_sessions(&args.input, &args.filter) {
-        Ok(found) => found,
-        Err(code) => return code,
-    };
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         AuditFormat::Table
     } else {
@@ -510,30 +554,43 @@ fn run_audit(args: AuditArgs) -> i32 {
     });
     let stdout = io::stdout();
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let written: io::Result<()> = (|| match format {
+    match format {
+        // Streamed as sessions end.
         AuditFormat::Jsonl => {
             let mut out = out;
-            for s in &sessions {
-                session_sink::write_jsonl(&mut out, s)?;
-            }
-            out.flush()
+            let code = for_each_session(&args.input, &args.filter, &mut |s| {
+                session_sink::write_jsonl(&mut out, &s)
+            });
+            finish_sessions(code, out.flush())
         }
         AuditFormat::Csv => {
             let mut csv = session_sink::CsvWriter::new(out);
-            for s in &sessions {
-                csv.write(s)?;
-            }
-            csv.finish()?.flush()
+            let code = for_each_session(&args.input, &args.filter, &mut |s| csv.write(&s));
+            finish_sessions(code, csv.finish().and_then(|mut out| out.flush()))
         }
+        // For reading: every session, ordered by start.
         AuditFormat::Table => {
+            let mut sessions = Vec::new();
+            let code = for_each_session(&args.input, &args.filter, &mut |s| {
+                sessions.push(s);
+                Ok(())
+            });
+            session::sort_by_start(&mut sessions);
             let mut t = table::TableWriter::new(out, colour(args.color), terminal_width());
-            for s in &sessions {
-                t.write(s)?;
-            }
-            t.finish()?.flush()
+            let written: io::Result<()> = sessions
+                .iter()
+                .try_for_each(|s| t.write(s))
+                .and_then(|()| t.finish()?.flush());
+            finish_sessions(code, written)
         }
-    })();
-    finish_output(Ok(code), written)
+    }
+}
+
+fn finish_sessions(code: Result<i32, i32>, written: io::Result<()>) -> i32 {
+    match code {
+        Err(code) => code,
+        Ok(code) => finish_output(Ok(code), written),
+    }
 }
 
 fn thresholds(args: &SummaryArgs) -> Result<Thresholds, String> {
@@ -558,10 +615,15 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
-    let (sessions, mut code) = match filtered_sessions(&args.input, &args.filter) {
-        Ok(found) => found,
+    let mut sessions = Vec::new();
+    let mut code = match for_each_session(&args.input, &args.filter, &mut |s| {
+        sessions.push(s);
+        Ok(())
+    }) {
+        Ok(code) => code,
         Err(code) => return code,
     };
+    session::sort_by_start(&mut sessions);
     let summary = summary::summarize(&sessions);
     let findings = findings::find(&sessions, &thresholds);
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {

@@ -95,7 +95,9 @@ fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
     }
     while line_start < limit {
         let line_end = memchr::memchr(b'\n', &buf[line_start..])? + line_start;
-        if starts_record(&buf[line_start..line_end], prefix) && quiet_before(buf, line_start, prefix) {
+        if starts_record(&buf[line_start..line_end], prefix)
+            && quiet_before(buf, line_start, prefix)
+        {
             return Some(line_start);
         }
         line_start = line_end + 1;
@@ -149,7 +151,10 @@ mod tests {
     fn csv_cuts_only_outside_quotes() {
         let buf = b"a,\"x\ny\",1\nb,\"\"\"q\"\"\n\",2\nc,3\n";
         let parts = chunks(buf, &Framing::Csv, 1);
-        assert_eq!(parts, vec![&b"a,\"x\ny\",1\n"[..], b"b,\"\"\"q\"\"\n\",2\n", b"c,3\n"]);
+        assert_eq!(
+            parts,
+            vec![&b"a,\"x\ny\",1\n"[..], b"b,\"\"\"q\"\"\n\",2\n", b"c,3\n"]
+        );
     }
 
     #[test]
@@ -171,9 +176,16 @@ mod tests {
         assert!(parts.len() > 5, "{}", parts.len());
         assert_eq!(parts.concat(), all.as_bytes());
         assert!(parts[0].starts_with(b"2026-11-28 14:51:20"));
-        assert!(parts[0].windows(4).any(|w| w == b"2030"), "the forged span stays in the first chunk");
+        assert!(
+            parts[0].windows(4).any(|w| w == b"2030"),
+            "the forged span stays in the first chunk"
+        );
         for part in &parts[1..] {
-            assert!(part.starts_with(b"2026-11-28 14:51:31"), "{:?}", String::from_utf8_lossy(part));
+            assert!(
+                part.starts_with(b"2026-11-28 14:51:31"),
+                "{:?}",
+                String::from_utf8_lossy(part)
+            );
         }
     }
 

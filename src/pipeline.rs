@@ -7,10 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::event::Event;
-use crate::extract::{Enricher, Extractor, Stats};
+use crate::extract::{Enricher, Extractor, Out, Stats};
 use crate::message::Catalog;
 use crate::prefix::{LineMatch, Prefix, presets};
-use crate::record::{Item, csvlog, jsonlog, stderr, syslog};
+use crate::record::{Item, Label, csvlog, jsonlog, stderr, syslog};
 
 /// The record format of an input, as chosen by the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,21 +268,27 @@ pub struct Parsed {
     pub stats: Stats,
 }
 
-/// Decodes `bytes` in the detected format and extracts events.
-pub fn parse_bytes(
+/// True when a record's message is a connection or authentication message
+/// (only those lines are checked for a second reading of their prefix).
+pub fn is_connection_message(catalog: &Catalog, label: Label, body: &[u8]) -> bool {
+    catalog
+        .classify(label, &String::from_utf8_lossy(body))
+        .is_some()
+}
+
+/// Decodes `bytes` in the detected format and extracts its records (the
+/// stateless stage; see [`Extractor`]). Line numbers count from the start
+/// of `bytes`.
+pub fn extract_bytes(
     bytes: &[u8],
     detected: &Detected,
     options: &ParseOptions,
     catalog: &Catalog,
     server: Arc<str>,
     input: Arc<str>,
-) -> Parsed {
+) -> (Vec<Out>, Stats) {
     let mut extractor = Extractor::new(catalog, server, input);
-    let check = |label, body: &[u8]| {
-        catalog
-            .classify(label, &String::from_utf8_lossy(body))
-            .is_some()
-    };
+    let check = |label, body: &[u8]| is_connection_message(catalog, label, body);
     let stderr_options = stderr::StderrOptions {
         max_line_bytes: options.max_line_bytes,
         check_ambiguity: Some(&check),
@@ -315,7 +321,20 @@ pub fn parse_bytes(
             });
         }
     }
-    let (outs, stats) = extractor.finish();
+    extractor.finish()
+}
+
+/// Decodes `bytes` and returns its events, single-threaded, the whole
+/// input at once (the reference the parallel engine must equal).
+pub fn parse_bytes(
+    bytes: &[u8],
+    detected: &Detected,
+    options: &ParseOptions,
+    catalog: &Catalog,
+    server: Arc<str>,
+    input: Arc<str>,
+) -> Parsed {
+    let (outs, stats) = extract_bytes(bytes, detected, options, catalog, server, input);
     let mut enricher = Enricher::new(catalog);
     let mut events = Vec::new();
     for out in outs {

@@ -191,11 +191,16 @@ impl Session {
     }
 }
 
-/// Stitches a time-ordered event stream into sessions.
+/// Stitches a time-ordered event stream into sessions, streaming: a
+/// session is handed out (`take_done`) as soon as it ends, and only open
+/// sessions are held.
 #[derive(Default)]
 pub struct Stitcher {
     open: HashMap<(Arc<str>, u32), Session>,
     done: Vec<Session>,
+    /// The last id base of each process and how often it was used: a pid
+    /// reused within one timestamp tick gets `#2`, `#3`…
+    last_id: HashMap<(Arc<str>, u32), (String, usize)>,
 }
 
 impl Stitcher {
@@ -263,7 +268,7 @@ impl Stitcher {
                 session.end_ms = event.time_ms;
                 session.end_reason = None;
                 if let Some(done) = self.open.remove(&key) {
-                    self.done.push(done);
+                    self.close(done);
                 }
             }
             EventKind::Terminated => {
@@ -291,7 +296,7 @@ impl Stitcher {
                         session.outcome = Outcome::Failure;
                         session.end_reason = None;
                         if let Some(done) = self.open.remove(&key) {
-                            self.done.push(done);
+                            self.close(done);
                         }
                     } else {
                         session.end_reason = Some(EndReason::Eof);
@@ -306,7 +311,7 @@ impl Stitcher {
                     session.end_reason = Some(EndReason::Client);
                 }
                 if let Some(done) = self.open.remove(&key) {
-                    self.done.push(done);
+                    self.close(done);
                 }
             }
         }
@@ -325,34 +330,54 @@ impl Stitcher {
                 session.end_reason = Some(EndReason::Eof);
             }
         }
+        self.close(session);
+    }
+
+    /// Assigns the session id and hands the session out.
+    fn close(&mut self, mut session: Session) {
+        let base = session.base_id();
+        let key = (session.server.clone(), session.pid);
+        let n = match self.last_id.get_mut(&key) {
+            Some((last, n)) if *last == base => {
+                *n += 1;
+                *n
+            }
+            _ => {
+                self.last_id.insert(key, (base.clone(), 1));
+                1
+            }
+        };
+        session.session_id = if n == 1 { base } else { format!("{base}#{n}") };
         self.done.push(session);
     }
 
-    /// Closes everything still open and returns the sessions ordered by
-    /// (start, server, pid).
+    /// The sessions that ended since the last call, in the order they ended.
+    pub fn take_done(&mut self) -> Vec<Session> {
+        std::mem::take(&mut self.done)
+    }
+
+    /// Closes everything still open (in (start, server, pid) order) and
+    /// returns the sessions not yet taken.
     pub fn finish(mut self) -> Vec<Session> {
-        let open: Vec<Session> = self.open.drain().map(|(_, s)| s).collect();
+        let mut open: Vec<Session> = self.open.drain().map(|(_, s)| s).collect();
+        open.sort_by(|a, b| (a.start_ms, &a.server, a.pid).cmp(&(b.start_ms, &b.server, b.pid)));
         for session in open {
             self.close_at_end(session);
         }
-        let mut done = self.done;
-        done.sort_by(|a, b| {
-            (a.start_ms, &a.server, a.pid, &a.evidence.first()).cmp(&(
-                b.start_ms,
-                &b.server,
-                b.pid,
-                &b.evidence.first(),
-            ))
-        });
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for session in &mut done {
-            let base = session.base_id();
-            let n = seen.entry(base.clone()).or_default();
-            *n += 1;
-            session.session_id = if *n == 1 { base } else { format!("{base}#{n}") };
-        }
-        done
+        self.done
     }
+}
+
+/// Orders sessions by (start, server, pid, first evidence).
+pub fn sort_by_start(sessions: &mut [Session]) {
+    sessions.sort_by(|a, b| {
+        (a.start_ms, &a.server, a.pid, &a.evidence.first()).cmp(&(
+            b.start_ms,
+            &b.server,
+            b.pid,
+            &b.evidence.first(),
+        ))
+    });
 }
 
 /// Orders events for stitching and stitches them: by server, then time.
@@ -394,5 +419,7 @@ pub fn stitch(events: Vec<Event>) -> Vec<Session> {
     for i in order {
         stitcher.push(&events[i]);
     }
-    stitcher.finish()
+    let mut sessions = stitcher.finish();
+    sort_by_start(&mut sessions);
+    sessions
 }

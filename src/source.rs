@@ -715,7 +715,13 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
                 }
             },
         };
-        let mut input = io::BufReader::with_capacity(1 << 16, Counting { inner: input, count: 0 });
+        let mut input = io::BufReader::with_capacity(
+            1 << 16,
+            Counting {
+                inner: input,
+                count: 0,
+            },
+        );
         let gzip = match io::BufRead::fill_buf(&mut input) {
             Ok(head) => head.starts_with(&GZIP_MAGIC),
             Err(source) => {
@@ -725,14 +731,19 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
         };
         if gzip {
             let mut decoder = MultiGzDecoder::new(input);
-            pump(&mut decoder, &tx, block_bytes, |e, d: &MultiGzDecoder<_>| {
-                let consumed = d.get_ref().get_ref().count - d.get_ref().buffer().len() as u64;
-                SourceError::Gzip {
-                    path: path.clone(),
-                    offset: consumed,
-                    source: e,
-                }
-            });
+            pump(
+                &mut decoder,
+                &tx,
+                block_bytes,
+                |e, d: &MultiGzDecoder<_>| {
+                    let consumed = d.get_ref().get_ref().count - d.get_ref().buffer().len() as u64;
+                    SourceError::Gzip {
+                        path: path.clone(),
+                        offset: consumed,
+                        source: e,
+                    }
+                },
+            );
         } else {
             pump(&mut input, &tx, block_bytes, |source, _| SourceError::Io {
                 path: path.clone(),

@@ -4,6 +4,7 @@
 mod audit;
 mod bad_input;
 mod common;
+mod determinism;
 mod live;
 mod samples;
 mod sessions;

@@ -1,0 +1,291 @@
+//! The parallel pipeline for one input: a reader thread streams blocks
+//! (decompressing gzip in its own stage), `frame` cuts them into chunks at
+//! record boundaries, rayon decodes and extracts chunks in parallel, and the
+//! results are fed in input order to the sequential [`Enricher`] and on to
+//! the caller. Memory is bounded by the batch size, not the input size, and
+//! the events are the same for any thread count and chunk size.
+
+use std::io;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::event::Event;
+use crate::extract::{Enricher, Out, Stats};
+use crate::frame::{self, Framing};
+use crate::message::Catalog;
+use crate::pipeline::{self, DetectError, Detected, ParseOptions};
+use crate::source::{self, Block, InputSpec, SourceError};
+
+/// How the engine splits and schedules work.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Worker threads (1 = everything on the calling thread).
+    pub threads: usize,
+    /// Target chunk size in bytes (one unit of parallel work).
+    pub chunk_bytes: usize,
+    /// Size of the blocks the reader thread sends.
+    pub block_bytes: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            chunk_bytes: 2 << 20,
+            block_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Bytes read before the format is detected.
+const DETECT_BYTES: usize = 256 * 1024;
+
+/// What happened to one input.
+pub struct InputResult {
+    pub label: Arc<str>,
+    pub server: Arc<str>,
+    /// `None` when nothing was read (empty input or a read error at once).
+    pub detected: Option<Result<Detected, DetectError>>,
+    pub stats: Stats,
+    pub error: Option<SourceError>,
+}
+
+/// A worker pool (or none, for one thread).
+pub struct Engine {
+    options: EngineOptions,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Engine {
+    pub fn new(options: EngineOptions) -> io::Result<Engine> {
+        let pool = if options.threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(options.threads)
+                    .thread_name(|i| format!("pgtrail-worker-{i}"))
+                    .build()
+                    .map_err(io::Error::other)?,
+            )
+        } else {
+            None
+        };
+        Ok(Engine { options, pool })
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Reads one input and feeds its events, in order, to `emit` through
+    /// `enricher` (which carries per-process state across inputs of a run).
+    /// `server` overrides the label derived from the file name.
+    pub fn run(
+        &self,
+        spec: &InputSpec,
+        parse: &ParseOptions,
+        catalog: &Catalog,
+        server: Option<&Arc<str>>,
+        enricher: &mut Enricher<'_>,
+        emit: &mut dyn FnMut(Event) -> io::Result<()>,
+    ) -> io::Result<InputResult> {
+        let stream = source::stream(spec, self.options.block_bytes, 2);
+        let label = stream.label.clone();
+        let server = server.cloned().unwrap_or_else(|| stream.server.clone());
+        let mut result = InputResult {
+            label: label.clone(),
+            server: server.clone(),
+            detected: None,
+            stats: Stats::default(),
+            error: None,
+        };
+        let mut pending: Vec<u8> = Vec::new();
+        let mut framing: Option<Framing> = None;
+        // Lines before `pending` starts.
+        let mut line_base: u64 = 0;
+        let batch = self.options.chunk_bytes * self.options.threads.max(1) * 2;
+        let mut at_end = false;
+        // Output errors stop the run; they are returned after cleanup.
+        let failed: std::cell::RefCell<Option<io::Error>> = std::cell::RefCell::new(None);
+        let mut emit_checked = |event: Event| {
+            if failed.borrow().is_none()
+                && let Err(e) = emit(event)
+            {
+                *failed.borrow_mut() = Some(e);
+            }
+        };
+        while !at_end {
+            match stream.blocks.recv() {
+                Ok(Block::Data(data)) => pending.extend_from_slice(&data),
+                Ok(Block::Error(e)) => {
+                    result.error = Some(e);
+                    at_end = true;
+                }
+                Err(_) => at_end = true,
+            }
+            if framing.is_none() {
+                if pending.len() < DETECT_BYTES && !at_end {
+                    continue;
+                }
+                if pending.is_empty() {
+                    break;
+                }
+                let detected = pipeline::detect(&pending, parse, catalog);
+                framing = match &detected {
+                    Ok(Detected::Stderr { prefix, .. }) => Some(Framing::Stderr(prefix.clone())),
+                    Ok(Detected::Csvlog) => Some(Framing::Csv),
+                    Ok(Detected::Jsonlog) => Some(Framing::JsonLines),
+                    Ok(Detected::Syslog { .. }) => Some(Framing::Whole),
+                    Err(_) => None,
+                };
+                let ok = detected.is_ok();
+                result.detected = Some(detected);
+                if !ok {
+                    return Ok(result);
+                }
+            }
+            let Some(framing_now) = &framing else {
+                continue;
+            };
+            if !at_end && (pending.len() < batch || matches!(framing_now, Framing::Whole)) {
+                continue;
+            }
+            let cuts = if at_end {
+                let mut cuts = frame::cut_points(&pending, framing_now, self.options.chunk_bytes);
+                cuts.push(pending.len());
+                cuts
+            } else {
+                frame::cut_points(&pending, framing_now, self.options.chunk_bytes)
+            };
+            let Some(&consumed) = cuts.last() else {
+                continue;
+            };
+            let Some(Ok(detected)) = &result.detected else {
+                break;
+            };
+            let outputs =
+                self.decode_chunks(&pending, &cuts, detected, parse, catalog, &server, &label);
+            for (outs, stats, lines) in outputs {
+                result.stats.add(&stats);
+                for mut out in outs {
+                    if let Out::Event { event, .. } = &mut out {
+                        shift_lines(event, line_base);
+                    }
+                    enricher.push(out, &mut emit_checked);
+                }
+                line_base += lines;
+            }
+            pending.drain(..consumed);
+            if failed.borrow().is_some() {
+                break;
+            }
+        }
+        drop(stream);
+        match failed.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(result),
+        }
+    }
+
+    /// Decodes `buf[..cuts.last()]` as chunks ending at `cuts`, in parallel.
+    /// Returns per chunk: the extractor's output (line numbers relative to
+    /// the chunk), its stats, and its number of lines.
+    #[allow(clippy::too_many_arguments)]
+    fn decode_chunks(
+        &self,
+        buf: &[u8],
+        cuts: &[usize],
+        detected: &Detected,
+        parse: &ParseOptions,
+        catalog: &Catalog,
+        server: &Arc<str>,
+        label: &Arc<str>,
+    ) -> Vec<(Vec<Out>, Stats, u64)> {
+        let ranges: Vec<(usize, usize)> = cuts
+            .iter()
+            .scan(0usize, |start, &end| {
+                let range = (*start, end);
+                *start = end;
+                Some(range)
+            })
+            .collect();
+        let one = |&(start, end): &(usize, usize)| {
+            let chunk = &buf[start..end];
+            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
+            let (outs, stats) = decode_chunk(chunk, detected, parse, catalog, server, label);
+            (outs, stats, lines)
+        };
+        match &self.pool {
+            Some(pool) if ranges.len() > 1 => pool.install(|| ranges.par_iter().map(one).collect()),
+            _ => ranges.iter().map(one).collect(),
+        }
+    }
+}
+
+/// Decodes and extracts one chunk (line numbers relative to it).
+fn decode_chunk(
+    chunk: &[u8],
+    detected: &Detected,
+    parse: &ParseOptions,
+    catalog: &Catalog,
+    server: &Arc<str>,
+    label: &Arc<str>,
+) -> (Vec<Out>, Stats) {
+    pipeline::extract_bytes(
+        chunk,
+        detected,
+        parse,
+        catalog,
+        server.clone(),
+        label.clone(),
+    )
+}
+
+fn shift_lines(event: &mut Event, base: u64) {
+    if base == 0 {
+        return;
+    }
+    if let Some(source) = &mut event.source {
+        source.line += base;
+    }
+    for related in &mut event.related_sources {
+        related.line += base;
+    }
+}
+
+/// The time of the first event in the first block of an input (to order
+/// the files of one server, such as hourly files given in any order).
+/// `None` for stdin, unreadable or unrecognised inputs.
+pub fn first_event_time(spec: &InputSpec, parse: &ParseOptions, catalog: &Catalog) -> Option<i64> {
+    if matches!(spec, InputSpec::Stdin) {
+        return None;
+    }
+    let stream = source::stream(spec, DETECT_BYTES, 1);
+    let mut head = Vec::new();
+    while head.len() < DETECT_BYTES {
+        match stream.blocks.recv() {
+            Ok(Block::Data(data)) => head.extend_from_slice(&data),
+            _ => break,
+        }
+    }
+    drop(stream);
+    // Only whole lines.
+    let end = memchr::memrchr(b'\n', &head).map_or(head.len(), |nl| nl + 1);
+    let head = &head[..end];
+    let detected = pipeline::detect(head, parse, catalog).ok()?;
+    let (outs, _) = pipeline::extract_bytes(
+        head,
+        &detected,
+        parse,
+        catalog,
+        Arc::from(""),
+        Arc::from(""),
+    );
+    outs.iter()
+        .filter_map(|out| match out {
+            Out::Event { event, .. } => event.time_ms,
+            Out::AppSeen { .. } => None,
+        })
+        .min()
+}

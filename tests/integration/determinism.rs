@@ -1,0 +1,97 @@
+//! The parallel engine gives byte-identical output for every thread count
+//! and chunk size, on every sample (every format, the forging attacks
+//! included), for `parse` and `audit`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::common::repo;
+
+fn logs() -> Vec<PathBuf> {
+    let mut logs = Vec::new();
+    let mut stack = vec![repo().join("samples")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("")
+                .to_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.starts_with("postgresql") || dir.ends_with("prefixes") {
+                logs.push(path);
+            }
+        }
+    }
+    logs.sort();
+    logs
+}
+
+fn run(args: &[&str]) -> Vec<u8> {
+    let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run pgtrail");
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+#[test]
+fn output_is_identical_for_any_threads_and_chunk_size() {
+    let logs = logs();
+    assert!(logs.len() > 30, "{}", logs.len());
+    // One run over all samples at once (many inputs, one enricher), plus
+    // each file alone with the smallest chunks.
+    let all: Vec<String> = logs.iter().map(|p| p.display().to_string()).collect();
+    for command in ["parse", "audit"] {
+        let base = |threads: &str, chunk: &str, inputs: &[String]| {
+            let mut args = vec![command, "-q", "--threads", threads, "--chunk-bytes", chunk];
+            if command == "audit" {
+                args.extend(["--format", "jsonl"]);
+            }
+            args.extend(inputs.iter().map(String::as_str));
+            run(&args)
+        };
+        let reference = base("1", "1048576", &all);
+        assert!(!reference.is_empty());
+        for (threads, chunk) in [("2", "1048576"), ("2", "4096"), ("4", "512"), ("3", "1")] {
+            let out = base(threads, chunk, &all);
+            assert!(
+                out == reference,
+                "{command} --threads {threads} --chunk-bytes {chunk} differs from one thread"
+            );
+        }
+    }
+}
+
+/// A larger input made of many copies of a real sample, so that chunks
+/// really run in parallel: same output with 1 and 2 threads.
+#[test]
+fn a_large_input_is_identical_with_one_and_two_threads() {
+    let sample = std::fs::read(repo().join("samples/pg15/rds/postgresql.log")).expect("sample");
+    let dir = std::env::temp_dir().join(format!("pgtrail-determinism-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("big.log");
+    std::fs::write(&path, sample.repeat(300)).expect("write");
+    let p = path.display().to_string();
+    for command in [
+        vec!["parse", "-q"],
+        vec!["audit", "-q", "--format", "jsonl"],
+    ] {
+        let with = |threads: &str| {
+            let mut args = command.clone();
+            args.extend(["--threads", threads, "--chunk-bytes", "65536", p.as_str()]);
+            run(&args)
+        };
+        let one = with("1");
+        assert!(one == with("2"), "{command:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
