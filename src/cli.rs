@@ -292,6 +292,10 @@ fn parse_options(args: &InputArgs) -> Result<ParseOptions, String> {
     })
 }
 
+/// Receives the events of a run in order, batch by batch, with the engine
+/// (whose worker pool may serialise them in parallel).
+type EventSink<'a> = dyn FnMut(&Engine, Vec<Box<Event>>) -> io::Result<()> + 'a;
+
 /// Reads every input, calling `emit` with every event in order. With
 /// `by_time`, the inputs of each server are read in the order of their
 /// first event (hourly files given in any order). Returns the exit code so
@@ -300,7 +304,7 @@ fn read_inputs(
     args: &InputArgs,
     options: &ParseOptions,
     by_time: bool,
-    emit: &mut dyn FnMut(Event) -> io::Result<()>,
+    emit: &mut EventSink<'_>,
 ) -> Result<i32, io::Error> {
     // (input, found by walking a directory): files met in a directory that
     // are not PostgreSQL logs are skipped with a note, named files are not.
@@ -370,7 +374,7 @@ fn read_inputs(
             catalog,
             server_override.as_ref(),
             &mut enricher,
-            emit,
+            &mut |batch| emit(&engine, batch),
         )?;
         if let Some(err) = &result.error {
             eprintln!("pgtrail: error: {err}");
@@ -416,17 +420,9 @@ fn read_inputs(
         }
         total.add(&result.stats);
     }
-    let failed = std::cell::RefCell::new(None);
-    enricher.finish(&mut |event| {
-        if failed.borrow().is_none()
-            && let Err(e) = emit(event)
-        {
-            *failed.borrow_mut() = Some(e);
-        }
-    });
-    if let Some(e) = failed.into_inner() {
-        return Err(e);
-    }
+    let mut rest = Vec::new();
+    enricher.finish(&mut |event| rest.push(event));
+    emit(&engine, rest)?;
     if !skipped.is_empty() && !args.quiet {
         let shown: Vec<&str> = skipped.iter().take(4).map(|s| &**s).collect();
         let more = if skipped.len() > shown.len() {
@@ -470,8 +466,17 @@ fn run_parse(args: ParseArgs) -> i32 {
     };
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = read_inputs(&args.input, &options, false, &mut |event| {
-        jsonl::write_event(&mut out, &event)
+    let result = read_inputs(&args.input, &options, false, &mut |engine, events| {
+        // Serialised in parallel, written in order.
+        let buffers = engine.map_slices(&events, 2048, |slice| {
+            let mut buf = Vec::with_capacity(slice.len() * 400);
+            for event in slice {
+                // Writing to a Vec cannot fail.
+                let _ = jsonl::write_event(&mut buf, event);
+            }
+            buf
+        });
+        buffers.iter().try_for_each(|b| out.write_all(b))
     });
     finish_output(result, out.flush())
 }
@@ -495,8 +500,10 @@ fn for_each_session(
     let options = parse_options(input).map_err(|e| usage_error(&e))?;
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
     let mut stitcher = Stitcher::new();
-    let code = read_inputs(input, &options, true, &mut |event| {
-        stitcher.push(&event);
+    let code = read_inputs(input, &options, true, &mut |_, events| {
+        for event in &events {
+            stitcher.push(event);
+        }
         for session in stitcher.take_done() {
             if filter.matches(&session) {
                 each(session)?;

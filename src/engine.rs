@@ -77,6 +77,23 @@ impl Engine {
         &self.options
     }
 
+    /// Maps `items` in slices of `per_task` on the worker pool, keeping order
+    /// (used to serialise output in parallel).
+    pub fn map_slices<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        per_task: usize,
+        f: impl Fn(&[T]) -> R + Sync + Send,
+    ) -> Vec<R> {
+        let per_task = per_task.max(1);
+        match &self.pool {
+            Some(pool) if items.len() > per_task => {
+                pool.install(|| items.par_chunks(per_task).map(&f).collect())
+            }
+            _ => items.chunks(per_task).map(f).collect(),
+        }
+    }
+
     /// Reads one input and feeds its events, in order, to `emit` through
     /// `enricher` (which carries per-process state across inputs of a run).
     /// `server` overrides the label derived from the file name.
@@ -87,7 +104,7 @@ impl Engine {
         catalog: &Catalog,
         server: Option<&Arc<str>>,
         enricher: &mut Enricher<'_>,
-        emit: &mut dyn FnMut(Event) -> io::Result<()>,
+        emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
     ) -> io::Result<InputResult> {
         let stream = source::stream(spec, self.options.block_bytes, 2);
         let label = stream.label.clone();
@@ -106,14 +123,7 @@ impl Engine {
         let batch = self.options.chunk_bytes * self.options.threads.max(1) * 2;
         let mut at_end = false;
         // Output errors stop the run; they are returned after cleanup.
-        let failed: std::cell::RefCell<Option<io::Error>> = std::cell::RefCell::new(None);
-        let mut emit_checked = |event: Event| {
-            if failed.borrow().is_none()
-                && let Err(e) = emit(event)
-            {
-                *failed.borrow_mut() = Some(e);
-            }
-        };
+        let mut failed: Option<io::Error> = None;
         while !at_end {
             match stream.blocks.recv() {
                 Ok(Block::Data(data)) => pending.extend_from_slice(&data),
@@ -165,23 +175,25 @@ impl Engine {
             };
             let outputs =
                 self.decode_chunks(&pending, &cuts, detected, parse, catalog, &server, &label);
+            let mut released = Vec::new();
             for (outs, stats, lines) in outputs {
                 result.stats.add(&stats);
                 for mut out in outs {
                     if let Out::Event { event, .. } = &mut out {
                         shift_lines(event, line_base);
                     }
-                    enricher.push(out, &mut emit_checked);
+                    enricher.push(out, &mut |e| released.push(e));
                 }
                 line_base += lines;
             }
             pending.drain(..consumed);
-            if failed.borrow().is_some() {
+            if let Err(e) = emit(released) {
+                failed = Some(e);
                 break;
             }
         }
         drop(stream);
-        match failed.into_inner() {
+        match failed {
             Some(e) => Err(e),
             None => Ok(result),
         }

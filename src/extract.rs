@@ -51,13 +51,15 @@ impl Stats {
 }
 
 /// What the extractor hands to the enricher, in record order.
-// Events are the common case; boxing them would cost an allocation each.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
     /// An event; `tls_pending` when its TLS fields wait for the application
-    /// name a structured format reports on a later record.
-    Event { event: Event, tls_pending: bool },
+    /// name a structured format reports on a later record. Boxed: an event
+    /// is large and moves through several queues.
+    Event {
+        event: Box<Event>,
+        tls_pending: bool,
+    },
     /// A csvlog/jsonlog record named the process's application name (first
     /// such record of the process in the chunk).
     AppSeen {
@@ -122,7 +124,10 @@ impl<'c> Extractor<'c> {
     fn emit(&mut self, event: Event, tls_pending: bool) {
         self.stats.events += 1;
         *self.stats.events_by_kind.entry(event.kind).or_default() += 1;
-        self.out.push(Out::Event { event, tls_pending });
+        self.out.push(Out::Event {
+            event: Box::new(event),
+            tls_pending,
+        });
     }
 
     fn suspect(&self, record: &Record<'_>, reason: SuspectReason) -> Event {
@@ -275,7 +280,7 @@ pub struct Enricher<'c> {
     catalog: &'c Catalog,
     clients: HashMap<ProcessKey, Client>,
     /// Events not yet released, in order, with a flag: waiting for TLS.
-    queue: VecDeque<(Event, bool)>,
+    queue: VecDeque<(Box<Event>, bool)>,
     /// Sequence number of `queue[0]`.
     front_seq: u64,
     /// The waiting `authorized` event of a process, by sequence number.
@@ -294,7 +299,7 @@ impl<'c> Enricher<'c> {
     }
 
     /// Feeds the extractor's output; calls `emit` for each event released.
-    pub fn push(&mut self, out: Out, emit: &mut dyn FnMut(Event)) {
+    pub fn push(&mut self, out: Out, emit: &mut dyn FnMut(Box<Event>)) {
         match out {
             Out::AppSeen { server, pid, app } => {
                 if let Some(seq) = self.waiting.remove(&(server, pid)) {
@@ -341,7 +346,7 @@ impl<'c> Enricher<'c> {
 
     fn slot(&mut self, seq: u64) -> Option<(&mut Event, &mut bool)> {
         let index = usize::try_from(seq.checked_sub(self.front_seq)?).ok()?;
-        self.queue.get_mut(index).map(|(e, w)| (e, w))
+        self.queue.get_mut(index).map(|(e, w)| (&mut **e, w))
     }
 
     fn release_waiting(&mut self, key: &ProcessKey) {
@@ -354,7 +359,7 @@ impl<'c> Enricher<'c> {
 
     /// Emits events from the front while they are not waiting, or while the
     /// queue holds more than `hold` events.
-    fn release(&mut self, emit: &mut dyn FnMut(Event), hold: usize) {
+    fn release(&mut self, emit: &mut dyn FnMut(Box<Event>), hold: usize) {
         while let Some((_, waiting)) = self.queue.front() {
             if *waiting && self.queue.len() <= hold {
                 break;
@@ -371,7 +376,7 @@ impl<'c> Enricher<'c> {
     }
 
     /// Releases everything still held (end of the run).
-    pub fn finish(&mut self, emit: &mut dyn FnMut(Event)) {
+    pub fn finish(&mut self, emit: &mut dyn FnMut(Box<Event>)) {
         self.waiting.clear();
         self.release(emit, 0);
     }

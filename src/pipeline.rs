@@ -338,9 +338,9 @@ pub fn parse_bytes(
     let mut enricher = Enricher::new(catalog);
     let mut events = Vec::new();
     for out in outs {
-        enricher.push(out, &mut |e| events.push(e));
+        enricher.push(out, &mut |e| events.push(*e));
     }
-    enricher.finish(&mut |e| events.push(e));
+    enricher.finish(&mut |e| events.push(*e));
     Parsed { events, stats }
 }
 

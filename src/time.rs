@@ -200,14 +200,57 @@ pub fn parse_iso_utc(b: &[u8]) -> Option<(i64, usize)> {
     Some((ms, used + 1))
 }
 
-/// RFC 3339 with milliseconds, UTC: `2026-11-28T14:51:17.123Z`.
+/// Civil date (year, month, day) of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// RFC 3339 with milliseconds, UTC: `2026-11-28T14:51:17.123Z`. Written by
+/// hand (no allocation besides the result): it runs once per event.
 pub fn format_rfc3339_ms(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    write_rfc3339_ms(&mut out, ms);
+    out
+}
+
+/// Appends the RFC 3339 form of `ms` to `out`.
+pub fn write_rfc3339_ms(out: &mut String, ms: i64) {
     let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    match chrono::DateTime::from_timestamp(secs, (millis * 1_000_000) as u32) {
-        Some(dt) => dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-        None => String::new(),
+    let millis = ms.rem_euclid(1000) as u32;
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let of_day = secs.rem_euclid(86_400) as u32;
+    if !(0..=9999).contains(&year) {
+        // Outside what four digits can say: let chrono write it.
+        if let Some(dt) = chrono::DateTime::from_timestamp(secs, millis * 1_000_000) {
+            out.push_str(&dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+        }
+        return;
     }
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (0..width).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, of_day / 3600);
+    put(14, 2, of_day / 60 % 60);
+    put(17, 2, of_day % 60);
+    put(20, 3, millis);
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -249,5 +292,41 @@ mod tests {
         let (ms, used) = parse_iso_utc(b"2026-11-28T14:51:17.123Z 2026").unwrap();
         assert_eq!(used, 24);
         assert_eq!(format_rfc3339_ms(ms), "2026-11-28T14:51:17.123Z");
+    }
+
+    #[test]
+    fn formatting_agrees_with_chrono() {
+        for ms in [
+            0i64,
+            1_764_341_841_812,
+            951_782_400_000,
+            4_102_444_799_999,
+            -1,
+            253_402_300_799_999,
+        ] {
+            let dt = chrono::DateTime::from_timestamp(
+                ms.div_euclid(1000),
+                (ms.rem_euclid(1000) * 1_000_000) as u32,
+            )
+            .unwrap();
+            assert_eq!(
+                format_rfc3339_ms(ms),
+                dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                "{ms}"
+            );
+        }
+        let mut ms = 0i64;
+        while ms < 4_102_444_800_000 {
+            let dt = chrono::DateTime::from_timestamp(
+                ms.div_euclid(1000),
+                (ms.rem_euclid(1000) * 1_000_000) as u32,
+            )
+            .unwrap();
+            assert_eq!(
+                format_rfc3339_ms(ms),
+                dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            );
+            ms += 86_399_123;
+        }
     }
 }
