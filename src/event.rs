@@ -147,7 +147,7 @@ pub struct Event {
     pub ssl_unverified: bool,
     pub failure_class: Option<FailureClass>,
     pub sqlstate: Option<String>,
-    pub severity: Option<String>,
+    pub severity: Option<&'static str>,
     pub message: String,
     pub detail: Option<String>,
     pub session_duration_ms: Option<u64>,

@@ -136,7 +136,7 @@ impl<'c> Extractor<'c> {
         event.pid = record.pid;
         event.client_addr = record.client_addr.as_deref().map(str::to_owned);
         event.client_port = record.client_port;
-        event.severity = Some(record.label.as_str().to_owned());
+        event.severity = Some(record.label.as_str());
         event.message = record.message.to_string();
         event.detail = record.detail.as_deref().map(str::to_owned);
         event.ingest_time_ms = record.ingest_time_ms;
@@ -240,7 +240,7 @@ impl<'c> Extractor<'c> {
             event.failure_class = Some(FailureClass::Other);
         }
         event.sqlstate = record.sqlstate.as_deref().map(str::to_owned);
-        event.severity = Some(record.label.as_str().to_owned());
+        event.severity = Some(record.label.as_str());
         event.message = record.message.to_string();
         event.detail = record.detail.as_deref().map(str::to_owned);
         event.session_duration_ms = found.get(Field::SessionTime).and_then(parse_session_time);

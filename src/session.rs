@@ -291,7 +291,7 @@ impl Stitcher {
                     session.failure_class = event.failure_class.or(session.failure_class);
                     session.failure_message = Some(event.message.clone());
                     session.end_ms = event.time_ms;
-                    if event.severity.as_deref() == Some("FATAL") {
+                    if event.severity == Some("FATAL") {
                         // The server refused it (unsupported protocol…).
                         session.outcome = Outcome::Failure;
                         session.end_reason = None;

@@ -92,7 +92,7 @@ pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
         ssl_unverified: event.ssl_unverified,
         failure_class: event.failure_class.map(|c| c.as_str()),
         sqlstate: event.sqlstate.as_deref(),
-        severity: event.severity.as_deref(),
+        severity: event.severity,
         message_id: event.message_id.as_deref(),
         message: &event.message,
         detail: event.detail.as_deref(),
