@@ -105,7 +105,7 @@ struct InputArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     /// Bytes per unit of parallel work (tuning and tests).
-    #[arg(long, default_value_t = 2 << 20, hide = true)]
+    #[arg(long, default_value_t = 1 << 20, hide = true)]
     chunk_bytes: usize,
 }
 

@@ -32,7 +32,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            chunk_bytes: 2 << 20,
+            chunk_bytes: 1 << 20,
             block_bytes: 4 << 20,
         }
     }
@@ -120,7 +120,7 @@ impl Engine {
         let mut framing: Option<Framing> = None;
         // Lines before `pending` starts.
         let mut line_base: u64 = 0;
-        let batch = self.options.chunk_bytes * self.options.threads.max(1) * 2;
+        let batch = self.options.chunk_bytes * self.options.threads.max(1);
         let mut at_end = false;
         // Output errors stop the run; they are returned after cleanup.
         let mut failed: Option<io::Error> = None;

@@ -261,7 +261,14 @@ impl<'c> Extractor<'c> {
 struct Client {
     addr: String,
     port: Option<u16>,
+    /// When `received` was logged, and whether the process got past
+    /// authorization (only then may it live long).
+    since_ms: Option<i64>,
+    authorized: bool,
 }
+
+/// Events between sweeps of clients whose attempt can no longer go on.
+const SWEEP_EVERY: usize = 1 << 16;
 
 /// Events held at most this long (in events) while an `authorized` event
 /// waits for its application name; then it goes out unverified. Keeps
@@ -285,6 +292,9 @@ pub struct Enricher<'c> {
     front_seq: u64,
     /// The waiting `authorized` event of a process, by sequence number.
     waiting: HashMap<ProcessKey, u64>,
+    /// Latest event time seen per server, and events since the last sweep.
+    now: HashMap<Arc<str>, i64>,
+    since_sweep: usize,
 }
 
 impl<'c> Enricher<'c> {
@@ -295,7 +305,22 @@ impl<'c> Enricher<'c> {
             queue: VecDeque::new(),
             front_seq: 0,
             waiting: HashMap::new(),
+            now: HashMap::new(),
+            since_sweep: 0,
         }
+    }
+
+    /// Forgets the clients of attempts that never got authorized within
+    /// PostgreSQL's longest authentication timeout (they are gone).
+    fn sweep(&mut self) {
+        let now = &self.now;
+        self.clients.retain(|(server, _), client| {
+            client.authorized
+                || match (client.since_ms, now.get(server)) {
+                    (Some(since), Some(&now)) => now - since <= crate::session::ABANDON_AFTER_MS,
+                    _ => true,
+                }
+        });
     }
 
     /// Feeds the extractor's output; calls `emit` for each event released.
@@ -382,6 +407,19 @@ impl<'c> Enricher<'c> {
     }
 
     fn enrich(&mut self, event: &mut Event) {
+        if let Some(t) = event.time_ms {
+            match self.now.get_mut(&event.server) {
+                Some(now) => *now = (*now).max(t),
+                None => {
+                    self.now.insert(event.server.clone(), t);
+                }
+            }
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.since_sweep = 0;
+            self.sweep();
+        }
         if event.kind == EventKind::Suspect {
             if event.pid.is_none() {
                 // The prefix broke before %p: the client's address and port
@@ -413,6 +451,8 @@ impl<'c> Enricher<'c> {
                     let client = Client {
                         addr: addr.clone(),
                         port: event.client_port,
+                        since_ms: event.time_ms,
+                        authorized: false,
                     };
                     self.clients.insert(key, client);
                 }
@@ -422,6 +462,11 @@ impl<'c> Enricher<'c> {
             },
             EventKind::AuthFailed | EventKind::Disconnected => {
                 self.clients.remove(&key);
+            }
+            EventKind::Authorized => {
+                if let Some(client) = self.clients.get_mut(&key) {
+                    client.authorized = true;
+                }
             }
             _ => {}
         }

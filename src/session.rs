@@ -198,10 +198,38 @@ impl Session {
 pub struct Stitcher {
     open: HashMap<(Arc<str>, u32), Session>,
     done: Vec<Session>,
-    /// The last id base of each process and how often it was used: a pid
-    /// reused within one timestamp tick gets `#2`, `#3`…
-    last_id: HashMap<(Arc<str>, u32), (String, usize)>,
+    /// The last id base of each process, its start and how often it was
+    /// used: a pid reused within one timestamp tick gets `#2`, `#3`…
+    last_id: HashMap<(Arc<str>, u32), LastId>,
+    /// Latest event time seen per server (the stream's clock).
+    now: HashMap<Arc<str>, i64>,
+    /// Events since the last sweep of stale state.
+    since_sweep: usize,
 }
+
+/// The id base a process's last session got, its start, and how many
+/// sessions used it.
+struct LastId {
+    base: String,
+    start_ms: Option<i64>,
+    uses: usize,
+}
+
+/// PostgreSQL's largest `authentication_timeout` (10 min): a backend that
+/// has not finished authenticating after it is gone, silently. An attempt
+/// idle longer than this before authorization is closed as abandoned
+/// without waiting for the end of the input (memory stays bounded).
+pub const ABANDON_AFTER_MS: i64 = 10 * 60 * 1000;
+
+/// Events between sweeps of stale state.
+const SWEEP_EVERY: usize = 1 << 16;
+
+/// The most sessions held open at once. Past it, a sweep writes out the
+/// least recently active ones as they are (`end_reason: open`), down to
+/// three quarters of the bound: a log where sessions never log their end
+/// (`log_disconnections` off) cannot make memory grow without limit. A
+/// later record of such a process starts a new, partial session.
+pub const MAX_OPEN_SESSIONS: usize = 10_000;
 
 impl Stitcher {
     pub fn new() -> Self {
@@ -209,6 +237,19 @@ impl Stitcher {
     }
 
     pub fn push(&mut self, event: &Event) {
+        if let Some(t) = event.time_ms {
+            match self.now.get_mut(&event.server) {
+                Some(now) => *now = (*now).max(t),
+                None => {
+                    self.now.insert(event.server.clone(), t);
+                }
+            }
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.since_sweep = 0;
+            self.sweep();
+        }
         let Some(pid) = event.pid else { return };
         let key = (event.server.clone(), pid);
         if event.kind == EventKind::Suspect {
@@ -333,17 +374,71 @@ impl Stitcher {
         self.close(session);
     }
 
+    /// Closes attempts that can no longer go on (no authorization within
+    /// [`ABANDON_AFTER_MS`]) and forgets ids that can no longer collide.
+    /// Deterministic: it depends only on the event stream.
+    fn sweep(&mut self) {
+        let now = self.now.clone();
+        let stale: Vec<(Arc<str>, u32)> = self
+            .open
+            .iter()
+            .filter(|(_, s)| {
+                !(s.authorized || s.established || s.terminated)
+                    && match (s.last_ms, now.get(&s.server)) {
+                        (Some(last), Some(&now)) => now - last > ABANDON_AFTER_MS,
+                        _ => false,
+                    }
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut stale: Vec<Session> = stale.iter().filter_map(|k| self.open.remove(k)).collect();
+        if self.open.len() > MAX_OPEN_SESSIONS {
+            let mut by_activity: Vec<&Session> = self.open.values().collect();
+            by_activity.sort_by(|a, b| {
+                (a.last_ms, a.start_ms, &a.server, a.pid)
+                    .cmp(&(b.last_ms, b.start_ms, &b.server, b.pid))
+            });
+            let excess = self.open.len() - MAX_OPEN_SESSIONS * 3 / 4;
+            let evicted: Vec<(Arc<str>, u32)> = by_activity
+                .into_iter()
+                .take(excess)
+                .map(|s| (s.server.clone(), s.pid))
+                .collect();
+            for key in evicted {
+                if let Some(session) = self.open.remove(&key) {
+                    stale.push(session);
+                }
+            }
+        }
+        stale.sort_by(|a, b| (a.start_ms, &a.server, a.pid).cmp(&(b.start_ms, &b.server, b.pid)));
+        for session in stale {
+            self.close_at_end(session);
+        }
+        // A later attempt can only share an id with one that started in the
+        // same timestamp tick (a second at most).
+        self.last_id
+            .retain(|(server, _), last| match (last.start_ms, now.get(server)) {
+                (Some(start), Some(&now)) => now - start <= 2_000,
+                _ => true,
+            });
+    }
+
     /// Assigns the session id and hands the session out.
     fn close(&mut self, mut session: Session) {
         let base = session.base_id();
         let key = (session.server.clone(), session.pid);
         let n = match self.last_id.get_mut(&key) {
-            Some((last, n)) if *last == base => {
-                *n += 1;
-                *n
+            Some(last) if last.base == base => {
+                last.uses += 1;
+                last.uses
             }
             _ => {
-                self.last_id.insert(key, (base.clone(), 1));
+                let last = LastId {
+                    base: base.clone(),
+                    start_ms: session.start_ms,
+                    uses: 1,
+                };
+                self.last_id.insert(key, last);
                 1
             }
         };
@@ -422,4 +517,53 @@ pub fn stitch(events: Vec<Event>) -> Vec<Session> {
     let mut sessions = stitcher.finish();
     sort_by_start(&mut sessions);
     sessions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, pid: Option<u32>, time_ms: i64) -> Event {
+        let mut e = Event::new(kind, Arc::from("db"));
+        e.pid = pid;
+        e.time_ms = Some(time_ms);
+        e
+    }
+
+    /// Memory stays bounded: attempts that can no longer authenticate are
+    /// closed as abandoned, and past MAX_OPEN_SESSIONS the least recently
+    /// active sessions are written out as open.
+    #[test]
+    fn open_sessions_are_bounded() {
+        let mut st = Stitcher::new();
+        // One attempt that never goes past `received`.
+        st.push(&event(EventKind::Received, Some(1), 0));
+        // Many sessions that never log their end.
+        let many = MAX_OPEN_SESSIONS as u32 + 2000;
+        for pid in 10..10 + many {
+            st.push(&event(EventKind::Received, Some(pid), 1_000));
+            st.push(&event(EventKind::Authorized, Some(pid), 1_000));
+        }
+        // Time passes beyond the longest authentication timeout, and enough
+        // events arrive for a sweep.
+        let later = ABANDON_AFTER_MS + 10_000;
+        for _ in 0..SWEEP_EVERY {
+            st.push(&event(EventKind::Protocol, None, later));
+        }
+        let done = st.take_done();
+        let abandoned: Vec<&Session> = done
+            .iter()
+            .filter(|s| s.outcome == Outcome::Abandoned)
+            .collect();
+        assert_eq!(abandoned.len(), 1);
+        assert_eq!(abandoned[0].pid, 1);
+        let evicted = done
+            .iter()
+            .filter(|s| s.end_reason == Some(EndReason::Open))
+            .count();
+        assert_eq!(st.open.len(), MAX_OPEN_SESSIONS * 3 / 4);
+        assert_eq!(evicted, many as usize - MAX_OPEN_SESSIONS * 3 / 4);
+        // Nothing is lost: the rest comes out at the end.
+        assert_eq!(done.len() + st.finish().len(), many as usize + 1);
+    }
 }
