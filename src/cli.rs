@@ -623,7 +623,8 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Err(e) => return usage_error(&e),
     };
     let mut sessions = Vec::new();
-    let mut code = match for_each_session(&args.input, &args.filter, &mut |s| {
+    let mut code = match for_each_session(&args.input, &args.filter, &mut |mut s| {
+        s.strip_details();
         sessions.push(s);
         Ok(())
     }) {

@@ -158,6 +158,22 @@ impl Session {
         }
     }
 
+    /// Drops what only the audit record needs (evidence, messages, TLS and
+    /// method details), keeping what summaries and findings read: ids,
+    /// times, outcome, class, user, database, client, server, flags.
+    pub fn strip_details(&mut self) {
+        self.evidence = Vec::new();
+        self.notes = Vec::new();
+        self.failure_message = None;
+        self.failure_detail = None;
+        self.application_name = None;
+        self.auth_method = None;
+        self.identity = None;
+        self.hba_line = None;
+        self.ssl_protocol = None;
+        self.ssl_cipher = None;
+    }
+
     fn base_id(&self) -> String {
         match self.start_ms {
             Some(ms) => format!("{}/{}/{}", self.server, self.pid, ms),
