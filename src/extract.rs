@@ -312,6 +312,8 @@ impl<'c> Enricher<'c> {
 
     /// Forgets the clients of attempts that never got authorized within
     /// PostgreSQL's longest authentication timeout (they are gone).
+    /// Past `MAX_OPEN_SESSIONS` remembered clients, the oldest are
+    /// forgotten too (processes that never log their end).
     fn sweep(&mut self) {
         let now = &self.now;
         self.clients.retain(|(server, _), client| {
@@ -321,6 +323,19 @@ impl<'c> Enricher<'c> {
                     _ => true,
                 }
         });
+        let bound = crate::session::MAX_OPEN_SESSIONS;
+        if self.clients.len() > bound {
+            let mut by_age: Vec<(Option<i64>, ProcessKey)> = self
+                .clients
+                .iter()
+                .map(|(key, client)| (client.since_ms, key.clone()))
+                .collect();
+            by_age.sort();
+            let excess = self.clients.len() - bound * 3 / 4;
+            for (_, key) in by_age.into_iter().take(excess) {
+                self.clients.remove(&key);
+            }
+        }
     }
 
     /// Feeds the extractor's output; calls `emit` for each event released.
