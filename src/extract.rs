@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason};
 use crate::message::{Catalog, Field, Match};
 use crate::record::{Item, Label, Record, Unparsed};
+use crate::session::LogClock;
 
 /// Per-input counters, printed as the stats line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -267,9 +268,6 @@ struct Client {
     authorized: bool,
 }
 
-/// Events between sweeps of clients whose attempt can no longer go on.
-const SWEEP_EVERY: usize = 1 << 16;
-
 /// Events held at most this long (in events) while an `authorized` event
 /// waits for its application name; then it goes out unverified. Keeps
 /// memory bounded and the output streaming.
@@ -292,9 +290,7 @@ pub struct Enricher<'c> {
     front_seq: u64,
     /// The waiting `authorized` event of a process, by sequence number.
     waiting: HashMap<ProcessKey, u64>,
-    /// Latest event time seen per server, and events since the last sweep.
-    now: HashMap<Arc<str>, i64>,
-    since_sweep: usize,
+    clock: LogClock,
 }
 
 impl<'c> Enricher<'c> {
@@ -305,8 +301,7 @@ impl<'c> Enricher<'c> {
             queue: VecDeque::new(),
             front_seq: 0,
             waiting: HashMap::new(),
-            now: HashMap::new(),
-            since_sweep: 0,
+            clock: LogClock::default(),
         }
     }
 
@@ -315,7 +310,7 @@ impl<'c> Enricher<'c> {
     /// Past `MAX_OPEN_SESSIONS` remembered clients, the oldest are
     /// forgotten too (processes that never log their end).
     fn sweep(&mut self) {
-        let now = &self.now;
+        let now = &self.clock.now;
         self.clients.retain(|(server, _), client| {
             client.authorized
                 || match (client.since_ms, now.get(server)) {
@@ -422,17 +417,7 @@ impl<'c> Enricher<'c> {
     }
 
     fn enrich(&mut self, event: &mut Event) {
-        if let Some(t) = event.time_ms {
-            match self.now.get_mut(&event.server) {
-                Some(now) => *now = (*now).max(t),
-                None => {
-                    self.now.insert(event.server.clone(), t);
-                }
-            }
-        }
-        self.since_sweep += 1;
-        if self.since_sweep >= SWEEP_EVERY {
-            self.since_sweep = 0;
+        if self.clock.tick(event) {
             self.sweep();
         }
         if event.kind == EventKind::Suspect {

@@ -217,10 +217,36 @@ pub struct Stitcher {
     /// The last id base of each process, its start and how often it was
     /// used: a pid reused within one timestamp tick gets `#2`, `#3`…
     last_id: HashMap<(Arc<str>, u32), LastId>,
-    /// Latest event time seen per server (the stream's clock).
-    now: HashMap<Arc<str>, i64>,
-    /// Events since the last sweep of stale state.
+    clock: LogClock,
+}
+
+/// The log's own clock: the latest event time seen per server, and when
+/// the periodic sweep of stale state is due. State is aged by log time, not
+/// wall time, so results depend only on the input.
+#[derive(Default)]
+pub(crate) struct LogClock {
+    pub(crate) now: HashMap<Arc<str>, i64>,
     since_sweep: usize,
+}
+
+impl LogClock {
+    /// Advances the clock; true when a sweep is due (every `SWEEP_EVERY` events).
+    pub(crate) fn tick(&mut self, event: &Event) -> bool {
+        if let Some(t) = event.time_ms {
+            match self.now.get_mut(&event.server) {
+                Some(now) => *now = (*now).max(t),
+                None => {
+                    self.now.insert(event.server.clone(), t);
+                }
+            }
+        }
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.since_sweep = 0;
+            return true;
+        }
+        false
+    }
 }
 
 /// The id base a process's last session got, its start, and how many
@@ -238,7 +264,7 @@ struct LastId {
 pub const ABANDON_AFTER_MS: i64 = 10 * 60 * 1000;
 
 /// Events between sweeps of stale state.
-const SWEEP_EVERY: usize = 1 << 16;
+pub(crate) const SWEEP_EVERY: usize = 1 << 16;
 
 /// The most sessions held open at once. Past it, a sweep writes out the
 /// least recently active ones as they are (`end_reason: open`), down to
@@ -253,17 +279,7 @@ impl Stitcher {
     }
 
     pub fn push(&mut self, event: &Event) {
-        if let Some(t) = event.time_ms {
-            match self.now.get_mut(&event.server) {
-                Some(now) => *now = (*now).max(t),
-                None => {
-                    self.now.insert(event.server.clone(), t);
-                }
-            }
-        }
-        self.since_sweep += 1;
-        if self.since_sweep >= SWEEP_EVERY {
-            self.since_sweep = 0;
+        if self.clock.tick(event) {
             self.sweep();
         }
         let Some(pid) = event.pid else { return };
@@ -394,7 +410,7 @@ impl Stitcher {
     /// [`ABANDON_AFTER_MS`]) and forgets ids that can no longer collide.
     /// Deterministic: it depends only on the event stream.
     fn sweep(&mut self) {
-        let now = self.now.clone();
+        let now = self.clock.now.clone();
         let stale: Vec<(Arc<str>, u32)> = self
             .open
             .iter()
