@@ -293,6 +293,11 @@ impl Prefix {
         if !self.has_client_text() {
             return false;
         }
+        // A second reading needs a second severity label somewhere in the
+        // line: without one (the common case) there is nothing to search.
+        if label_colons(line) < 2 {
+            return false;
+        }
         let mut fields = PrefixFields::default();
         self.match_from(0, line, 0, &mut fields, Some(body_start))
             .is_some()
@@ -427,6 +432,25 @@ impl Prefix {
             }
         }
     }
+}
+
+/// How many `LABEL:` tokens (a severity word or secondary label directly
+/// followed by a colon) the line contains, counting up to 2.
+fn label_colons(line: &[u8]) -> usize {
+    let mut found = 0;
+    for colon in memchr::memchr_iter(b':', line) {
+        let word_start = line[..colon]
+            .iter()
+            .rposition(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+            .map_or(0, |i| i + 1);
+        if colon > word_start && Label::parse(&line[word_start..colon]).is_some() {
+            found += 1;
+            if found == 2 {
+                break;
+            }
+        }
+    }
+    found
 }
 
 /// Stores an escape's text into the fields (trimming padding).
