@@ -286,16 +286,18 @@ impl Prefix {
         LineMatch::NoMatch
     }
 
+    /// A cheap necessary condition for [`Prefix::is_ambiguous`]: the prefix
+    /// has client text and the line holds a second severity label (the
+    /// common line has one, and then no second reading exists).
+    pub fn could_be_ambiguous(&self, line: &[u8]) -> bool {
+        self.has_client_text() && label_colons(line) >= 2
+    }
+
     /// True when `line` has a second complete header parse whose message
     /// starts elsewhere than `body_start`: client text in the prefix (`%a`,
     /// `%u`, `%d`) imitates a severity label, so the line cannot be trusted.
     pub fn is_ambiguous(&self, line: &[u8], body_start: usize) -> bool {
-        if !self.has_client_text() {
-            return false;
-        }
-        // A second reading needs a second severity label somewhere in the
-        // line: without one (the common case) there is nothing to search.
-        if label_colons(line) < 2 {
+        if !self.could_be_ambiguous(line) {
             return false;
         }
         let mut fields = PrefixFields::default();

@@ -1,5 +1,5 @@
 //! Opening inputs: paths, directories, stdin, gzip. The only module of the
-//! parsing side that does I/O; it yields whole byte buffers with a label.
+//! parsing side that does I/O; it yields byte blocks with a label.
 //!
 //! - `expand` turns command-line inputs into an ordered list: `-` is stdin,
 //!   a directory stands for every regular file under it (recursively,
@@ -7,7 +7,8 @@
 //!   symbolic links to files followed, symbolic links to directories not
 //!   descended into). A path named explicitly is taken as given, hidden or
 //!   not, whatever its file type (a FIFO from `<(zcat …)` works).
-//! - `load` reads one input. gzip is recognised by its magic bytes, not the
+//! - `stream` reads one input in a background thread, in bounded blocks
+//!   (`load` collects them). gzip is recognised by its magic bytes, not the
 //!   file name, and may have several members (`cat a.gz b.gz`). A truncated
 //!   or corrupt gzip keeps everything decompressed before the damage and
 //!   reports the compressed offset where decoding stopped.
@@ -161,78 +162,27 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<InputSpec>, SourceError> {
     Ok(specs)
 }
 
-/// Reads everything from `r`, keeping what was read before an error.
-fn read_all(mut r: impl Read, size_hint: usize) -> (Vec<u8>, Option<io::Error>) {
-    let mut bytes = Vec::with_capacity(size_hint);
-    match r.read_to_end(&mut bytes) {
-        Ok(_) => (bytes, None),
-        Err(e) => (bytes, Some(e)),
-    }
-}
-
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Decompresses all gzip members of `compressed`. On failure returns what
-/// was decompressed before it, the compressed offset reached, and the error.
-fn gunzip(compressed: &[u8]) -> (Vec<u8>, Option<(u64, io::Error)>) {
-    let mut decoder = MultiGzDecoder::new(compressed);
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4));
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        match decoder.read(&mut chunk) {
-            Ok(0) => return (out, None),
-            Ok(n) => out.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let offset = (compressed.len() - decoder.get_ref().len()) as u64;
-                return (out, Some((offset, e)));
+/// Reads one whole input into memory (gzip detected by magic bytes), through
+/// the same reader as [`stream`]. Never fails outright: errors are in
+/// `Loaded::error`, and `bytes` keeps what was read before them.
+pub fn load(spec: &InputSpec) -> Loaded {
+    let stream = stream(spec, 1 << 20, 2);
+    let mut bytes = Vec::new();
+    let mut error = None;
+    for block in stream.blocks.iter() {
+        match block {
+            Block::Data(data) => bytes.extend_from_slice(&data),
+            Block::Error(e) => {
+                error = Some(e);
+                break;
             }
         }
     }
-}
-
-/// Reads one input (gzip detected by magic bytes). Never fails outright:
-/// errors are in `Loaded::error`, and `bytes` keeps what was read.
-pub fn load(spec: &InputSpec) -> Loaded {
-    let (label, server, path): (Arc<str>, Arc<str>, PathBuf) = match spec {
-        InputSpec::Stdin => (Arc::from("-"), Arc::from("stdin"), PathBuf::from("-")),
-        InputSpec::Path(p) => (
-            Arc::from(p.to_string_lossy().as_ref()),
-            Arc::from(server_label(p).as_str()),
-            p.clone(),
-        ),
-    };
-    let (raw, read_error) = match spec {
-        InputSpec::Stdin => read_all(io::stdin().lock(), 1 << 20),
-        InputSpec::Path(p) => match fs::File::open(p) {
-            Ok(file) => {
-                let hint = file.metadata().map_or(0, |m| m.len() as usize);
-                read_all(file, hint)
-            }
-            Err(e) => (Vec::new(), Some(e)),
-        },
-    };
-    let mut error = read_error.map(|source| SourceError::Io {
-        path: path.clone(),
-        source,
-    });
-    let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        let (bytes, gz_error) = gunzip(&raw);
-        if let Some((offset, source)) = gz_error {
-            // A read error explains a truncated stream; report it first.
-            error = error.or(Some(SourceError::Gzip {
-                path,
-                offset,
-                source,
-            }));
-        }
-        bytes
-    } else {
-        raw
-    };
     Loaded {
-        label,
-        server,
+        label: stream.label.clone(),
+        server: stream.server.clone(),
         bytes,
         error,
     }
@@ -783,7 +733,6 @@ fn pump<R: Read>(
             }
         }
         block.truncate(filled);
-        let at_end = filled == 0 || failure.is_some() || filled < block_bytes;
         if !block.is_empty() && tx.send(Block::Data(block)).is_err() {
             return;
         }
@@ -791,7 +740,8 @@ fn pump<R: Read>(
             let _ = tx.send(Block::Error(error(e, r)));
             return;
         }
-        if at_end && filled == 0 {
+        if filled < block_bytes {
+            // End of input (a short block is only returned at the end).
             return;
         }
     }

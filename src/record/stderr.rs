@@ -285,7 +285,9 @@ pub fn decode<'a>(
                 body_start,
             } => {
                 finish(&mut current, &mut queue);
-                let ambiguous = prefix.has_client_text()
+                // Cheapest test first: most lines hold one severity label, and
+                // then no second reading exists, whatever the message.
+                let ambiguous = prefix.could_be_ambiguous(line.content)
                     && options
                         .check_ambiguity
                         .is_some_and(|check| check(label, body))
