@@ -106,15 +106,22 @@ named_enum! {
 /// record's first physical line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Provenance {
-    /// The path as given (or `-` for stdin); later, `log-group/stream`.
+    /// The path as given (or `-` for stdin); for CloudWatch, the log group and stream.
     pub input: Arc<str>,
     /// 1-based physical line of the record's first line.
     pub line: u64,
+    /// The CloudWatch Logs event id of the record, when it came from
+    /// CloudWatch (the API, an S3 export keeps none, a subscription payload).
+    pub event_id: Option<Arc<str>>,
 }
 
 impl fmt::Display for Provenance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.input, self.line)
+        write!(f, "{}:{}", self.input, self.line)?;
+        if let Some(id) = &self.event_id {
+            write!(f, "#{id}")?;
+        }
+        Ok(())
     }
 }
 

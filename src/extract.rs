@@ -97,6 +97,7 @@ impl<'c> Extractor<'c> {
         Provenance {
             input: self.input.clone(),
             line,
+            event_id: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! (grammar match) → `event` (`Event`) → sinks.
 
 pub mod cli;
+pub mod cloud;
 pub mod engine;
 pub mod event;
 pub mod extract;

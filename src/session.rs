@@ -18,6 +18,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::cloud::{CloudContext, IamAttribution};
 use crate::event::{Event, EventKind, FailureClass, Provenance};
 
 /// How a connection attempt ended.
@@ -117,6 +118,11 @@ pub struct Session {
     /// e.g. a forged line): its text is not used, its location is in
     /// `evidence`.
     pub suspect: bool,
+    /// Where the server runs (from the configuration or the CloudWatch
+    /// source); set after stitching, read by sinks.
+    pub cloud: Option<Arc<CloudContext>>,
+    /// Which IAM principal this was (set by `iam` correlation, when run).
+    pub iam: Option<Box<IamAttribution>>,
     authorized: bool,
     established: bool,
     terminated: bool,
@@ -152,6 +158,8 @@ impl Session {
             end_reason: None,
             evidence: Vec::new(),
             suspect: false,
+            cloud: None,
+            iam: None,
             authorized: false,
             established: false,
             terminated: false,

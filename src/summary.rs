@@ -352,6 +352,7 @@ pub(crate) mod tests {
                 e.source = Some(Provenance {
                     input: input.clone(),
                     line,
+                    event_id: None,
                 });
                 e
             };

@@ -253,6 +253,7 @@ mod tests {
         e.source = Some(Provenance {
             input: Arc::from("logs/pg.log"),
             line,
+            event_id: None,
         });
         e
     }
@@ -432,6 +433,7 @@ mod tests {
         s.related_sources = vec![Provenance {
             input: Arc::from("logs/pg.log"),
             line: 3,
+            event_id: None,
         }];
         let session = one(vec![r, s]);
         let map = json(&session);

@@ -505,6 +505,7 @@ mod tests {
         e.source = Some(Provenance {
             input: Arc::from("pg.log"),
             line,
+            event_id: None,
         });
         e
     }
