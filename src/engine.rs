@@ -6,7 +6,7 @@
 //! the events are the same for any thread count and chunk size.
 
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 
 use rayon::prelude::*;
 
@@ -97,6 +97,10 @@ impl Engine {
     /// Reads one input and feeds its events, in order, to `emit` through
     /// `enricher` (which carries per-process state across inputs of a run).
     /// `server` overrides the label derived from the file name.
+    ///
+    /// With a worker pool, batch N+1 is decoded on the pool while batch N
+    /// goes through the sequential stage (enricher, `emit`) on the calling
+    /// thread; at most one batch is decoded ahead.
     pub fn run(
         &self,
         spec: &InputSpec,
@@ -116,68 +120,55 @@ impl Engine {
             stats: Stats::default(),
             error: None,
         };
-        let mut pending: Vec<u8> = Vec::new();
-        let mut framing: Option<Framing> = None;
-        // Lines before `pending` starts.
+        let mut reader = Reader {
+            stream: &stream,
+            pending: Vec::new(),
+            at_end: false,
+            error: None,
+        };
+
+        // The format, from the first bytes.
+        while reader.pending.len() < DETECT_BYTES && !reader.at_end {
+            reader.receive();
+        }
+        if reader.pending.is_empty() {
+            result.error = reader.error.take();
+            return Ok(result);
+        }
+        let detected = match pipeline::detect(&reader.pending, parse, catalog) {
+            Ok(d) => d,
+            Err(e) => {
+                result.detected = Some(Err(e));
+                result.error = reader.error.take();
+                return Ok(result);
+            }
+        };
+        let framing = match &detected {
+            Detected::Stderr { prefix, .. } => Framing::Stderr(prefix.clone()),
+            Detected::Csvlog => Framing::Csv,
+            Detected::Jsonlog => Framing::JsonLines,
+            Detected::Syslog { .. } => Framing::Whole,
+        };
+        let batch_bytes = self.options.chunk_bytes * self.options.threads.max(1);
+        let decode = |batch: &Batch| {
+            self.decode_chunks(
+                &batch.bytes,
+                &batch.cuts,
+                &detected,
+                parse,
+                catalog,
+                &server,
+                &label,
+            )
+        };
+
+        // The sequential stage, in input order.
         let mut line_base: u64 = 0;
-        let batch = self.options.chunk_bytes * self.options.threads.max(1);
-        let mut at_end = false;
-        // Output errors stop the run; they are returned after cleanup.
-        let mut failed: Option<io::Error> = None;
-        while !at_end {
-            match stream.blocks.recv() {
-                Ok(Block::Data(data)) => pending.extend_from_slice(&data),
-                Ok(Block::Error(e)) => {
-                    result.error = Some(e);
-                    at_end = true;
-                }
-                Err(_) => at_end = true,
-            }
-            if framing.is_none() {
-                if pending.len() < DETECT_BYTES && !at_end {
-                    continue;
-                }
-                if pending.is_empty() {
-                    break;
-                }
-                let detected = pipeline::detect(&pending, parse, catalog);
-                framing = match &detected {
-                    Ok(Detected::Stderr { prefix, .. }) => Some(Framing::Stderr(prefix.clone())),
-                    Ok(Detected::Csvlog) => Some(Framing::Csv),
-                    Ok(Detected::Jsonlog) => Some(Framing::JsonLines),
-                    Ok(Detected::Syslog { .. }) => Some(Framing::Whole),
-                    Err(_) => None,
-                };
-                let ok = detected.is_ok();
-                result.detected = Some(detected);
-                if !ok {
-                    return Ok(result);
-                }
-            }
-            let Some(framing_now) = &framing else {
-                continue;
-            };
-            if !at_end && (pending.len() < batch || matches!(framing_now, Framing::Whole)) {
-                continue;
-            }
-            let cuts = if at_end {
-                let mut cuts = frame::cut_points(&pending, framing_now, self.options.chunk_bytes);
-                cuts.push(pending.len());
-                cuts
-            } else {
-                frame::cut_points(&pending, framing_now, self.options.chunk_bytes)
-            };
-            let Some(&consumed) = cuts.last() else {
-                continue;
-            };
-            let Some(Ok(detected)) = &result.detected else {
-                break;
-            };
-            let outputs =
-                self.decode_chunks(&pending, &cuts, detected, parse, catalog, &server, &label);
+        let mut stats = Stats::default();
+        let mut sequential = |outputs: Vec<Decoded>| -> io::Result<()> {
             let mut released = Vec::new();
-            for (outs, stats, lines) in outputs {
-                result.stats.add(&stats);
+            for (outs, chunk_stats, lines) in outputs {
+                stats.add(&chunk_stats);
                 for mut out in outs {
                     if let Out::Event { event, .. } = &mut out {
                         shift_lines(event, line_base);
@@ -186,17 +177,51 @@ impl Engine {
                 }
                 line_base += lines;
             }
-            pending.drain(..consumed);
-            if let Err(e) = emit(released) {
-                failed = Some(e);
-                break;
-            }
-        }
+            emit(released)
+        };
+
+        let outcome = match &self.pool {
+            None => (|| {
+                while let Some(batch) =
+                    reader.next_batch(&framing, batch_bytes, self.options.chunk_bytes)
+                {
+                    sequential(decode(&batch))?;
+                }
+                Ok(())
+            })(),
+            Some(pool) => pool.in_place_scope(|scope| {
+                let decode = &decode;
+                let mut ahead: Option<mpsc::Receiver<Vec<Decoded>>> = None;
+                loop {
+                    let next = reader
+                        .next_batch(&framing, batch_bytes, self.options.chunk_bytes)
+                        .map(|batch| {
+                            let (tx, rx) = mpsc::sync_channel(1);
+                            scope.spawn(move |_| {
+                                // The receiver is gone only if the run stopped.
+                                let _ = tx.send(decode(&batch));
+                            });
+                            rx
+                        });
+                    if let Some(rx) = ahead.take() {
+                        let outputs = rx.recv().map_err(|_| {
+                            io::Error::other("a decoding task stopped without a result")
+                        })?;
+                        sequential(outputs)?;
+                    }
+                    match next {
+                        Some(rx) => ahead = Some(rx),
+                        None => return Ok(()),
+                    }
+                }
+            }),
+        };
+        result.detected = Some(Ok(detected));
+        result.stats = stats;
+        result.error = reader.error.take();
+        drop(reader);
         drop(stream);
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(result),
-        }
+        outcome.map(|()| result)
     }
 
     /// Decodes `buf[..cuts.last()]` as chunks ending at `cuts`, in parallel.
@@ -212,7 +237,7 @@ impl Engine {
         catalog: &Catalog,
         server: &Arc<str>,
         label: &Arc<str>,
-    ) -> Vec<(Vec<Out>, Stats, u64)> {
+    ) -> Vec<Decoded> {
         let ranges: Vec<(usize, usize)> = cuts
             .iter()
             .scan(0usize, |start, &end| {
@@ -231,6 +256,75 @@ impl Engine {
         match &self.pool {
             Some(pool) if ranges.len() > 1 => pool.install(|| ranges.par_iter().map(one).collect()),
             _ => ranges.iter().map(one).collect(),
+        }
+    }
+}
+
+/// One chunk's extractor output (line numbers relative to the chunk), its
+/// stats and its number of lines.
+type Decoded = (Vec<Out>, Stats, u64);
+
+/// Bytes of an input cut at record boundaries, ready to decode.
+struct Batch {
+    bytes: Vec<u8>,
+    /// Exclusive chunk ends in `bytes`; the last one is `bytes.len()`.
+    cuts: Vec<usize>,
+}
+
+/// The reading side of a run: blocks from the reader thread, the bytes not
+/// yet decoded, and the read error if one ended the input.
+struct Reader<'s> {
+    stream: &'s source::Stream,
+    pending: Vec<u8>,
+    at_end: bool,
+    error: Option<SourceError>,
+}
+
+impl Reader<'_> {
+    /// Waits for the next block.
+    fn receive(&mut self) {
+        match self.stream.blocks.recv() {
+            Ok(Block::Data(data)) => self.pending.extend_from_slice(&data),
+            Ok(Block::Error(e)) => {
+                self.error = Some(e);
+                self.at_end = true;
+            }
+            Err(_) => self.at_end = true,
+        }
+    }
+
+    /// The next batch of about `batch_bytes`, cut into chunks of about
+    /// `chunk_bytes` at record boundaries; the rest of the input at its end;
+    /// `None` when everything was handed out.
+    fn next_batch(
+        &mut self,
+        framing: &Framing,
+        batch_bytes: usize,
+        chunk_bytes: usize,
+    ) -> Option<Batch> {
+        loop {
+            let whole = matches!(framing, Framing::Whole);
+            if !self.at_end && (self.pending.len() < batch_bytes || whole) {
+                self.receive();
+                continue;
+            }
+            let mut cuts = frame::cut_points(&self.pending, framing, chunk_bytes);
+            if self.at_end {
+                if self.pending.is_empty() {
+                    return None;
+                }
+                if cuts.last() != Some(&self.pending.len()) {
+                    cuts.push(self.pending.len());
+                }
+            }
+            let Some(&consumed) = cuts.last() else {
+                // No record boundary yet: read on.
+                self.receive();
+                continue;
+            };
+            let rest = self.pending.split_off(consumed);
+            let bytes = std::mem::replace(&mut self.pending, rest);
+            return Some(Batch { bytes, cuts });
         }
     }
 }
