@@ -501,8 +501,8 @@ fn for_each_session(
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
     let mut stitcher = Stitcher::new();
     let code = read_inputs(input, &options, true, &mut |_, events| {
-        for event in &events {
-            stitcher.push(event);
+        for event in events {
+            stitcher.push_owned(*event);
         }
         for session in stitcher.take_done() {
             if filter.matches(&session) {

@@ -189,29 +189,31 @@ impl Session {
         }
     }
 
-    fn absorb(&mut self, event: &Event) {
-        fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+    /// Takes what the session does not know yet from `event` (moving the
+    /// strings out of it).
+    fn absorb(&mut self, event: &mut Event) {
+        fn fill<T>(slot: &mut Option<T>, value: &mut Option<T>) {
             if slot.is_none() {
-                slot.clone_from(value);
+                *slot = value.take();
             }
         }
-        fill(&mut self.user, &event.user);
-        fill(&mut self.database, &event.database);
-        fill(&mut self.client_addr, &event.client_addr);
-        fill(&mut self.client_port, &event.client_port);
-        fill(&mut self.auth_method, &event.auth_method);
-        fill(&mut self.identity, &event.identity);
-        fill(&mut self.hba_line, &event.hba_line);
+        fill(&mut self.user, &mut event.user);
+        fill(&mut self.database, &mut event.database);
+        fill(&mut self.client_addr, &mut event.client_addr);
+        fill(&mut self.client_port, &mut event.client_port);
+        fill(&mut self.auth_method, &mut event.auth_method);
+        fill(&mut self.identity, &mut event.identity);
+        fill(&mut self.hba_line, &mut event.hba_line);
         if self.start_ms.is_none() {
             self.start_ms = event.time_ms;
         }
         if event.time_ms.is_some() && event.time_ms > self.last_ms {
             self.last_ms = event.time_ms;
         }
-        if let Some(source) = &event.source {
-            self.evidence.push(source.clone());
+        if let Some(source) = event.source.take() {
+            self.evidence.push(source);
         }
-        self.evidence.extend(event.related_sources.iter().cloned());
+        self.evidence.append(&mut event.related_sources);
     }
 }
 
@@ -286,8 +288,14 @@ impl Stitcher {
         Stitcher::default()
     }
 
+    /// Feeds one event (cloned; see [`Stitcher::push_owned`]).
     pub fn push(&mut self, event: &Event) {
-        if self.clock.tick(event) {
+        self.push_owned(event.clone());
+    }
+
+    /// Feeds one event, moving its strings into the session.
+    pub fn push_owned(&mut self, mut event: Event) {
+        if self.clock.tick(&event) {
             self.sweep();
         }
         let Some(pid) = event.pid else { return };
@@ -297,10 +305,8 @@ impl Stitcher {
             // is flagged and the location kept.
             if let Some(session) = self.open.get_mut(&key) {
                 session.suspect = true;
-                session.evidence.extend(event.source.iter().cloned());
-                session
-                    .evidence
-                    .extend(event.related_sources.iter().cloned());
+                session.evidence.extend(event.source.take());
+                session.evidence.append(&mut event.related_sources);
             }
             return;
         }
@@ -309,7 +315,7 @@ impl Stitcher {
                 self.close_at_end(previous);
             }
             let mut session = Session::new(event.server.clone(), pid, event.time_ms);
-            session.absorb(event);
+            session.absorb(&mut event);
             self.open.insert(key, session);
             return;
         }
@@ -319,33 +325,35 @@ impl Stitcher {
             .open
             .entry(key.clone())
             .or_insert_with(|| Session::new(event.server.clone(), pid, event.time_ms));
-        session.absorb(event);
+        session.absorb(&mut event);
         match event.kind {
             EventKind::Received | EventKind::Suspect => {}
             EventKind::Authenticated => {}
             EventKind::Authorized => {
                 session.authorized = true;
+                // absorb() took user and database only when unknown; the
+                // authorization names them authoritatively.
                 if event.user.is_some() {
-                    session.user.clone_from(&event.user);
+                    session.user = event.user.take();
                 }
                 if event.database.is_some() {
-                    session.database.clone_from(&event.database);
+                    session.database = event.database.take();
                 }
                 if event.application_name.is_some() {
-                    session.application_name.clone_from(&event.application_name);
+                    session.application_name = event.application_name.take();
                 }
-                session.ssl_protocol.clone_from(&event.ssl_protocol);
-                session.ssl_cipher.clone_from(&event.ssl_cipher);
+                session.ssl_protocol = event.ssl_protocol.take();
+                session.ssl_cipher = event.ssl_cipher.take();
                 session.ssl_bits = event.ssl_bits;
                 session.ssl_unverified = event.ssl_unverified;
             }
             EventKind::Ready => session.established = true,
-            EventKind::AuthNote => session.notes.push(event.message.clone()),
+            EventKind::AuthNote => session.notes.push(std::mem::take(&mut event.message)),
             EventKind::AuthFailed => {
                 session.outcome = Outcome::Failure;
                 session.failure_class = event.failure_class;
-                session.failure_message = Some(event.message.clone());
-                session.failure_detail.clone_from(&event.detail);
+                session.failure_message = Some(std::mem::take(&mut event.message));
+                session.failure_detail = event.detail.take();
                 session.end_ms = event.time_ms;
                 session.end_reason = None;
                 if let Some(done) = self.open.remove(&key) {
@@ -370,7 +378,7 @@ impl Stitcher {
                     // Why the attempt went nowhere: a malformed or empty
                     // startup, a TLS handshake error…
                     session.failure_class = event.failure_class.or(session.failure_class);
-                    session.failure_message = Some(event.message.clone());
+                    session.failure_message = Some(std::mem::take(&mut event.message));
                     session.end_ms = event.time_ms;
                     if event.severity == Some("FATAL") {
                         // The server refused it (unsupported protocol…).
