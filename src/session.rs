@@ -156,7 +156,8 @@ impl Session {
             ssl_bits: None,
             ssl_unverified: false,
             end_reason: None,
-            evidence: Vec::new(),
+            // received, authenticated, authorized, disconnected
+            evidence: Vec::with_capacity(4),
             suspect: false,
             cloud: None,
             iam: None,
@@ -222,7 +223,9 @@ impl Session {
 /// sessions are held.
 #[derive(Default)]
 pub struct Stitcher {
-    open: HashMap<(Arc<str>, u32), Session>,
+    /// Boxed: a session is large, and moving it in and out of the table
+    /// showed up in profiles.
+    open: HashMap<(Arc<str>, u32), Box<Session>>,
     done: Vec<Session>,
     /// The last id base of each process, its start and how often it was
     /// used: a pid reused within one timestamp tick gets `#2`, `#3`…
@@ -312,9 +315,9 @@ impl Stitcher {
         }
         if event.kind == EventKind::Received {
             if let Some(previous) = self.open.remove(&key) {
-                self.close_at_end(previous);
+                self.close_at_end(*previous);
             }
-            let mut session = Session::new(event.server.clone(), pid, event.time_ms);
+            let mut session = Box::new(Session::new(event.server.clone(), pid, event.time_ms));
             session.absorb(&mut event);
             self.open.insert(key, session);
             return;
@@ -324,7 +327,7 @@ impl Stitcher {
         let session = self
             .open
             .entry(key.clone())
-            .or_insert_with(|| Session::new(event.server.clone(), pid, event.time_ms));
+            .or_insert_with(|| Box::new(Session::new(event.server.clone(), pid, event.time_ms)));
         session.absorb(&mut event);
         match event.kind {
             EventKind::Received | EventKind::Suspect => {}
@@ -357,7 +360,7 @@ impl Stitcher {
                 session.end_ms = event.time_ms;
                 session.end_reason = None;
                 if let Some(done) = self.open.remove(&key) {
-                    self.close(done);
+                    self.close(*done);
                 }
             }
             EventKind::Terminated => {
@@ -385,7 +388,7 @@ impl Stitcher {
                         session.outcome = Outcome::Failure;
                         session.end_reason = None;
                         if let Some(done) = self.open.remove(&key) {
-                            self.close(done);
+                            self.close(*done);
                         }
                     } else {
                         session.end_reason = Some(EndReason::Eof);
@@ -400,7 +403,7 @@ impl Stitcher {
                     session.end_reason = Some(EndReason::Client);
                 }
                 if let Some(done) = self.open.remove(&key) {
-                    self.close(done);
+                    self.close(*done);
                 }
             }
         }
@@ -439,9 +442,9 @@ impl Stitcher {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        let mut stale: Vec<Session> = stale.iter().filter_map(|k| self.open.remove(k)).collect();
+        let mut stale: Vec<Box<Session>> = stale.iter().filter_map(|k| self.open.remove(k)).collect();
         if self.open.len() > MAX_OPEN_SESSIONS {
-            let mut by_activity: Vec<&Session> = self.open.values().collect();
+            let mut by_activity: Vec<&Session> = self.open.values().map(|s| &**s).collect();
             by_activity.sort_by(|a, b| {
                 (a.last_ms, a.start_ms, &a.server, a.pid)
                     .cmp(&(b.last_ms, b.start_ms, &b.server, b.pid))
@@ -460,7 +463,7 @@ impl Stitcher {
         }
         stale.sort_by(|a, b| (a.start_ms, &a.server, a.pid).cmp(&(b.start_ms, &b.server, b.pid)));
         for session in stale {
-            self.close_at_end(session);
+            self.close_at_end(*session);
         }
         // A later attempt can only share an id with one that started in the
         // same timestamp tick (a second at most).
@@ -502,7 +505,7 @@ impl Stitcher {
     /// Closes everything still open (in (start, server, pid) order) and
     /// returns the sessions not yet taken.
     pub fn finish(mut self) -> Vec<Session> {
-        let mut open: Vec<Session> = self.open.drain().map(|(_, s)| s).collect();
+        let mut open: Vec<Session> = self.open.drain().map(|(_, s)| *s).collect();
         open.sort_by(|a, b| (a.start_ms, &a.server, a.pid).cmp(&(b.start_ms, &b.server, b.pid)));
         for session in open {
             self.close_at_end(session);

@@ -19,6 +19,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::event::Provenance;
 use crate::session::Session;
 use crate::time::format_rfc3339_ms;
 
@@ -95,13 +96,36 @@ struct WireSession<'s> {
     ssl_bits: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     end_reason: Option<&'static str>,
-    evidence: Vec<String>,
+    evidence: EvidenceList<'s>,
     #[serde(skip_serializing_if = "is_false")]
     ssl_unverified: bool,
     #[serde(skip_serializing_if = "is_false")]
     suspect: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     notes: &'s [String],
+}
+
+/// Provenances as `"path:line"` strings, written without building them
+/// first (a session has several; this runs once per session).
+struct EvidenceList<'s>(&'s [Provenance]);
+
+impl EvidenceList<'_> {
+    fn joined(&self, separator: &str) -> String {
+        let texts: Vec<String> = self.0.iter().map(|p| p.to_string()).collect();
+        texts.join(separator)
+    }
+}
+
+impl Serialize for EvidenceList<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct AsText<'p>(&'p Provenance);
+        impl Serialize for AsText<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self.0)
+            }
+        }
+        serializer.collect_seq(self.0.iter().map(AsText))
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -138,7 +162,7 @@ impl<'s> WireSession<'s> {
             ssl_cipher: s.ssl_cipher.as_deref(),
             ssl_bits: s.ssl_bits,
             end_reason: s.end_reason.map(|r| r.as_str()),
-            evidence: s.evidence.iter().map(|p| p.to_string()).collect(),
+            evidence: EvidenceList(&s.evidence),
             ssl_unverified: s.ssl_unverified,
             suspect: s.suspect,
             notes: &s.notes,
@@ -179,7 +203,7 @@ impl<'s> WireSession<'s> {
             text(self.ssl_cipher),
             opt(self.ssl_bits),
             text(self.end_reason),
-            Cow::Owned(self.evidence.join(";")),
+            Cow::Owned(self.evidence.joined(";")),
             flag(self.ssl_unverified),
             flag(self.suspect),
             Cow::Owned(self.notes.join("\n")),
