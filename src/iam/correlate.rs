@@ -1,0 +1,498 @@
+//! Ranking the IAM candidates of one database session.
+//!
+//! A candidate is an IAM session seen in CloudTrail (or a long-term IAM
+//! user) that
+//! 1. may `rds-db:connect` as the session's database user on its resource
+//!    (`policy`; `policy_conditional` when conditions were not evaluated;
+//!    `policy_not_checked` when no authorization details were given), and
+//! 2. was valid when the connection was made: a token is signed with live
+//!    credentials and is good for 15 minutes, so the connection time lies
+//!    in `[session start, expiration + 15 min)` (`time`). Long-term user
+//!    keys have no such window (`long_term_keys`).
+//!
+//! Address evidence then ranks them (any one is enough):
+//! - `instance_ip`: the client address belongs to an EC2 instance whose id
+//!   is the session name (instance-profile sessions are named after the
+//!   instance) and whose instance profile holds the session's role;
+//! - `caller_ip`: the STS call that issued the session came from the
+//!   client address;
+//! - `same_key_ip`: another call with the session's (or the user's) access
+//!   key came from the client address within an hour of the connection.
+//!
+//! An instance-profile session whose instance is known to hold other
+//! addresses only is contradicted (`address_mismatch`): listed, never
+//! chosen.
+//!
+//! The answer (`match`):
+//! - `exact`: one best principal, with address and time agreement;
+//! - `probable`: one best principal without address agreement;
+//! - `ambiguous`: two or more principals fit equally well;
+//! - `none`: an IAM login (PAM) that no candidate fits;
+//! - `not_applicable`: not an IAM login (unless `--correlate-all` found
+//!   a candidate).
+//!
+//! Several sessions of one principal (instance credentials are refreshed
+//! before they expire) are not ambiguity: the latest one is chosen.
+//! Candidates are ordered by score, principal ARN, latest start, key:
+//! deterministic for any input order.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::cloudtrail::{CloudTrailIndex, IamSession, arn_account};
+use super::config::AwsConfig;
+use super::inventory::Inventory;
+use super::policy::{Access, AuthorizationDetails, PrincipalKind, Target};
+use crate::cloud::{CloudContext, IamAttribution, IamCandidate, MatchKind};
+use crate::event::FailureClass;
+use crate::session::Session;
+
+/// An IAM token is valid for 15 minutes after signing.
+pub const TOKEN_LIFETIME_MS: i64 = 15 * 60 * 1000;
+/// How far from the connection a call with the same key still counts.
+pub const SAME_KEY_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+const ADDRESS_SCORE: u32 = 100;
+const SESSION_TIME_SCORE: u32 = 10;
+const LONG_TERM_SCORE: u32 = 5;
+
+/// What to correlate and how much to keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CorrelateOptions {
+    /// Correlate every session, not only PAM (IAM) logins.
+    pub all: bool,
+    /// Keep every candidate with its evidence (`--explain`).
+    pub explain: bool,
+}
+
+/// Everything read from AWS before the logs.
+#[derive(Debug, Default)]
+pub struct IamIndex {
+    pub trail: CloudTrailIndex,
+    pub auth: Option<AuthorizationDetails>,
+    pub inventory: Option<Inventory>,
+    pub config: AwsConfig,
+}
+
+/// Fills `Session::iam` (and `Session::cloud` from the configuration).
+pub struct Correlator {
+    index: IamIndex,
+    options: CorrelateOptions,
+}
+
+/// Whether a session logged in through PAM (how RDS IAM authentication
+/// shows in the log), successfully or not.
+pub fn is_iam_login(s: &Session) -> bool {
+    s.auth_method.as_deref() == Some("pam") || s.failure_class == Some(FailureClass::Pam)
+}
+
+impl Correlator {
+    pub fn new(mut index: IamIndex, options: CorrelateOptions) -> Self {
+        index.trail.finish();
+        Correlator { index, options }
+    }
+
+    pub fn index(&self) -> &IamIndex {
+        &self.index
+    }
+
+    pub fn options(&self) -> CorrelateOptions {
+        self.options
+    }
+
+    /// Correlates one session in place.
+    pub fn correlate(&self, s: &mut Session) {
+        let ctx = self.index.config.context_for(&s.server, s.cloud.as_deref());
+        if !ctx.is_empty() && s.cloud.as_deref() != Some(&ctx) {
+            s.cloud = Some(Arc::new(ctx.clone()));
+        }
+        let iam_login = is_iam_login(s);
+        if !iam_login && !self.options.all {
+            s.iam = Some(Box::new(IamAttribution::not_applicable()));
+            return;
+        }
+        s.iam = Some(Box::new(self.attribute(s, &ctx, iam_login)));
+    }
+
+    fn attribute(&self, s: &Session, ctx: &CloudContext, iam_login: bool) -> IamAttribution {
+        let mut answer = IamAttribution::not_applicable();
+        answer.kind = if iam_login {
+            MatchKind::None
+        } else {
+            MatchKind::NotApplicable
+        };
+        let Some(user) = s.user.as_deref() else {
+            answer.reason = Some("the log names no database user".to_owned());
+            return answer;
+        };
+        let Some(t) = s.start_ms else {
+            answer.reason = Some("the connection has no time".to_owned());
+            return answer;
+        };
+        let client: Option<IpAddr> = s.client_addr.as_deref().and_then(|a| a.parse().ok());
+        let trail = &self.index.trail;
+        let inventory = self.index.inventory.as_ref();
+        if let Some(ip) = client
+            && (inventory.is_some() || trail.stats.events > 0)
+        {
+            answer.address_known = Some(
+                inventory.is_some_and(|inv| !inv.hosts(&ip).is_empty())
+                    || trail.addresses.contains(&ip),
+            );
+        }
+        let target = Target {
+            region: ctx.region.as_deref(),
+            account: ctx.account_id.as_deref(),
+            resource_id: ctx.db_resource_id.as_deref(),
+            db_user: user,
+        };
+        let allowed = self.index.auth.as_ref().map(|a| a.allowed(&target));
+        answer.policy_principals = allowed.as_ref().map(Vec::len);
+        let access_of = |arn: &str| -> Option<Option<&Access>> {
+            match &allowed {
+                None => Some(None),
+                Some(list) => list.iter().find(|(p, _)| p.arn == arn).map(|(_, a)| Some(a)),
+            }
+        };
+
+        let mut candidates: Vec<IamCandidate> = Vec::new();
+        let mut live_elsewhere = 0usize;
+        for (i, sess) in trail.sessions.iter().enumerate() {
+            let policy_arn = if sess.kind.is_role() {
+                sess.role_arn.as_deref()
+            } else {
+                sess.caller_arn.as_deref()
+            };
+            let Some(policy_arn) = policy_arn else {
+                continue;
+            };
+            let Some(access) = access_of(policy_arn) else {
+                continue;
+            };
+            if !(t >= sess.start_ms && t < sess.expires_ms.saturating_add(TOKEN_LIFETIME_MS)) {
+                live_elsewhere += 1;
+                continue;
+            }
+            candidates.push(self.session_candidate(i, sess, access, client, t));
+        }
+        if let Some(list) = &allowed {
+            for (p, access) in list.iter().filter(|(p, _)| p.kind == PrincipalKind::User) {
+                candidates.push(self.user_candidate(&p.arn, &p.source, access, client, t));
+            }
+        }
+        candidates.sort_by(|a, b| {
+            b.score
+                .cmp(&a.score)
+                .then_with(|| a.principal_arn.cmp(&b.principal_arn))
+                .then_with(|| b.assumed_at_ms.cmp(&a.assumed_at_ms))
+                .then_with(|| a.access_key_id.cmp(&b.access_key_id))
+        });
+        let (fits, contradicted): (Vec<IamCandidate>, Vec<IamCandidate>) =
+            candidates.into_iter().partition(|c| !c.contradicted);
+        answer.candidate_count = fits.len();
+
+        let Some(best) = fits.first() else {
+            answer.reason = Some(self.reason_for_none(
+                user,
+                &allowed.as_ref().map(|l| l.iter().map(|(p, _)| p.arn.clone()).collect()),
+                &contradicted,
+                live_elsewhere,
+            ));
+            if self.options.explain {
+                answer.candidates = contradicted;
+            }
+            return answer;
+        };
+        let top: Vec<&IamCandidate> = fits.iter().filter(|c| c.score == best.score).collect();
+        let principals: BTreeSet<&str> = top.iter().map(|c| c.principal_arn.as_str()).collect();
+        let agreed = has_address(best);
+        if principals.len() > 1 {
+            answer.kind = MatchKind::Ambiguous;
+            answer.reason = Some(format!(
+                "{} principals fit equally well ({}){}",
+                principals.len(),
+                principals.iter().copied().collect::<Vec<_>>().join(", "),
+                if agreed {
+                    ""
+                } else {
+                    "; the client address singles none out"
+                }
+            ));
+        } else {
+            answer.kind = if agreed {
+                MatchKind::Exact
+            } else {
+                MatchKind::Probable
+            };
+            answer.reason = Some(if agreed {
+                "the only best candidate; address and time agree".to_owned()
+            } else if fits.len() == 1 {
+                "the only candidate allowed and valid at connect time, but no address evidence"
+                    .to_owned()
+            } else {
+                format!(
+                    "the best of {} candidates by policy and time; no address evidence",
+                    fits.len()
+                )
+            });
+            answer.best = Some(best.clone());
+            let db_account = ctx
+                .account_id
+                .clone()
+                .or_else(|| best.role_arn.as_deref().and_then(arn_account).map(str::to_owned));
+            answer.foreign_account = foreign_account(best, db_account.as_deref());
+        }
+        answer.candidates = if self.options.explain {
+            fits.iter().cloned().chain(contradicted).collect()
+        } else if answer.kind == MatchKind::Ambiguous {
+            top.into_iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        answer
+    }
+
+    fn session_candidate(
+        &self,
+        index: usize,
+        sess: &IamSession,
+        access: Option<&Access>,
+        client: Option<IpAddr>,
+        t: i64,
+    ) -> IamCandidate {
+        let trail = &self.index.trail;
+        let mut c = IamCandidate {
+            principal_arn: sess
+                .principal_arn
+                .clone()
+                .unwrap_or_else(|| sess.access_key_id.clone()),
+            role_arn: sess.role_arn.clone(),
+            session_name: sess.session_name.clone(),
+            source_identity: sess.source_identity.clone(),
+            source_account: sess.caller_account.clone(),
+            access_key_id: Some(sess.access_key_id.clone()),
+            assumed_at_ms: Some(sess.start_ms),
+            expires_at_ms: Some(sess.expires_ms),
+            ..IamCandidate::default()
+        };
+        policy_evidence(&mut c, access);
+        c.evidence.push("time".to_owned());
+        if sess.expires_estimated {
+            c.evidence.push("expiration_estimated".to_owned());
+        }
+        c.score += SESSION_TIME_SCORE;
+        // The chain: root caller first.
+        let chain = trail.chain(index);
+        if let Some(root) = chain.first().map(|&r| &trail.sessions[r])
+            && let Some(caller) = &root.caller_arn
+        {
+            c.chain.push(caller.clone());
+        }
+        for &j in &chain {
+            let hop = &trail.sessions[j];
+            c.chain
+                .push(hop.principal_arn.clone().unwrap_or_else(|| hop.access_key_id.clone()));
+            if j != index {
+                c.sources.extend(hop.sources.iter().cloned());
+            }
+        }
+        if c.chain.len() < 2 {
+            c.chain.clear();
+        }
+        if c.source_identity.is_none() {
+            c.source_identity = chain
+                .iter()
+                .find_map(|&j| trail.sessions[j].source_identity.clone());
+        }
+        c.sources.splice(0..0, sess.sources.iter().cloned());
+
+        let Some(ip) = client else {
+            return c;
+        };
+        let mut agreed = false;
+        // The instance holding the client address, if the session is named
+        // after it.
+        if let (Some(inv), Some(name)) = (&self.index.inventory, &sess.session_name) {
+            for host in inv.hosts(&ip) {
+                if host.instance_id.as_deref() != Some(name.as_str()) {
+                    continue;
+                }
+                match self.profile_role(inv, name) {
+                    Some((role, source, fallback)) if Some(&role) == sess.role_arn.as_ref() => {
+                        agreed = true;
+                        c.evidence.push("instance_ip".to_owned());
+                        if fallback {
+                            c.evidence.push("instance_profile_by_name".to_owned());
+                        }
+                        c.sources.push(host.source.clone());
+                        c.sources.push(source);
+                    }
+                    Some((role, _, _)) => c
+                        .evidence
+                        .push(format!("instance_profile_role_differs ({role})")),
+                    None => {
+                        agreed = true;
+                        c.evidence.push("instance_ip".to_owned());
+                        c.evidence.push("instance_profile_unknown".to_owned());
+                        c.sources.push(host.source.clone());
+                    }
+                }
+                break;
+            }
+            if !agreed
+                && let Some(ips) = inv.instance_ips.get(name)
+                && !ips.contains(&ip)
+            {
+                c.contradicted = true;
+                let listed: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+                c.evidence.push(format!(
+                    "address_mismatch (instance {name} holds {})",
+                    listed.join(", ")
+                ));
+                if let Some(h) = ips.first().and_then(|a| inv.hosts(a).first()) {
+                    c.sources.push(h.source.clone());
+                }
+            }
+        }
+        if sess.caller_ip.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) == Some(ip) {
+            agreed = true;
+            c.evidence.push("caller_ip".to_owned());
+        }
+        if let Some(uses) = trail.key_uses.get(&sess.access_key_id)
+            && let Some(u) = same_key_use(uses, ip, t)
+        {
+            agreed = true;
+            c.contradicted = false;
+            c.evidence.push(match &u.vpc_endpoint_id {
+                Some(e) => format!("same_key_ip (via {e})"),
+                None => "same_key_ip".to_owned(),
+            });
+            c.sources.push(u.source.clone());
+        }
+        if agreed {
+            c.contradicted = false;
+            c.score += ADDRESS_SCORE;
+        }
+        c
+    }
+
+    fn user_candidate(
+        &self,
+        arn: &str,
+        source: &str,
+        access: &Access,
+        client: Option<IpAddr>,
+        t: i64,
+    ) -> IamCandidate {
+        let mut c = IamCandidate {
+            principal_arn: arn.to_owned(),
+            source_account: arn_account(arn).map(str::to_owned),
+            ..IamCandidate::default()
+        };
+        policy_evidence(&mut c, Some(access));
+        c.evidence.push("long_term_keys".to_owned());
+        c.score += LONG_TERM_SCORE;
+        c.sources.push(source.to_owned());
+        let trail = &self.index.trail;
+        if let (Some(ip), Some(keys)) = (client, trail.user_keys.get(arn)) {
+            for key in keys {
+                if let Some(u) = trail.key_uses.get(key).and_then(|u| same_key_use(u, ip, t)) {
+                    c.access_key_id = Some(key.clone());
+                    c.evidence.push("same_key_ip".to_owned());
+                    c.sources.push(u.source.clone());
+                    c.score += ADDRESS_SCORE;
+                    break;
+                }
+            }
+        }
+        c
+    }
+
+    /// The role of the instance's profile (role ARN, provenance, by-name
+    /// fallback).
+    fn profile_role(&self, inv: &Inventory, instance: &str) -> Option<(String, String, bool)> {
+        let (profile, _) = inv.profiles.get(instance)?;
+        let auth = self.index.auth.as_ref()?;
+        auth.role_of_profile(profile)
+    }
+
+    fn reason_for_none(
+        &self,
+        user: &str,
+        allowed: &Option<Vec<String>>,
+        contradicted: &[IamCandidate],
+        outside_time: usize,
+    ) -> String {
+        if let Some(list) = allowed
+            && list.is_empty()
+        {
+            return format!(
+                "no principal in the authorization details may rds-db:connect as \"{user}\""
+            );
+        }
+        if !contradicted.is_empty() {
+            let names: BTreeSet<&str> =
+                contradicted.iter().map(|c| c.principal_arn.as_str()).collect();
+            return format!(
+                "the sessions allowed to connect as \"{user}\" run at other addresses ({}): \
+                 a copied token or stolen credentials?",
+                names.into_iter().collect::<Vec<_>>().join(", ")
+            );
+        }
+        let mut text = format!("no IAM session allowed to connect as \"{user}\" was valid then");
+        if outside_time > 0 {
+            text.push_str(&format!(
+                " ({outside_time} CloudTrail sessions of allowed principals were outside their validity)"
+            ));
+        }
+        text
+    }
+}
+
+fn has_address(c: &IamCandidate) -> bool {
+    c.evidence.iter().any(|e| {
+        e == "instance_ip" || e == "caller_ip" || e.starts_with("same_key_ip")
+    })
+}
+
+fn policy_evidence(c: &mut IamCandidate, access: Option<&Access>) {
+    match access {
+        None => c.evidence.push("policy_not_checked".to_owned()),
+        Some(a) => {
+            c.conditional = a.conditional;
+            if a.conditional {
+                c.evidence.push("policy_conditional".to_owned());
+                c.score += 1;
+            } else {
+                c.evidence.push("policy".to_owned());
+                c.score += 2;
+            }
+            if a.unverified {
+                c.evidence.push("resource_unverified".to_owned());
+            }
+            c.sources.extend(a.evidence.iter().cloned());
+        }
+    }
+}
+
+fn same_key_use(
+    uses: &[super::cloudtrail::KeyUse],
+    ip: IpAddr,
+    t: i64,
+) -> Option<&super::cloudtrail::KeyUse> {
+    uses.iter().find(|u| {
+        u.source_ip.parse::<IpAddr>().ok() == Some(ip)
+            && (u.time_ms - t).abs() <= SAME_KEY_WINDOW_MS
+    })
+}
+
+/// An account in the candidate's chain that is not the database's.
+fn foreign_account(c: &IamCandidate, db_account: Option<&str>) -> Option<String> {
+    let db = db_account?;
+    let mut accounts: Vec<&str> = Vec::new();
+    accounts.extend(c.source_account.as_deref());
+    accounts.extend(c.chain.iter().filter_map(|a| arn_account(a)));
+    accounts.extend(arn_account(&c.principal_arn));
+    accounts.into_iter().find(|a| *a != db).map(str::to_owned)
+}
