@@ -395,8 +395,7 @@ impl CloudTrailIndex {
         if v.get("errorCode").is_some_and(|e| !e.is_null()) {
             return;
         }
-        let Some(access_key_id) =
-            string_at(v, &["responseElements", "credentials", "accessKeyId"])
+        let Some(access_key_id) = string_at(v, &["responseElements", "credentials", "accessKeyId"])
         else {
             return;
         };
@@ -658,10 +657,21 @@ mod tests {
         let records = format!(r#"{{"Records":[{a}, {{"x":1}}]}}"#);
         assert!(idx.read_bytes("r.json", records.as_bytes()).is_ok());
         assert_eq!(idx.stats.bad_records, 1);
-        assert_eq!(idx.stats.errors[0], "r.json#Records[1]: not a CloudTrail event");
+        assert_eq!(
+            idx.stats.errors[0],
+            "r.json#Records[1]: not a CloudTrail event"
+        );
         let lookup = serde_json::json!({"Events":[{"EventId":"e9","CloudTrailEvent": assume("e9","ASIA9",None,"2020-01-01T00:00:00Z")}, {"EventId":"bad","CloudTrailEvent":"{oops"}]});
-        assert!(idx.read_bytes("l.json", lookup.to_string().as_bytes()).is_ok());
-        assert!(idx.stats.errors.iter().any(|e| e.starts_with("l.json#bad: bad JSON")));
+        assert!(
+            idx.read_bytes("l.json", lookup.to_string().as_bytes())
+                .is_ok()
+        );
+        assert!(
+            idx.stats
+                .errors
+                .iter()
+                .any(|e| e.starts_with("l.json#bad: bad JSON"))
+        );
         let digest = r#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#;
         assert!(idx.read_bytes("d.json", digest.as_bytes()).is_ok());
         assert_eq!(idx.stats.skipped, 1);

@@ -135,7 +135,10 @@ impl AwsConfig {
         {
             return Err(format!(
                 "a [[server]] entry needs `match` or `log_group` (one has neither: {:?})",
-                e.db_resource_id.as_deref().or(e.region.as_deref()).unwrap_or("")
+                e.db_resource_id
+                    .as_deref()
+                    .or(e.region.as_deref())
+                    .unwrap_or("")
             ));
         }
         Ok(AwsConfig {
@@ -157,7 +160,9 @@ impl AwsConfig {
     pub fn context_for(&self, server: &str, known: Option<&CloudContext>) -> CloudContext {
         let mut ctx = known.cloned().unwrap_or_default();
         let entry = self.file.server.iter().find(|e| {
-            e.server.as_deref().is_some_and(|g| glob::matches(g, server))
+            e.server
+                .as_deref()
+                .is_some_and(|g| glob::matches(g, server))
                 || e.log_group
                     .as_deref()
                     .zip(ctx.log_group.as_deref())

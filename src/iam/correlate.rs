@@ -21,7 +21,9 @@
 //!
 //! An instance-profile session whose instance is known to hold other
 //! addresses only is contradicted (`address_mismatch`): listed, never
-//! chosen.
+//! chosen — unless the client address is a network interface without an
+//! instance (a NAT gateway, proxy or load balancer: `via_interface`),
+//! which hides the real client.
 //!
 //! The answer (`match`):
 //! - `exact`: one best principal, with address and time agreement;
@@ -152,7 +154,10 @@ impl Correlator {
         let access_of = |arn: &str| -> Option<Option<&Access>> {
             match &allowed {
                 None => Some(None),
-                Some(list) => list.iter().find(|(p, _)| p.arn == arn).map(|(_, a)| Some(a)),
+                Some(list) => list
+                    .iter()
+                    .find(|(p, _)| p.arn == arn)
+                    .map(|(_, a)| Some(a)),
             }
         };
 
@@ -193,12 +198,16 @@ impl Correlator {
         answer.candidate_count = fits.len();
 
         let Some(best) = fits.first() else {
-            answer.reason = Some(self.reason_for_none(
-                user,
-                &allowed.as_ref().map(|l| l.iter().map(|(p, _)| p.arn.clone()).collect()),
-                &contradicted,
-                live_elsewhere,
-            ));
+            answer.reason = Some(
+                self.reason_for_none(
+                    user,
+                    &allowed
+                        .as_ref()
+                        .map(|l| l.iter().map(|(p, _)| p.arn.clone()).collect()),
+                    &contradicted,
+                    live_elsewhere,
+                ),
+            );
             if self.options.explain {
                 answer.candidates = contradicted;
             }
@@ -237,10 +246,12 @@ impl Correlator {
                 )
             });
             answer.best = Some(best.clone());
-            let db_account = ctx
-                .account_id
-                .clone()
-                .or_else(|| best.role_arn.as_deref().and_then(arn_account).map(str::to_owned));
+            let db_account = ctx.account_id.clone().or_else(|| {
+                best.role_arn
+                    .as_deref()
+                    .and_then(arn_account)
+                    .map(str::to_owned)
+            });
             answer.foreign_account = foreign_account(best, db_account.as_deref());
         }
         answer.candidates = if self.options.explain {
@@ -291,8 +302,11 @@ impl Correlator {
         }
         for &j in &chain {
             let hop = &trail.sessions[j];
-            c.chain
-                .push(hop.principal_arn.clone().unwrap_or_else(|| hop.access_key_id.clone()));
+            c.chain.push(
+                hop.principal_arn
+                    .clone()
+                    .unwrap_or_else(|| hop.access_key_id.clone()),
+            );
             if j != index {
                 c.sources.extend(hop.sources.iter().cloned());
             }
@@ -340,7 +354,19 @@ impl Correlator {
                 }
                 break;
             }
-            if !agreed
+            // An interface without an instance (NAT gateway, proxy, load
+            // balancer) hides the real client: no contradiction.
+            let middlebox = inv.hosts(&ip).iter().find(|h| h.instance_id.is_none());
+            if !agreed && let Some(m) = middlebox {
+                c.evidence.push(format!(
+                    "via_interface ({}{})",
+                    m.interface_id.as_deref().unwrap_or("?"),
+                    m.description
+                        .as_deref()
+                        .map_or_else(String::new, |d| format!(": {d}"))
+                ));
+                c.sources.push(m.source.clone());
+            } else if !agreed
                 && let Some(ips) = inv.instance_ips.get(name)
                 && !ips.contains(&ip)
             {
@@ -355,7 +381,12 @@ impl Correlator {
                 }
             }
         }
-        if sess.caller_ip.as_deref().and_then(|a| a.parse::<IpAddr>().ok()) == Some(ip) {
+        if sess
+            .caller_ip
+            .as_deref()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            == Some(ip)
+        {
             agreed = true;
             c.evidence.push("caller_ip".to_owned());
         }
@@ -432,8 +463,10 @@ impl Correlator {
             );
         }
         if !contradicted.is_empty() {
-            let names: BTreeSet<&str> =
-                contradicted.iter().map(|c| c.principal_arn.as_str()).collect();
+            let names: BTreeSet<&str> = contradicted
+                .iter()
+                .map(|c| c.principal_arn.as_str())
+                .collect();
             return format!(
                 "the sessions allowed to connect as \"{user}\" run at other addresses ({}): \
                  a copied token or stolen credentials?",
@@ -451,9 +484,9 @@ impl Correlator {
 }
 
 fn has_address(c: &IamCandidate) -> bool {
-    c.evidence.iter().any(|e| {
-        e == "instance_ip" || e == "caller_ip" || e.starts_with("same_key_ip")
-    })
+    c.evidence
+        .iter()
+        .any(|e| e == "instance_ip" || e == "caller_ip" || e.starts_with("same_key_ip"))
 }
 
 fn policy_evidence(c: &mut IamCandidate, access: Option<&Access>) {

@@ -37,6 +37,8 @@ pub struct Inventory {
     /// Instance id → every address it holds.
     pub instance_ips: BTreeMap<String, Vec<IpAddr>>,
     pub files: usize,
+    /// Files of a directory that were not this kind of export.
+    pub skipped: Vec<String>,
 }
 
 impl Inventory {
@@ -45,13 +47,25 @@ impl Inventory {
     }
 
     pub fn read_path(&mut self, path: &Path) -> Result<(), InputError> {
+        let walked = path.is_dir();
+        let mut used = 0usize;
         for (file, bytes) in super::read_files(path)? {
             let label = file.display().to_string();
-            let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                InputError::unrecognised(&file, format!("bad JSON at line {}: {e}", e.line()))
-            })?;
-            self.add_document(&label, &doc)
-                .map_err(|m| InputError::unrecognised(&file, m))?;
+            let added = serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| format!("bad JSON at line {}: {e}", e.line()))
+                .and_then(|doc| self.add_document(&label, &doc));
+            match added {
+                Ok(()) => used += 1,
+                // A directory may hold other exports: skipped, with a note.
+                Err(m) if walked => self.skipped.push(format!("{label}: {m}")),
+                Err(m) => return Err(InputError::unrecognised(&file, m)),
+            }
+        }
+        if used == 0 {
+            return Err(InputError::unrecognised(
+                path,
+                "no usable file in the directory",
+            ));
         }
         Ok(())
     }
@@ -146,7 +160,10 @@ impl Inventory {
             return;
         };
         if let Some(i) = instance {
-            self.instance_ips.entry(i.to_owned()).or_default().push(addr);
+            self.instance_ips
+                .entry(i.to_owned())
+                .or_default()
+                .push(addr);
         }
         self.by_ip.entry(addr).or_default().push(Host {
             instance_id: instance.map(str::to_owned),
@@ -177,7 +194,10 @@ mod tests {
         let nat = json!({"NetworkInterfaces":[{"NetworkInterfaceId":"eni-9","PrivateIpAddress":"10.0.0.5","Description":"NAT"}]});
         assert!(inv.add_document("n.json", &nat).is_ok());
         let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        assert_eq!(inv.hosts(&ip("10.0.1.8"))[0].instance_id.as_deref(), Some("i-1"));
+        assert_eq!(
+            inv.hosts(&ip("10.0.1.8"))[0].instance_id.as_deref(),
+            Some("i-1")
+        );
         assert_eq!(inv.hosts(&ip("10.0.1.7")).len(), 1);
         assert_eq!(inv.hosts(&ip("203.0.113.9")).len(), 1);
         assert_eq!(inv.hosts(&ip("10.0.0.5"))[0].source, "n.json#eni-9");

@@ -91,6 +91,8 @@ pub struct AuthorizationDetails {
     /// Instance profile ARN → (role ARN, provenance).
     pub profiles: HashMap<String, (String, String)>,
     pub files: usize,
+    /// Files of a directory that were not this kind of export.
+    pub skipped: Vec<String>,
 }
 
 /// A policy document: an object, or a URL-encoded JSON string.
@@ -218,7 +220,11 @@ impl Statement {
             if self.allow { "Allow" } else { "Deny" },
             if self.not_action { "NotAction " } else { "" },
             self.actions.join(","),
-            if self.not_resource { "NotResource " } else { "" },
+            if self.not_resource {
+                "NotResource "
+            } else {
+                ""
+            },
             self.resources.join(","),
         );
         if let Some(c) = &self.condition {
@@ -271,9 +277,9 @@ impl Principal {
             access.evidence.extend(deny_evidence);
         }
         for m in &self.missing {
-            access
-                .evidence
-                .push(format!("attached policy {m} is not in the export: not evaluated"));
+            access.evidence.push(format!(
+                "attached policy {m} is not in the export: not evaluated"
+            ));
         }
         access
     }
@@ -286,20 +292,37 @@ impl AuthorizationDetails {
 
     /// Reads one export (a file, or every file of a directory) and adds it.
     pub fn read_path(&mut self, path: &Path) -> Result<(), InputError> {
+        let walked = path.is_dir();
+        let mut used = 0usize;
         for (file, bytes) in super::read_files(path)? {
             let label = file.display().to_string();
-            let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                InputError::unrecognised(&file, format!("bad JSON at line {}: {e}", e.line()))
-            })?;
-            self.add_document(&label, &doc)
-                .map_err(|m| InputError::unrecognised(&file, m))?;
+            let added = serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| format!("bad JSON at line {}: {e}", e.line()))
+                .and_then(|doc| self.add_document(&label, &doc));
+            match added {
+                Ok(()) => used += 1,
+                // A directory may hold other exports: skipped, with a note.
+                Err(m) if walked => self.skipped.push(format!("{label}: {m}")),
+                Err(m) => return Err(InputError::unrecognised(&file, m)),
+            }
+        }
+        if used == 0 {
+            return Err(InputError::unrecognised(
+                path,
+                "no usable file in the directory",
+            ));
         }
         Ok(())
     }
 
     /// Adds one parsed export; `Err` when it is not one.
     pub fn add_document(&mut self, label: &str, doc: &Value) -> Result<(), String> {
-        let known = ["UserDetailList", "GroupDetailList", "RoleDetailList", "Policies"];
+        let known = [
+            "UserDetailList",
+            "GroupDetailList",
+            "RoleDetailList",
+            "Policies",
+        ];
         if !doc.is_object() || !known.iter().any(|k| doc.get(k).is_some()) {
             return Err(
                 "not `aws iam get-account-authorization-details` output (no UserDetailList, \
@@ -323,17 +346,18 @@ impl AuthorizationDetails {
                 managed.insert(arn, d);
             }
         }
-        let attached = |owner: &Value, origin: &str, out: &mut Vec<Statement>, missing: &mut Vec<String>| {
-            for a in array(owner, "AttachedManagedPolicies") {
-                let Some(arn) = str_at(a, &["PolicyArn"]) else {
-                    continue;
-                };
-                match managed.get(arn) {
-                    Some(d) => out.extend(statements(d, &format!("{origin} managed {arn}"))),
-                    None => missing.push(arn.to_owned()),
+        let attached =
+            |owner: &Value, origin: &str, out: &mut Vec<Statement>, missing: &mut Vec<String>| {
+                for a in array(owner, "AttachedManagedPolicies") {
+                    let Some(arn) = str_at(a, &["PolicyArn"]) else {
+                        continue;
+                    };
+                    match managed.get(arn) {
+                        Some(d) => out.extend(statements(d, &format!("{origin} managed {arn}"))),
+                        None => missing.push(arn.to_owned()),
+                    }
                 }
-            }
-        };
+            };
         let inline = |owner: &Value, list: &str, origin: &str, out: &mut Vec<Statement>| {
             for p in array(owner, list) {
                 let name = str_at(p, &["PolicyName"]).unwrap_or("?");
@@ -507,26 +531,37 @@ mod tests {
         let p = role(json!({"Effect":"Allow","NotAction":"rds-db:*","Resource":"*"}));
         assert!(!p.access(&target("app")).allowed);
         // NotResource: every resource but the admin user.
-        let p = role(json!({"Effect":"Allow","Action":"rds-db:connect","NotResource":arn("admin")}));
+        let p =
+            role(json!({"Effect":"Allow","Action":"rds-db:connect","NotResource":arn("admin")}));
         assert!(p.access(&target("app")).allowed);
         assert!(!p.access(&target("admin")).allowed);
-        let p = role(json!([{"Effect":"Allow","Action":"rds-db:connect","Resource":"*"},
-            {"Effect":"Deny","NotAction":"rds-db:connect","Resource":"*"}]));
+        let p = role(
+            json!([{"Effect":"Allow","Action":"rds-db:connect","Resource":"*"},
+            {"Effect":"Deny","NotAction":"rds-db:connect","Resource":"*"}]),
+        );
         assert!(p.access(&target("app")).allowed);
     }
 
     #[test]
     fn conditions_are_listed_not_evaluated() {
-        let p = role(json!({"Effect":"Allow","Action":"rds-db:connect","Resource":arn("app"),
-            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}));
+        let p = role(
+            json!({"Effect":"Allow","Action":"rds-db:connect","Resource":arn("app"),
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}),
+        );
         let a = p.access(&target("app"));
         assert!(a.allowed && a.conditional);
         assert!(a.evidence[0].contains("condition not evaluated"));
-        let p = role(json!([{"Effect":"Allow","Action":"rds-db:connect","Resource":arn("app")},
-            {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]));
+        let p = role(
+            json!([{"Effect":"Allow","Action":"rds-db:connect","Resource":arn("app")},
+            {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"Bool":{"aws:MultiFactorAuthPresent":"false"}}}]),
+        );
         let a = p.access(&target("app"));
         assert!(a.allowed && a.conditional);
-        assert!(a.evidence.iter().any(|e| e.starts_with("explicit deny may apply")));
+        assert!(
+            a.evidence
+                .iter()
+                .any(|e| e.starts_with("explicit deny may apply"))
+        );
     }
 
     #[test]
@@ -564,7 +599,10 @@ mod tests {
         assert!(a.allowed, "group policy (URL-encoded) applies to the user");
         assert!(a.evidence.iter().any(|e| e.contains("policy/gone")));
         let r = d.principal("arn:aws:iam::123456789012:role/r");
-        assert!(!r.is_some_and(|r| r.access(&target("app")).allowed), "v1 is not the default");
+        assert!(
+            !r.is_some_and(|r| r.access(&target("app")).allowed),
+            "v1 is not the default"
+        );
         assert_eq!(
             d.role_of_profile("arn:aws:iam::123456789012:instance-profile/p")
                 .map(|(r, _, fallback)| (r, fallback)),
@@ -575,6 +613,9 @@ mod tests {
                 .map(|(r, _, fallback)| (r, fallback)),
             Some(("arn:aws:iam::123456789012:role/r".to_owned(), true))
         );
-        assert!(d.add_document("x.json", &json!({"Reservations":[]})).is_err());
+        assert!(
+            d.add_document("x.json", &json!({"Reservations":[]}))
+                .is_err()
+        );
     }
 }

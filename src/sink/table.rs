@@ -22,6 +22,7 @@ use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use crate::cloud::{IamAttribution, MatchKind};
 use crate::session::{Outcome, Session};
 
 const GREEN: &str = "\x1b[32m";
@@ -109,6 +110,8 @@ impl Cell {
 struct Row {
     cells: [Cell; NCOLS],
     outcome: Outcome,
+    /// The IAM principal line under the row, when correlated.
+    iam: Option<String>,
 }
 
 /// Buffers sessions and writes them as an aligned table on `finish`.
@@ -182,6 +185,7 @@ impl<W: Write> TableWriter<W> {
                 text(&s.application_name),
             ],
             outcome: s.outcome,
+            iam: s.iam.as_deref().and_then(iam_line),
         });
         Ok(())
     }
@@ -227,6 +231,9 @@ impl<W: Write> TableWriter<W> {
                 push_cell(&mut line, i, &text, w, widths[i], colour);
             }
             writeln!(self.out, "{}", line.trim_end())?;
+            if let Some(iam) = &row.iam {
+                writeln!(self.out, "    └ iam: {}", sanitize(iam))?;
+            }
             counts[match row.outcome {
                 Outcome::Success => 0,
                 Outcome::Failure => 1,
@@ -289,6 +296,38 @@ impl<W: Write> TableWriter<W> {
             }
         }
         widths
+    }
+}
+
+/// The line under a correlated session: `exact arn:… (instance_ip, time,
+/// policy)`; `None` for sessions IAM correlation does not apply to.
+fn iam_line(a: &IamAttribution) -> Option<String> {
+    match a.kind {
+        MatchKind::NotApplicable => None,
+        MatchKind::Ambiguous => Some(format!(
+            "ambiguous: {} candidates ({})",
+            a.candidate_count,
+            a.candidates
+                .iter()
+                .map(|c| c.principal_arn.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        MatchKind::None => Some(format!(
+            "none{}",
+            a.reason
+                .as_deref()
+                .map_or_else(String::new, |r| format!(": {r}"))
+        )),
+        MatchKind::Exact | MatchKind::Probable => {
+            let best = a.best.as_ref()?;
+            Some(format!(
+                "{} {} ({})",
+                a.kind,
+                best.principal_arn,
+                best.evidence.join(", ")
+            ))
+        }
     }
 }
 
