@@ -906,6 +906,10 @@ mod tests {
             FindingKind::PasswordSpraying => t.spraying_users = d.spraying_users,
             FindingKind::RepeatedIamFailures => t.iam_failures = d.iam_failures,
             FindingKind::NewClientForUser => t.new_client_max_known = d.new_client_max_known,
+            // Always on; they only fire on sessions IAM correlation ran on.
+            FindingKind::IamLoginNoPolicy
+            | FindingKind::IamCrossAccountLogin
+            | FindingKind::IamUnknownAddress => {}
         }
         t
     }

@@ -32,7 +32,7 @@ NOT run in CI. What it does, in one run, so that the times of both sides agree:
    its source address and speaks the PostgreSQL protocol (SSLRequest, TLS, startup packet, the
    cleartext password exchange PAM asks for, Terminate). libpq cannot bind a source address, which is
    why psql is not used. The server's log is copied to `postgresql.log` unchanged.
-4. Writes `ground-truth.jsonl` (what each attempt was and which IAM session made it, written from
+4. Writes `iam-ground-truth.jsonl` (what each attempt was and which IAM session made it, written from
    what the script did) and `meta.json`, then stops PostgreSQL and moto.
 """
 from __future__ import annotations
@@ -517,7 +517,7 @@ def main() -> int:
         cluster.stop()
         time.sleep(0.3)
         shutil.copyfile(cluster.logdir / "postgresql.log", out / "postgresql.log")
-        with open(out / "ground-truth.jsonl", "w") as f:
+        with open(out / "iam-ground-truth.jsonl", "w") as f:
             for a in attempts:
                 f.write(json.dumps(a) + "\n")
         meta = {
