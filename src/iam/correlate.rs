@@ -21,7 +21,9 @@
 //!
 //! An instance-profile session whose instance is known to hold other
 //! addresses only is contradicted (`address_mismatch`): listed, never
-//! chosen — unless the client address is a network interface without an
+//! chosen, unless its key was used from the client address (then it is
+//! chosen, and `address_mismatch` stays in the evidence: the instance's
+//! credentials were used elsewhere) — unless the client address is a network interface without an
 //! instance (a NAT gateway, proxy or load balancer: `via_interface`),
 //! which hides the real client.
 //!
@@ -528,4 +530,336 @@ fn foreign_account(c: &IamCandidate, db_account: Option<&str>) -> Option<String>
     accounts.extend(c.chain.iter().filter_map(|a| arn_account(a)));
     accounts.extend(arn_account(&c.principal_arn));
     accounts.into_iter().find(|a| *a != db).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Event, EventKind};
+    use crate::session::stitch;
+    use serde_json::json;
+
+    const T0: i64 = 1_800_000_000_000; // 2027-01-15T08:00:00Z
+    const MIN: i64 = 60_000;
+    const DB: &str = "arn:aws:rds-db:us-east-1:111111111111:dbuser:db-X";
+
+    fn iso(ms: i64) -> String {
+        crate::time::format_rfc3339_ms(ms)
+    }
+
+    /// One PAM login of `user` from `client` at `t`.
+    fn login(user: &str, client: &str, t: i64) -> Session {
+        let mut events = Vec::new();
+        for (kind, dt) in [
+            (EventKind::Received, 0),
+            (EventKind::Authenticated, 0),
+            (EventKind::Authorized, 0),
+            (EventKind::Disconnected, 1000),
+        ] {
+            let mut e = Event::new(kind, Arc::from("db1"));
+            e.pid = Some(7);
+            e.time_ms = Some(t + dt);
+            e.client_addr = Some(client.to_owned());
+            if kind != EventKind::Received {
+                e.user = Some(user.to_owned());
+                e.auth_method = Some("pam".to_owned());
+            }
+            events.push(e);
+        }
+        stitch(events).remove(0)
+    }
+
+    fn assume(
+        id: &str,
+        key: &str,
+        role: &str,
+        session: &str,
+        ip: &str,
+        t: i64,
+        hours: i64,
+    ) -> String {
+        json!({"eventVersion":"1.08","eventID":id,"eventTime":iso(t),"eventSource":"sts.amazonaws.com",
+            "eventName":"AssumeRole","sourceIPAddress":ip,
+            "userIdentity": if ip == "ec2.amazonaws.com" { json!({"type":"AWSService","invokedBy":ip}) }
+                else { json!({"type":"IAMUser","arn":"arn:aws:iam::111111111111:user/human","accountId":"111111111111","accessKeyId":"AKIAHUMAN"}) },
+            "requestParameters":{"roleArn":format!("arn:aws:iam::111111111111:role/{role}"),"roleSessionName":session},
+            "responseElements":{"credentials":{"accessKeyId":key,"sessionToken":"TOKEN","expiration":iso(t + hours * 3600_000)}}})
+        .to_string()
+    }
+
+    fn call(id: &str, key: &str, arn: &str, kind: &str, ip: &str, t: i64) -> String {
+        json!({"eventVersion":"1.08","eventID":id,"eventTime":iso(t),"eventSource":"s3.amazonaws.com",
+            "eventName":"ListBuckets","sourceIPAddress":ip,
+            "userIdentity":{"type":kind,"arn":arn,"accountId":"111111111111","accessKeyId":key}})
+        .to_string()
+    }
+
+    fn auth() -> AuthorizationDetails {
+        let allow = |user: &str| json!([{"PolicyName":"p","PolicyDocument":{"Statement":{"Effect":"Allow","Action":"rds-db:connect","Resource":format!("{DB}/{user}")}}}]);
+        let doc = json!({
+            "RoleDetailList":[
+                {"RoleName":"app","Arn":"arn:aws:iam::111111111111:role/app","RolePolicyList":allow("app"),
+                 "InstanceProfileList":[{"Arn":"arn:aws:iam::111111111111:instance-profile/app"}]},
+                {"RoleName":"ops","Arn":"arn:aws:iam::111111111111:role/ops","RolePolicyList":
+                    [{"PolicyName":"c","PolicyDocument":{"Statement":{"Effect":"Allow","Action":"rds-db:connect","Resource":format!("{DB}/ops"),
+                      "Condition":{"StringEquals":{"aws:PrincipalTag/team":"ops"}}}}}]}],
+            "UserDetailList":[{"UserName":"batch","Arn":"arn:aws:iam::111111111111:user/batch","UserPolicyList":allow("report")}]
+        });
+        let mut a = AuthorizationDetails::new();
+        assert!(a.add_document("auth.json", &doc).is_ok());
+        a
+    }
+
+    fn correlator(events: &[String], explain: bool) -> Correlator {
+        let mut trail = CloudTrailIndex::new();
+        for (i, e) in events.iter().enumerate() {
+            assert!(
+                trail
+                    .add_event_json(&format!("t.jsonl:{}", i + 1), e)
+                    .is_ok()
+            );
+        }
+        let mut inv = Inventory::new();
+        let doc = json!({"Reservations":[{"Instances":[
+            {"InstanceId":"i-a","PrivateIpAddress":"10.0.0.1","IamInstanceProfile":{"Arn":"arn:aws:iam::111111111111:instance-profile/app"}}]}]});
+        assert!(inv.add_document("ec2.json", &doc).is_ok());
+        let config = AwsConfig::parse(
+            "account_id = \"111111111111\"\nregion = \"us-east-1\"\ndb_resource_id = \"db-X\"\n",
+            None,
+        )
+        .unwrap_or_default();
+        Correlator::new(
+            IamIndex {
+                trail,
+                auth: Some(auth()),
+                inventory: Some(inv),
+                config,
+            },
+            CorrelateOptions {
+                all: false,
+                explain,
+            },
+        )
+    }
+
+    fn attribute(c: &Correlator, mut s: Session) -> IamAttribution {
+        c.correlate(&mut s);
+        s.iam
+            .map(|b| *b)
+            .unwrap_or_else(IamAttribution::not_applicable)
+    }
+
+    #[test]
+    fn refreshed_instance_credentials_are_one_principal() {
+        let c = correlator(
+            &[
+                assume("e1", "ASIA1", "app", "i-a", "ec2.amazonaws.com", T0, 6),
+                assume(
+                    "e2",
+                    "ASIA2",
+                    "app",
+                    "i-a",
+                    "ec2.amazonaws.com",
+                    T0 + 60 * MIN,
+                    6,
+                ),
+            ],
+            false,
+        );
+        let a = attribute(&c, login("app", "10.0.0.1", T0 + 90 * MIN));
+        assert_eq!(a.kind, MatchKind::Exact);
+        assert_eq!(a.candidate_count, 2);
+        let best = a.best.unwrap_or_default();
+        assert_eq!(
+            best.access_key_id.as_deref(),
+            Some("ASIA2"),
+            "the latest session"
+        );
+        assert_eq!(best.evidence, ["policy", "time", "instance_ip"]);
+        assert!(best.sources.contains(&"ec2.json#i-a".to_owned()));
+        assert!(best.sources.contains(&"t.jsonl:2".to_owned()));
+    }
+
+    #[test]
+    fn token_window_is_expiration_plus_fifteen_minutes() {
+        let c = correlator(
+            &[assume(
+                "e1",
+                "ASIA1",
+                "app",
+                "i-a",
+                "ec2.amazonaws.com",
+                T0,
+                1,
+            )],
+            false,
+        );
+        let inside = attribute(&c, login("app", "10.0.0.1", T0 + 60 * MIN + 14 * MIN));
+        assert_eq!(inside.kind, MatchKind::Exact);
+        let after = attribute(&c, login("app", "10.0.0.1", T0 + 60 * MIN + 15 * MIN));
+        assert_eq!(after.kind, MatchKind::None);
+        assert!(
+            after
+                .reason
+                .unwrap_or_default()
+                .contains("outside their validity")
+        );
+        let before = attribute(&c, login("app", "10.0.0.1", T0 - 1000));
+        assert_eq!(before.kind, MatchKind::None);
+    }
+
+    #[test]
+    fn human_session_without_address_is_probable_and_conditional() {
+        let c = correlator(
+            &[assume("e1", "ASIA7", "ops", "jane", "198.51.100.7", T0, 1)],
+            true,
+        );
+        let a = attribute(&c, login("ops", "10.9.9.9", T0 + 5 * MIN));
+        assert_eq!(a.kind, MatchKind::Probable);
+        let best = a.best.unwrap_or_default();
+        assert!(best.conditional);
+        assert_eq!(best.evidence, ["policy_conditional", "time"]);
+        assert!(
+            best.sources
+                .iter()
+                .any(|s| s.contains("condition not evaluated"))
+        );
+        assert_eq!(a.address_known, Some(false));
+        // From the caller's own address: exact.
+        let a = attribute(&c, login("ops", "198.51.100.7", T0 + 5 * MIN));
+        assert_eq!(a.kind, MatchKind::Exact);
+        assert_eq!(a.address_known, Some(true));
+    }
+
+    #[test]
+    fn long_term_user_keys_and_same_key_activity() {
+        let user = "arn:aws:iam::111111111111:user/batch";
+        let c = correlator(
+            &[call("e1", "AKIABATCH", user, "IAMUser", "10.0.0.9", T0)],
+            false,
+        );
+        let a = attribute(&c, login("report", "10.0.0.9", T0 + 30 * MIN));
+        assert_eq!(a.kind, MatchKind::Exact);
+        let best = a.best.unwrap_or_default();
+        assert_eq!(best.principal_arn, user);
+        assert_eq!(best.access_key_id.as_deref(), Some("AKIABATCH"));
+        assert_eq!(best.evidence, ["policy", "long_term_keys", "same_key_ip"]);
+        // Elsewhere, or long after: only policy says it could be them.
+        let a = attribute(&c, login("report", "10.0.0.8", T0 + 30 * MIN));
+        assert_eq!(a.kind, MatchKind::Probable);
+        let a = attribute(&c, login("report", "10.0.0.9", T0 + 2 * 60 * MIN));
+        assert_eq!(a.kind, MatchKind::Probable);
+    }
+
+    #[test]
+    fn two_principals_tie_and_stolen_instance_keys() {
+        let c = correlator(
+            &[
+                assume("e1", "ASIA1", "app", "i-a", "ec2.amazonaws.com", T0, 6),
+                assume("e2", "ASIA2", "app", "i-b", "ec2.amazonaws.com", T0, 6),
+            ],
+            true,
+        );
+        // From an unknown address: i-a is contradicted (the inventory says
+        // it holds 10.0.0.1); i-b is not in the inventory, so nothing
+        // contradicts it: probable.
+        let a = attribute(&c, login("app", "10.7.7.7", T0 + MIN));
+        assert_eq!(a.kind, MatchKind::Probable);
+        assert_eq!(a.best.map(|b| b.session_name), Some(Some("i-b".to_owned())));
+        assert_eq!(a.candidates.len(), 2, "the contradicted one is explained");
+        assert!(a.candidates[1].contradicted);
+        // The stolen key used from an outside address is seen through
+        // same-key activity: no contradiction then.
+        let c = correlator(
+            &[
+                assume("e1", "ASIA1", "app", "i-a", "ec2.amazonaws.com", T0, 6),
+                call(
+                    "e3",
+                    "ASIA1",
+                    "arn:aws:sts::111111111111:assumed-role/app/i-a",
+                    "AssumedRole",
+                    "1.2.3.4",
+                    T0 + MIN,
+                ),
+            ],
+            false,
+        );
+        let a = attribute(&c, login("app", "1.2.3.4", T0 + 2 * MIN));
+        assert_eq!(a.kind, MatchKind::Exact);
+        // Exact — and the evidence says the instance is elsewhere: its
+        // credentials were used off-instance (the OTRF pattern).
+        assert_eq!(
+            a.best.map(|b| b.evidence),
+            Some(vec![
+                "policy".to_owned(),
+                "time".to_owned(),
+                "address_mismatch (instance i-a holds 10.0.0.1)".to_owned(),
+                "same_key_ip".to_owned()
+            ])
+        );
+        // Two instance sessions of the role without inventory entries tie.
+        let c = correlator(
+            &[
+                assume("e1", "ASIA1", "app", "i-c", "ec2.amazonaws.com", T0, 6),
+                assume("e2", "ASIA2", "app", "i-d", "ec2.amazonaws.com", T0, 6),
+            ],
+            false,
+        );
+        let a = attribute(&c, login("app", "10.7.7.7", T0 + MIN));
+        assert_eq!(a.kind, MatchKind::Ambiguous);
+        assert_eq!(a.candidate_count, 2);
+        assert_eq!(a.candidates.len(), 2);
+        assert!(a.best.is_none());
+    }
+
+    #[test]
+    fn not_applicable_and_correlate_all() {
+        let c = correlator(
+            &[assume(
+                "e1",
+                "ASIA1",
+                "app",
+                "i-a",
+                "ec2.amazonaws.com",
+                T0,
+                6,
+            )],
+            false,
+        );
+        let mut s = login("app", "10.0.0.1", T0 + MIN);
+        s.auth_method = Some("scram-sha-256".to_owned());
+        assert_eq!(attribute(&c, s.clone()).kind, MatchKind::NotApplicable);
+        let all = Correlator::new(
+            IamIndex {
+                trail: {
+                    let mut t = CloudTrailIndex::new();
+                    assert!(
+                        t.add_event_json(
+                            "x",
+                            &assume("e1", "ASIA1", "app", "i-a", "ec2.amazonaws.com", T0, 6)
+                        )
+                        .is_ok()
+                    );
+                    t
+                },
+                auth: Some(auth()),
+                inventory: None,
+                config: AwsConfig::new(Some("db-X".to_owned())),
+            },
+            CorrelateOptions {
+                all: true,
+                explain: false,
+            },
+        );
+        let a = attribute(&all, s);
+        assert_eq!(
+            a.kind,
+            MatchKind::Probable,
+            "--correlate-all: a fitting candidate"
+        );
+        assert!(
+            a.best
+                .is_some_and(|b| b.evidence.contains(&"resource_unverified".to_owned()))
+        );
+    }
 }
