@@ -583,7 +583,7 @@ mod tests {
             "userIdentity": if ip == "ec2.amazonaws.com" { json!({"type":"AWSService","invokedBy":ip}) }
                 else { json!({"type":"IAMUser","arn":"arn:aws:iam::111111111111:user/human","accountId":"111111111111","accessKeyId":"AKIAHUMAN"}) },
             "requestParameters":{"roleArn":format!("arn:aws:iam::111111111111:role/{role}"),"roleSessionName":session},
-            "responseElements":{"credentials":{"accessKeyId":key,"sessionToken":"TOKEN","expiration":iso(t + hours * 3600_000)}}})
+            "responseElements":{"credentials":{"accessKeyId":key,"sessionToken":"TOKEN","expiration":iso(t + hours * 3_600_000)}}})
         .to_string()
     }
 
