@@ -118,6 +118,19 @@ pub struct IamSession {
     pub sources: Vec<String>,
 }
 
+impl IamSession {
+    /// The principal whose identity policies bound this session: the role
+    /// for role sessions, the calling IAM user for GetFederationToken and
+    /// GetSessionToken (a federation token's own policy is not read).
+    pub fn policy_arn(&self) -> Option<&str> {
+        if self.kind.is_role() {
+            self.role_arn.as_deref()
+        } else {
+            self.caller_arn.as_deref()
+        }
+    }
+}
+
 /// One call made with an access key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyUse {
@@ -159,6 +172,8 @@ pub struct CloudTrailIndex {
     pub stats: CloudTrailStats,
     seen: HashSet<String>,
     by_key: HashMap<String, usize>,
+    /// Policy principal ARN → sessions (after `finish`).
+    by_principal: HashMap<String, Vec<usize>>,
 }
 
 /// Parses CloudTrail's `eventTime` (ISO 8601 / RFC 3339), epoch ms.
@@ -507,9 +522,21 @@ impl CloudTrailIndex {
                 .filter(|&p| p != i);
             self.sessions[i].parent = parent;
         }
+        self.by_principal.clear();
+        for (i, s) in self.sessions.iter().enumerate() {
+            if let Some(arn) = s.policy_arn() {
+                self.by_principal.entry(arn.to_owned()).or_default().push(i);
+            }
+        }
         for uses in self.key_uses.values_mut() {
             uses.sort_by(|a, b| (a.time_ms, &a.source).cmp(&(b.time_ms, &b.source)));
         }
+    }
+
+    /// The sessions whose permissions are those of `arn` (see
+    /// [`IamSession::policy_arn`]), in start order. Valid after `finish`.
+    pub fn sessions_of(&self, arn: &str) -> &[usize] {
+        self.by_principal.get(arn).map_or(&[][..], Vec::as_slice)
     }
 
     /// The chain of sessions that led to `index`, root first (guarded

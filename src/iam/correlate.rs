@@ -40,8 +40,10 @@
 //! Candidates are ordered by score, principal ARN, latest start, key:
 //! deterministic for any input order.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use super::cloudtrail::{CloudTrailIndex, IamSession, arn_account};
@@ -83,6 +85,20 @@ pub struct IamIndex {
 pub struct Correlator {
     index: IamIndex,
     options: CorrelateOptions,
+    /// Policy answers per (region, account, resource id, db user): most
+    /// logs have few distinct users.
+    allowed_cache: RefCell<HashMap<CacheKey, Rc<Vec<Allowed>>>>,
+}
+
+type CacheKey = (Option<String>, Option<String>, Option<String>, String);
+
+/// A principal allowed to connect, with its answer.
+#[derive(Debug, Clone)]
+struct Allowed {
+    arn: String,
+    kind: PrincipalKind,
+    source: String,
+    access: Access,
 }
 
 /// Whether a session logged in through PAM (how RDS IAM authentication
@@ -94,7 +110,39 @@ pub fn is_iam_login(s: &Session) -> bool {
 impl Correlator {
     pub fn new(mut index: IamIndex, options: CorrelateOptions) -> Self {
         index.trail.finish();
-        Correlator { index, options }
+        Correlator {
+            index,
+            options,
+            allowed_cache: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Who may connect to the target (`None` without authorization
+    /// details), cached.
+    fn allowed(&self, t: &Target<'_>) -> Option<Rc<Vec<Allowed>>> {
+        let auth = self.index.auth.as_ref()?;
+        let key: CacheKey = (
+            t.region.map(str::to_owned),
+            t.account.map(str::to_owned),
+            t.resource_id.map(str::to_owned),
+            t.db_user.to_owned(),
+        );
+        if let Some(hit) = self.allowed_cache.borrow().get(&key) {
+            return Some(hit.clone());
+        }
+        let list: Rc<Vec<Allowed>> = Rc::new(
+            auth.allowed(t)
+                .into_iter()
+                .map(|(p, access)| Allowed {
+                    arn: p.arn.clone(),
+                    kind: p.kind,
+                    source: p.source.clone(),
+                    access,
+                })
+                .collect(),
+        );
+        self.allowed_cache.borrow_mut().insert(key, list.clone());
+        Some(list)
     }
 
     pub fn index(&self) -> &IamIndex {
@@ -151,41 +199,48 @@ impl Correlator {
             resource_id: ctx.db_resource_id.as_deref(),
             db_user: user,
         };
-        let allowed = self.index.auth.as_ref().map(|a| a.allowed(&target));
-        answer.policy_principals = allowed.as_ref().map(Vec::len);
-        let access_of = |arn: &str| -> Option<Option<&Access>> {
-            match &allowed {
-                None => Some(None),
-                Some(list) => list
+        let allowed = self.allowed(&target);
+        answer.policy_principals = allowed.as_ref().map(|l| l.len());
+        // Only the sessions of allowed principals (all without policy).
+        let indices: Vec<usize> = match &allowed {
+            None => (0..trail.sessions.len()).collect(),
+            Some(list) => {
+                let mut v: Vec<usize> = list
                     .iter()
-                    .find(|(p, _)| p.arn == arn)
-                    .map(|(_, a)| Some(a)),
+                    .flat_map(|a| trail.sessions_of(&a.arn).iter().copied())
+                    .collect();
+                v.sort_unstable();
+                v.dedup();
+                v
             }
         };
 
         let mut candidates: Vec<IamCandidate> = Vec::new();
         let mut live_elsewhere = 0usize;
-        for (i, sess) in trail.sessions.iter().enumerate() {
-            let policy_arn = if sess.kind.is_role() {
-                sess.role_arn.as_deref()
-            } else {
-                sess.caller_arn.as_deref()
-            };
-            let Some(policy_arn) = policy_arn else {
-                continue;
-            };
-            let Some(access) = access_of(policy_arn) else {
-                continue;
+        for i in indices {
+            let sess = &trail.sessions[i];
+            let access = match (&allowed, sess.policy_arn()) {
+                (None, _) => None,
+                (Some(list), Some(arn)) => match list.iter().find(|a| a.arn == arn) {
+                    Some(a) => Some(&a.access),
+                    None => continue,
+                },
+                (Some(_), None) => continue,
             };
             if !(t >= sess.start_ms && t < sess.expires_ms.saturating_add(TOKEN_LIFETIME_MS)) {
                 live_elsewhere += 1;
                 continue;
             }
-            candidates.push(self.session_candidate(i, sess, access, client, t));
+            let mut c = self.session_candidate(i, sess, access, client, t);
+            if sess.kind == super::cloudtrail::SessionKind::GetFederationToken {
+                c.evidence
+                    .push("federation_policy_not_evaluated".to_owned());
+            }
+            candidates.push(c);
         }
         if let Some(list) = &allowed {
-            for (p, access) in list.iter().filter(|(p, _)| p.kind == PrincipalKind::User) {
-                candidates.push(self.user_candidate(&p.arn, &p.source, access, client, t));
+            for a in list.iter().filter(|a| a.kind == PrincipalKind::User) {
+                candidates.push(self.user_candidate(&a.arn, &a.source, &a.access, client, t));
             }
         }
         candidates.sort_by(|a, b| {
@@ -205,7 +260,7 @@ impl Correlator {
                     user,
                     &allowed
                         .as_ref()
-                        .map(|l| l.iter().map(|(p, _)| p.arn.clone()).collect()),
+                        .map(|l| l.iter().map(|a| a.arn.clone()).collect()),
                     &contradicted,
                     live_elsewhere,
                 ),
