@@ -33,7 +33,9 @@
 //! - `ambiguous`: two or more principals fit equally well;
 //! - `none`: an IAM login (PAM) that no candidate fits;
 //! - `not_applicable`: not an IAM login (unless `--correlate-all` found
-//!   a candidate).
+//!   a candidate). Sessions whose method the log does not show
+//!   (successful logins before PostgreSQL 14) are treated as with
+//!   `--correlate-all`.
 //!
 //! Several sessions of one principal (instance credentials are refreshed
 //! before they expire) are not ambiguity: the latest one is chosen.
@@ -160,11 +162,27 @@ impl Correlator {
             s.cloud = Some(Arc::new(ctx.clone()));
         }
         let iam_login = is_iam_login(s);
-        if !iam_login && !self.options.all {
+        // PostgreSQL before 14 logs no method for a successful login: such
+        // sessions are correlated as with --correlate-all (a fit is
+        // reported, no fit is not_applicable).
+        let method_unknown = s.auth_method.is_none()
+            && s.failure_class.is_none()
+            && s.outcome == crate::session::Outcome::Success;
+        if !iam_login && !self.options.all && !method_unknown {
             s.iam = Some(Box::new(IamAttribution::not_applicable()));
             return;
         }
-        s.iam = Some(Box::new(self.attribute(s, &ctx, iam_login)));
+        let mut answer = self.attribute(s, &ctx, iam_login);
+        if method_unknown
+            && answer.kind != MatchKind::NotApplicable
+            && let Some(reason) = &mut answer.reason
+        {
+            reason.push_str(" (the log does not show the authentication method)");
+        }
+        if answer.kind == MatchKind::NotApplicable {
+            answer.reason = None;
+        }
+        s.iam = Some(Box::new(answer));
     }
 
     fn attribute(&self, s: &Session, ctx: &CloudContext, iam_login: bool) -> IamAttribution {
