@@ -708,4 +708,29 @@ mod tests {
         idx.finish();
         assert_eq!(idx.sessions.len(), 2);
     }
+
+    proptest::proptest! {
+        /// No input makes the reader panic: arbitrary bytes, and real
+        /// records cut anywhere or with a byte changed.
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+                        cut in 0usize..2000, flip in 0usize..2000, byte in proptest::prelude::any::<u8>()) {
+            let mut idx = CloudTrailIndex::new();
+            let _ = idx.read_bytes("x", &bytes);
+            let real = format!("{}\n{}", assume("e1", "ASIA1", None, "2020-01-01T00:00:00Z"),
+                assume("e2", "ASIA2", Some("ASIA1"), "2020-01-01T00:10:00Z"));
+            let mut b = real.into_bytes();
+            if !b.is_empty() {
+                let i = flip % b.len();
+                b[i] = byte;
+                b.truncate(cut.min(b.len()));
+            }
+            let _ = idx.read_bytes("y", &b);
+            let _ = idx.add_event_json("z", &String::from_utf8_lossy(&bytes));
+            idx.finish();
+            for i in 0..idx.sessions.len() {
+                let _ = idx.chain(i);
+            }
+        }
+    }
 }
