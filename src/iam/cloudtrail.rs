@@ -3,7 +3,8 @@
 //! Reads CloudTrail from files and directories (gzip or not, detected by
 //! content) in every shape it is exported in: S3 delivery files
 //! (`{"Records":[…]}`), one event per line (as CloudTrail writes to
-//! CloudWatch Logs, or JSON-lines datasets), JSON arrays of events, and
+//! CloudWatch Logs, or JSON-lines datasets; also the `<ISO time> <event>`
+//! lines of a CloudWatch Logs export to S3), JSON arrays of events, and
 //! `aws cloudtrail lookup-events` output (`{"Events":[{"CloudTrailEvent":
 //! "<JSON string>"}]}`). Digest files and Insights events are skipped by
 //! shape. Events are deduplicated on `eventID`.
@@ -199,6 +200,15 @@ pub fn parse_expiration(text: &str) -> Option<i64> {
     parse_event_time(text)
 }
 
+/// A CloudWatch Logs export to S3 writes `<ISO time> <message>` per line:
+/// the event is the message.
+fn strip_export_time(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((time, rest)) if rest.starts_with('{') && parse_event_time(time).is_some() => rest,
+        _ => line,
+    }
+}
+
 fn is_event(v: &Value) -> bool {
     v.get("eventName").is_some_and(Value::is_string)
         && (v.get("eventSource").is_some() || v.get("eventVersion").is_some())
@@ -249,7 +259,7 @@ impl CloudTrailIndex {
                 continue;
             }
             let provenance = format!("{label}:{}", i + 1);
-            match serde_json::from_str::<Value>(line) {
+            match serde_json::from_str::<Value>(strip_export_time(line)) {
                 Ok(v) if is_event(&v) => {
                     self.add_event(&provenance, &v);
                     events += 1;
@@ -659,7 +669,7 @@ mod tests {
         let mut idx = CloudTrailIndex::new();
         let a = assume("e1", "ASIA1", None, "2020-01-01T00:00:00Z");
         let b = assume("e2", "ASIA2", Some("ASIA1"), "2020-01-01T00:10:00Z");
-        let text = format!("{a}\n{b}\n{a}\nnot json\n");
+        let text = format!("{a}\n2020-01-01T00:10:05.000Z {b}\n{a}\nnot json\n");
         assert!(idx.read_bytes("t.jsonl", text.as_bytes()).is_ok());
         idx.finish();
         assert_eq!(idx.stats.events, 2);

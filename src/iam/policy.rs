@@ -175,8 +175,9 @@ fn resource_matches(pattern: &str, t: &Target<'_>) -> bool {
     let parts: Vec<&str> = pattern.splitn(6, ':').collect();
     let known = |p: &str, v: Option<&str>| v.is_none_or(|v| glob::matches(p, v));
     if parts.len() == 6 {
+        // Any partition: aws, aws-cn, aws-us-gov.
         if !(glob::matches(parts[0], "arn")
-            && glob::matches(parts[1], "aws")
+            && (glob::matches(parts[1], "aws") || parts[1].starts_with("aws-"))
             && glob::matches(parts[2], "rds-db")
             && known(parts[3], t.region)
             && known(parts[4], t.account))
@@ -510,6 +511,12 @@ mod tests {
         assert!(p.access(&target("app")).allowed);
         let p = role(json!({"Effect":"Allow","Action":"s3:*","Resource":"*"}));
         assert!(!p.access(&target("app")).allowed);
+        let p = role(json!({"Effect":"Allow","Action":"rds-db:connect",
+            "Resource":format!("arn:aws-cn:rds-db:us-east-1:123456789012:dbuser:{RID}/app")}));
+        assert!(p.access(&target("app")).allowed);
+        let p = role(json!({"Effect":"Allow","Action":"rds-db:connect",
+            "Resource":format!("arn:aws:rds:us-east-1:123456789012:dbuser:{RID}/app")}));
+        assert!(!p.access(&target("app")).allowed, "another service");
         // Another account's database.
         let p = role(json!({"Effect":"Allow","Action":"rds-db:connect",
             "Resource":"arn:aws:rds-db:us-east-1:999999999999:dbuser:*/*"}));
