@@ -16,6 +16,10 @@
 //! (`suspect`), TLS a `?` suffix when its fields are unverified; both
 //! markers survive truncation and are explained under the table.
 //!
+//! With IAM correlation, a line under a row names the principal
+//! (`└ iam: exact arn:… (evidence)`), and with `--explain` one line per
+//! candidate follows.
+//!
 //! Rows are buffered until [`TableWriter::finish`] to size the columns.
 
 use std::ffi::OsStr;
@@ -112,6 +116,8 @@ struct Row {
     outcome: Outcome,
     /// The IAM principal line under the row, when correlated.
     iam: Option<String>,
+    /// With `--explain`: one line per candidate.
+    iam_candidates: Vec<String>,
 }
 
 /// Buffers sessions and writes them as an aligned table on `finish`.
@@ -186,6 +192,17 @@ impl<W: Write> TableWriter<W> {
             ],
             outcome: s.outcome,
             iam: s.iam.as_deref().and_then(iam_line),
+            iam_candidates: s
+                .iam
+                .as_deref()
+                .filter(|a| a.kind != MatchKind::Ambiguous)
+                .map(|a| {
+                    a.candidates
+                        .iter()
+                        .map(|c| format!("{} ({})", c.principal_arn, c.evidence.join(", ")))
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
         Ok(())
     }
@@ -233,6 +250,9 @@ impl<W: Write> TableWriter<W> {
             writeln!(self.out, "{}", line.trim_end())?;
             if let Some(iam) = &row.iam {
                 writeln!(self.out, "    └ iam: {}", sanitize(iam))?;
+            }
+            for c in &row.iam_candidates {
+                writeln!(self.out, "        candidate: {}", sanitize(c))?;
             }
             counts[match row.outcome {
                 Outcome::Success => 0,

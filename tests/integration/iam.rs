@@ -426,6 +426,19 @@ fn iam_correlate_all_and_table_line() {
     assert!(table.contains("└ iam: exact arn:aws:sts::123456789012:assumed-role/pg-monitor-role/alice-monitor (policy, time, caller_ip)"), "{table}");
     assert!(table.contains("└ iam: ambiguous: 2 candidates"), "{table}");
     assert_eq!(table.matches("└ iam:").count(), 7, "{table}");
+    assert!(!table.contains("candidate:"), "{table}");
+    args.push("--explain".into());
+    let o = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+        .args(&args)
+        .current_dir(repo())
+        .output()
+        .expect("run");
+    let table = String::from_utf8(o.stdout).expect("utf-8");
+    assert!(
+        table.contains("candidate: arn:aws:sts::123456789012:assumed-role/pg-app-role/i-")
+            && table.contains("address_mismatch (instance i-"),
+        "{table}"
+    );
 }
 
 #[test]
