@@ -389,7 +389,7 @@ impl CloudTrailIndex {
         };
         let name = str_at(v, &["eventName"]).unwrap_or_default();
         let source_ip = str_at(v, &["sourceIPAddress"]);
-        if let Some(ip) = source_ip.and_then(|s| s.parse::<IpAddr>().ok()) {
+        if let Some(ip) = source_ip.and_then(super::parse_ip) {
             self.addresses.insert(ip);
         }
         let caller_key = string_at(v, &["userIdentity", "accessKeyId"]);

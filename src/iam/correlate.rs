@@ -200,7 +200,7 @@ impl Correlator {
             answer.reason = Some("the connection has no time".to_owned());
             return answer;
         };
-        let client: Option<IpAddr> = s.client_addr.as_deref().and_then(|a| a.parse().ok());
+        let client: Option<IpAddr> = s.client_addr.as_deref().and_then(super::parse_ip);
         let trail = &self.index.trail;
         let inventory = self.index.inventory.as_ref();
         if let Some(ip) = client
@@ -456,12 +456,7 @@ impl Correlator {
                 }
             }
         }
-        if sess
-            .caller_ip
-            .as_deref()
-            .and_then(|a| a.parse::<IpAddr>().ok())
-            == Some(ip)
-        {
+        if sess.caller_ip.as_deref().and_then(super::parse_ip) == Some(ip) {
             agreed = true;
             c.evidence.push("caller_ip".to_owned());
         }
@@ -590,8 +585,7 @@ fn same_key_use(
     t: i64,
 ) -> Option<&super::cloudtrail::KeyUse> {
     uses.iter().find(|u| {
-        u.source_ip.parse::<IpAddr>().ok() == Some(ip)
-            && (u.time_ms - t).abs() <= SAME_KEY_WINDOW_MS
+        super::parse_ip(&u.source_ip) == Some(ip) && (u.time_ms - t).abs() <= SAME_KEY_WINDOW_MS
     })
 }
 
@@ -751,6 +745,9 @@ mod tests {
         assert_eq!(best.evidence, ["policy", "time", "instance_ip"]);
         assert!(best.sources.contains(&"ec2.json#i-a".to_owned()));
         assert!(best.sources.contains(&"t.jsonl:2".to_owned()));
+        // An IPv4-mapped IPv6 client address is the same address.
+        let a = attribute(&c, login("app", "::ffff:10.0.0.1", T0 + 90 * MIN));
+        assert_eq!(a.kind, MatchKind::Exact);
     }
 
     #[test]

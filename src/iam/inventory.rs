@@ -156,7 +156,7 @@ impl Inventory {
         description: Option<&str>,
         source: &str,
     ) {
-        let Ok(addr) = ip.parse::<IpAddr>() else {
+        let Some(addr) = super::parse_ip(ip) else {
             return;
         };
         if let Some(i) = instance {

@@ -108,3 +108,12 @@ fn source_message(e: &crate::source::SourceError) -> String {
         }
     }
 }
+
+/// An address as text → its canonical form (an IPv4-mapped IPv6 address
+/// such as `::ffff:10.0.0.1` becomes `10.0.0.1`), or `None` when it is not
+/// an address (`ec2.amazonaws.com`, `[local]`).
+pub(crate) fn parse_ip(text: &str) -> Option<std::net::IpAddr> {
+    text.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
