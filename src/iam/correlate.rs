@@ -544,6 +544,18 @@ impl Correlator {
             );
         }
         let mut text = format!("no IAM session allowed to connect as \"{user}\" was valid then");
+        if let Some(list) = allowed {
+            let shown: Vec<&str> = list.iter().take(3).map(String::as_str).collect();
+            text.push_str(&format!(
+                "; allowed: {}{}",
+                shown.join(", "),
+                if list.len() > shown.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
         if outside_time > 0 {
             text.push_str(&format!(
                 " ({outside_time} CloudTrail sessions of allowed principals were outside their validity)"
