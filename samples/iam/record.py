@@ -56,6 +56,7 @@ sys.path.insert(0, str(HERE.parent))
 import record as pgrec  # noqa: E402  (samples/record.py: cluster, PAM imitation, token signer)
 
 import boto3  # noqa: E402
+from moto import __version__ as moto_version  # noqa: E402
 
 APP_ACCOUNT = "123456789012"
 SEC_ACCOUNT = "444455556666"
@@ -526,8 +527,7 @@ def main() -> int:
             "log_line_prefix": pgrec.RDS_PREFIX,
             "pg_hba.conf": hba.splitlines(),
             "pam_service": Path(f"/etc/pam.d/{pgrec.PAM_SERVICE}").read_text().splitlines(),
-            "moto": subprocess.run(["moto_server", "--version"], capture_output=True, text=True).stdout.strip()
-            or "moto 5.2.1",
+            "moto": f"moto {moto_version}, boto3 {boto3.__version__}",
             "accounts": {"application": APP_ACCOUNT, "security": SEC_ACCOUNT},
             "region": REGION,
             "db_resource_id": rid,
