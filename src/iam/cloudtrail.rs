@@ -712,6 +712,9 @@ mod tests {
         let digest = r#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#;
         assert!(idx.read_bytes("d.json", digest.as_bytes()).is_ok());
         assert_eq!(idx.stats.skipped, 1);
+        let insight = r#"{"Records":[{"eventVersion":"1.07","eventType":"AwsCloudTrailInsight","eventID":"i1","eventTime":"2020-01-01T00:00:00Z","eventSource":"ssm.amazonaws.com","eventName":"UpdateInstanceInformation","insightDetails":{"state":"Start"}}]}"#;
+        assert!(idx.read_bytes("i.json", insight.as_bytes()).is_ok());
+        assert_eq!(idx.stats.skipped, 2);
         assert!(idx.read_bytes("n.json", b"{\"a\":1}").is_err());
         assert!(idx.read_bytes("n.txt", b"hello\nworld\n").is_err());
         assert!(idx.read_bytes("e.txt", b"").is_err());
