@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::extract::{Enricher, Stats};
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
+use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
@@ -143,6 +144,155 @@ struct FilterArgs {
     until: Option<String>,
 }
 
+/// IAM correlation inputs (README: "Who was it?").
+#[derive(clap::Args, Debug, Default)]
+struct IamArgs {
+    /// CloudTrail: S3 delivery files or directories, one event per line, or
+    /// `aws cloudtrail lookup-events` output (repeatable; gzip by content).
+    #[arg(long, value_name = "PATH", help_heading = "IAM correlation")]
+    cloudtrail: Vec<PathBuf>,
+    /// `aws iam get-account-authorization-details` output (repeatable: one
+    /// per account).
+    #[arg(long, value_name = "PATH", help_heading = "IAM correlation")]
+    iam_authorization: Vec<PathBuf>,
+    /// `aws ec2 describe-instances` / `describe-network-interfaces` output
+    /// (repeatable).
+    #[arg(long, value_name = "PATH", help_heading = "IAM correlation")]
+    ec2_inventory: Vec<PathBuf>,
+    /// The DbiResourceId / DbClusterResourceId the logs belong to
+    /// (`rds-db:connect` ARNs name it).
+    #[arg(long, value_name = "ID", help_heading = "IAM correlation")]
+    db_resource_id: Option<String>,
+    /// TOML file mapping servers / log groups to account, region, resource id.
+    #[arg(long, value_name = "FILE", help_heading = "IAM correlation")]
+    aws_config: Option<PathBuf>,
+    /// Correlate every session, not only PAM (IAM) logins.
+    #[arg(long, help_heading = "IAM correlation")]
+    correlate_all: bool,
+    /// List every candidate with its evidence and sources.
+    #[arg(long, help_heading = "IAM correlation")]
+    explain: bool,
+}
+
+impl IamArgs {
+    fn wanted(&self) -> bool {
+        !self.cloudtrail.is_empty()
+            || !self.iam_authorization.is_empty()
+            || !self.ec2_inventory.is_empty()
+            || self.db_resource_id.is_some()
+            || self.aws_config.is_some()
+            || self.correlate_all
+            || self.explain
+    }
+}
+
+/// Reads the AWS inputs before the logs. `Ok(None)` when no IAM option was
+/// given (nothing changes in the output); errors are printed, and the exit
+/// code so far is returned beside what could be read.
+fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
+    if !args.wanted() {
+        return (None, exit::OK);
+    }
+    let mut code = exit::OK;
+    let mut report = |e: iam::InputError| {
+        eprintln!("pgtrail: error: {e}");
+        code = code.max(match e {
+            iam::InputError::Unreadable { .. } => exit::INPUT_ERROR,
+            iam::InputError::Unrecognised { .. } => exit::UNRECOGNISED,
+        });
+    };
+    let config = match &args.aws_config {
+        Some(path) => match iam::config::AwsConfig::read(path, args.db_resource_id.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                report(e);
+                iam::config::AwsConfig::new(args.db_resource_id.clone())
+            }
+        },
+        None => iam::config::AwsConfig::new(args.db_resource_id.clone()),
+    };
+    let mut index = IamIndex {
+        config,
+        ..IamIndex::default()
+    };
+    for path in &args.cloudtrail {
+        if let Err(e) = index.trail.read_path(path) {
+            report(e);
+        }
+    }
+    if !args.iam_authorization.is_empty() {
+        let mut auth = iam::policy::AuthorizationDetails::new();
+        for path in &args.iam_authorization {
+            if let Err(e) = auth.read_path(path) {
+                report(e);
+            }
+        }
+        index.auth = Some(auth);
+    }
+    if !args.ec2_inventory.is_empty() {
+        let mut inventory = iam::inventory::Inventory::new();
+        for path in &args.ec2_inventory {
+            if let Err(e) = inventory.read_path(path) {
+                report(e);
+            }
+        }
+        index.inventory = Some(inventory);
+    }
+    let stats = &index.trail.stats;
+    for e in stats.errors.iter().take(20) {
+        eprintln!("pgtrail: warning: cloudtrail: {e}");
+    }
+    if stats.errors.len() > 20 {
+        eprintln!(
+            "pgtrail: warning: cloudtrail: … and {} more",
+            stats.errors.len() - 20
+        );
+    }
+    let skipped = index
+        .auth
+        .iter()
+        .flat_map(|a| a.skipped.iter())
+        .chain(index.inventory.iter().flat_map(|i| i.skipped.iter()));
+    for note in skipped {
+        if !quiet {
+            eprintln!("pgtrail: skipped {note}");
+        }
+    }
+    if !quiet {
+        if !args.cloudtrail.is_empty() {
+            eprintln!(
+                "pgtrail: cloudtrail: {} files, {} events ({} duplicates dropped, {} skipped, {} unreadable), {} IAM sessions",
+                stats.files,
+                stats.events,
+                stats.duplicates,
+                stats.skipped,
+                stats.bad_records,
+                index.trail.sessions.len()
+            );
+        }
+        if let Some(auth) = &index.auth {
+            eprintln!(
+                "pgtrail: iam authorization: {} files, {} principals",
+                auth.files,
+                auth.principals.len()
+            );
+        }
+        if let Some(inv) = &index.inventory {
+            eprintln!(
+                "pgtrail: ec2 inventory: {} files, {} addresses, {} instances",
+                inv.files,
+                inv.by_ip.len(),
+                inv.instance_ips.len()
+            );
+        }
+    }
+    let options = CorrelateOptions {
+        all: args.correlate_all,
+        explain: args.explain,
+    };
+    (Some(Correlator::new(index, options)), code)
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum AuditFormat {
     Jsonl,
@@ -156,6 +306,8 @@ struct AuditArgs {
     input: InputArgs,
     #[command(flatten)]
     filter: FilterArgs,
+    #[command(flatten)]
+    iam: IamArgs,
     /// Output format; a table when stdout is a terminal, JSON Lines otherwise.
     #[arg(long, value_enum)]
     format: Option<AuditFormat>,
@@ -183,6 +335,8 @@ struct SummaryArgs {
     input: InputArgs,
     #[command(flatten)]
     filter: FilterArgs,
+    #[command(flatten)]
+    iam: IamArgs,
     /// Output format; a table when stdout is a terminal, JSON otherwise.
     #[arg(long, value_enum)]
     format: Option<SummaryFormat>,
@@ -492,22 +646,33 @@ fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32
 /// each session that passes the filter to `each` as soon as it ends (the
 /// ones still open at the end of the input last). Filtering happens after
 /// stitching: a filter never changes what a session is.
+///
+/// With a `correlator`, each session that passes is correlated with IAM
+/// (the AWS inputs were read before the logs) before `each` sees it.
 fn for_each_session(
     input: &InputArgs,
     filter_args: &FilterArgs,
+    correlator: Option<&Correlator>,
     each: &mut dyn FnMut(Session) -> io::Result<()>,
 ) -> Result<i32, i32> {
     let options = parse_options(input).map_err(|e| usage_error(&e))?;
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
     let mut stitcher = Stitcher::new();
+    let mut pass = |mut session: Session| -> io::Result<()> {
+        if filter.matches(&session) {
+            if let Some(c) = correlator {
+                c.correlate(&mut session);
+            }
+            each(session)?;
+        }
+        Ok(())
+    };
     let code = read_inputs(input, &options, true, &mut |_, events| {
         for event in events {
             stitcher.push_owned(*event);
         }
         for session in stitcher.take_done() {
-            if filter.matches(&session) {
-                each(session)?;
-            }
+            pass(session)?;
         }
         Ok(())
     })
@@ -516,9 +681,7 @@ fn for_each_session(
         return Err(code);
     }
     for session in stitcher.finish() {
-        if filter.matches(&session) {
-            each(session).map_err(output_error)?;
-        }
+        pass(session).map_err(output_error)?;
     }
     Ok(code)
 }
@@ -559,26 +722,34 @@ fn run_audit(args: AuditArgs) -> i32 {
     } else {
         AuditFormat::Jsonl
     });
+    let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
+    let correlator = correlator.as_ref();
     let stdout = io::stdout();
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    match format {
+    let code = match format {
         // Streamed as sessions end.
         AuditFormat::Jsonl => {
             let mut out = out;
-            let code = for_each_session(&args.input, &args.filter, &mut |s| {
+            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
                 session_sink::write_jsonl(&mut out, &s)
             });
             finish_sessions(code, out.flush())
         }
         AuditFormat::Csv => {
-            let mut csv = session_sink::CsvWriter::new(out);
-            let code = for_each_session(&args.input, &args.filter, &mut |s| csv.write(&s));
+            let mut csv = if correlator.is_some() {
+                session_sink::CsvWriter::with_iam(out)
+            } else {
+                session_sink::CsvWriter::new(out)
+            };
+            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
+                csv.write(&s)
+            });
             finish_sessions(code, csv.finish().and_then(|mut out| out.flush()))
         }
         // For reading: every session, ordered by start.
         AuditFormat::Table => {
             let mut sessions = Vec::new();
-            let code = for_each_session(&args.input, &args.filter, &mut |s| {
+            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
                 sessions.push(s);
                 Ok(())
             });
@@ -590,6 +761,16 @@ fn run_audit(args: AuditArgs) -> i32 {
                 .and_then(|()| t.finish()?.flush());
             finish_sessions(code, written)
         }
+    };
+    combine_codes(code, aws_code)
+}
+
+/// The run's exit code with the AWS inputs' code: the worse of both, but a
+/// usage or output error stays as it is.
+fn combine_codes(code: i32, aws_code: i32) -> i32 {
+    match code {
+        exit::OK | exit::INPUT_ERROR | exit::UNRECOGNISED => code.max(aws_code),
+        other => other,
     }
 }
 
@@ -622,13 +803,19 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
+    let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
     let mut sessions = Vec::new();
-    let mut code = match for_each_session(&args.input, &args.filter, &mut |mut s| {
-        s.strip_details();
-        sessions.push(s);
-        Ok(())
-    }) {
-        Ok(code) => code,
+    let mut code = match for_each_session(
+        &args.input,
+        &args.filter,
+        correlator.as_ref(),
+        &mut |mut s| {
+            s.strip_details();
+            sessions.push(s);
+            Ok(())
+        },
+    ) {
+        Ok(code) => combine_codes(code, aws_code),
         Err(code) => return code,
     };
     session::sort_by_start(&mut sessions);

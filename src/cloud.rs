@@ -110,6 +110,14 @@ pub struct IamCandidate {
     pub sources: Vec<String>,
     /// Higher is better; only comparable within one session.
     pub score: u32,
+    /// For chained sessions, who assumed what, root first (caller ARNs
+    /// and assumed-role ARNs), ending with this principal.
+    pub chain: Vec<String>,
+    /// The policy answer depends on conditions that were not evaluated.
+    pub conditional: bool,
+    /// The address evidence contradicts this candidate (an instance
+    /// session used from another address): listed, never chosen.
+    pub contradicted: bool,
 }
 
 /// The answer for one database session.
@@ -127,6 +135,16 @@ pub struct IamAttribution {
     /// Why the answer is what it is, in one sentence (e.g. "two instances
     /// share role app-role and neither address is known").
     pub reason: Option<String>,
+    /// How many principals the authorization details allow to connect as
+    /// the session's database user; `None` when no authorization details
+    /// were given.
+    pub policy_principals: Option<usize>,
+    /// Whether the client address is known to the EC2 inventory or to
+    /// CloudTrail; `None` when neither was given or there is no address.
+    pub address_known: Option<bool>,
+    /// An account of the chosen principal's chain other than the
+    /// database's account (cross-account access).
+    pub foreign_account: Option<String>,
 }
 
 impl IamAttribution {
@@ -138,6 +156,9 @@ impl IamAttribution {
             candidate_count: 0,
             candidates: Vec::new(),
             reason: None,
+            policy_principals: None,
+            address_known: None,
+            foreign_account: None,
         }
     }
 }

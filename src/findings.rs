@@ -8,6 +8,9 @@
 //! | `password_spraying` | one client has credential failures for ≥ 5 distinct users within 10 minutes | client |
 //! | `repeated_iam_failures` | ≥ 3 `pam` failures (RDS IAM) for one user within 15 minutes | user |
 //! | `new_client_for_user` | a successful login for a user from a client that user had not logged in from earlier in the input, at least 1 hour after the user's first successful login in the input, while the user had logged in from 1 to 3 other clients | user |
+//! | `iam_login_no_policy` | IAM correlation on: an IAM (PAM) login as a database user that no principal of the authorization details may `rds-db:connect` as | user |
+//! | `iam_cross_account_login` | IAM correlation on: a login attributed (`exact`/`probable`) to a principal whose chain involves another account than the database's | principal ARN |
+//! | `iam_unknown_address` | IAM correlation on: an IAM login from an address neither the EC2 inventory nor CloudTrail knows | client |
 //!
 //! **Credential failures** are failures of class `password`, `role_missing`,
 //! `no_password`, `password_expired`, `invalid_secret`, `empty_password`,
@@ -42,6 +45,12 @@
 //! - `low`: repeated IAM/PAM failures (most often an expired token, a role
 //!   without `rds_iam` or a policy without `rds-db:connect`); any other new
 //!   client for a user.
+//! - IAM findings: `iam_login_no_policy` is `high` when such a login
+//!   succeeded (the authorization details are stale or incomplete, or the
+//!   user is reachable another way), else `medium`;
+//!   `iam_cross_account_login` is `medium`; `iam_unknown_address` is `high`
+//!   when a login from there succeeded and no candidate fits it, `medium`
+//!   for other successes, `low` for failures only.
 //!
 //! Findings are ordered by severity (high first), first time, kind,
 //! subject, last time.
@@ -117,15 +126,21 @@ pub enum FindingKind {
     PasswordSpraying,
     RepeatedIamFailures,
     NewClientForUser,
+    IamLoginNoPolicy,
+    IamCrossAccountLogin,
+    IamUnknownAddress,
 }
 
 impl FindingKind {
-    pub const ALL: [FindingKind; 5] = [
+    pub const ALL: [FindingKind; 8] = [
         FindingKind::BruteForceUser,
         FindingKind::BruteForceClient,
         FindingKind::PasswordSpraying,
         FindingKind::RepeatedIamFailures,
         FindingKind::NewClientForUser,
+        FindingKind::IamLoginNoPolicy,
+        FindingKind::IamCrossAccountLogin,
+        FindingKind::IamUnknownAddress,
     ];
 
     /// The snake_case name used in output.
@@ -136,6 +151,9 @@ impl FindingKind {
             FindingKind::PasswordSpraying => "password_spraying",
             FindingKind::RepeatedIamFailures => "repeated_iam_failures",
             FindingKind::NewClientForUser => "new_client_for_user",
+            FindingKind::IamLoginNoPolicy => "iam_login_no_policy",
+            FindingKind::IamCrossAccountLogin => "iam_cross_account_login",
+            FindingKind::IamUnknownAddress => "iam_unknown_address",
         }
     }
 
@@ -563,6 +581,8 @@ pub fn find(sessions: &[Session], t: &Thresholds) -> Vec<Finding> {
         );
     }
 
+    iam_findings(&timed, &mut findings);
+
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -607,6 +627,163 @@ fn burst_finding(
         successes,
         summary,
     }
+}
+
+/// The IAM findings over time-sorted sessions (only sessions IAM
+/// correlation ran on and found to be IAM logins count).
+fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
+    use crate::cloud::MatchKind;
+    let iam: Vec<Timed<'_>> = timed
+        .iter()
+        .copied()
+        .filter(|x| {
+            x.s.iam
+                .as_ref()
+                .is_some_and(|a| a.kind != MatchKind::NotApplicable)
+        })
+        .collect();
+    let finding = |kind, severity, subject: &str, group: &[Timed<'_>], summary: String| Finding {
+        kind,
+        severity,
+        subject: subject.to_owned(),
+        first_ms: group.first().map_or(0, |x| x.t),
+        last_ms: group.last().map_or(0, |x| x.t),
+        count: group.len(),
+        distinct_users: None,
+        sessions: ids(group),
+        successes: group
+            .iter()
+            .filter(|x| x.s.outcome == Outcome::Success)
+            .map(|x| x.s.session_id.clone())
+            .collect(),
+        summary,
+    };
+    let succeeded = |g: &[Timed<'_>]| g.iter().filter(|x| x.s.outcome == Outcome::Success).count();
+
+    let no_policy: Vec<Timed<'_>> = iam
+        .iter()
+        .copied()
+        .filter(|x| {
+            x.s.iam
+                .as_ref()
+                .is_some_and(|a| a.policy_principals == Some(0))
+        })
+        .collect();
+    for (user, group) in group(&no_policy, |s| s.user.as_deref()) {
+        let ok = succeeded(&group);
+        let summary = format!(
+            "{} as \"{user}\" ({ok} successful) although no principal in the authorization \
+             details may rds-db:connect as that user{}",
+            plural(group.len(), "IAM login", "IAM logins"),
+            if ok > 0 {
+                ": the authorization details are stale or incomplete, or the user is reachable another way"
+            } else {
+                ": a token from a principal without rds-db:connect (or for another database user)"
+            }
+        );
+        let severity = if ok > 0 {
+            Severity::High
+        } else {
+            Severity::Medium
+        };
+        findings.push(finding(
+            FindingKind::IamLoginNoPolicy,
+            severity,
+            user,
+            &group,
+            summary,
+        ));
+    }
+
+    let foreign: Vec<Timed<'_>> = iam
+        .iter()
+        .copied()
+        .filter(|x| {
+            x.s.iam.as_ref().is_some_and(|a| {
+                a.foreign_account.is_some()
+                    && matches!(a.kind, MatchKind::Exact | MatchKind::Probable)
+            })
+        })
+        .collect();
+    for (arn, group) in group(&foreign, best_principal) {
+        let accounts: std::collections::BTreeSet<&str> = group
+            .iter()
+            .filter_map(|x| x.s.iam.as_ref()?.foreign_account.as_deref())
+            .collect();
+        let users: std::collections::BTreeSet<&str> =
+            group.iter().filter_map(|x| x.s.user.as_deref()).collect();
+        let summary = format!(
+            "{} as {} attributed to {arn}, reached from account {}",
+            plural(group.len(), "login", "logins"),
+            users
+                .iter()
+                .map(|u| format!("\"{u}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            accounts.into_iter().collect::<Vec<_>>().join(", "),
+        );
+        findings.push(finding(
+            FindingKind::IamCrossAccountLogin,
+            Severity::Medium,
+            arn,
+            &group,
+            summary,
+        ));
+    }
+
+    let unknown: Vec<Timed<'_>> = iam
+        .iter()
+        .copied()
+        .filter(|x| {
+            x.s.iam
+                .as_ref()
+                .is_some_and(|a| a.address_known == Some(false))
+        })
+        .collect();
+    for (client, group) in group(&unknown, |s| s.client_addr.as_deref()) {
+        let ok = succeeded(&group);
+        let unmatched = group.iter().any(|x| {
+            x.s.outcome == Outcome::Success
+                && x.s.iam.as_ref().is_some_and(|a| a.kind == MatchKind::None)
+        });
+        let severity = match (ok, unmatched) {
+            (0, _) => Severity::Low,
+            (_, true) => Severity::High,
+            _ => Severity::Medium,
+        };
+        let users: std::collections::BTreeSet<&str> =
+            group.iter().filter_map(|x| x.s.user.as_deref()).collect();
+        let summary = format!(
+            "{} ({ok} successful) as {} from {client}, an address neither the EC2 inventory nor \
+             CloudTrail knows{}",
+            plural(group.len(), "IAM login", "IAM logins"),
+            users
+                .iter()
+                .map(|u| format!("\"{u}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if unmatched {
+                "; no IAM session fits a successful one"
+            } else {
+                ""
+            }
+        );
+        findings.push(finding(
+            FindingKind::IamUnknownAddress,
+            severity,
+            client,
+            &group,
+            summary,
+        ));
+    }
+}
+
+fn best_principal(s: &Session) -> Option<&str> {
+    s.iam
+        .as_ref()?
+        .best
+        .as_ref()
+        .map(|b| b.principal_arn.as_str())
 }
 
 /// `new_client_for_user` over time-sorted sessions.
@@ -729,6 +906,10 @@ mod tests {
             FindingKind::PasswordSpraying => t.spraying_users = d.spraying_users,
             FindingKind::RepeatedIamFailures => t.iam_failures = d.iam_failures,
             FindingKind::NewClientForUser => t.new_client_max_known = d.new_client_max_known,
+            // Always on; they only fire on sessions IAM correlation ran on.
+            FindingKind::IamLoginNoPolicy
+            | FindingKind::IamCrossAccountLogin
+            | FindingKind::IamUnknownAddress => {}
         }
         t
     }

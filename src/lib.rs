@@ -13,6 +13,7 @@ pub mod filter;
 pub mod findings;
 pub mod frame;
 pub mod grammar;
+pub mod iam;
 pub mod message;
 pub mod pipeline;
 pub mod prefix;

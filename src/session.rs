@@ -442,7 +442,8 @@ impl Stitcher {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        let mut stale: Vec<Box<Session>> = stale.iter().filter_map(|k| self.open.remove(k)).collect();
+        let mut stale: Vec<Box<Session>> =
+            stale.iter().filter_map(|k| self.open.remove(k)).collect();
         if self.open.len() > MAX_OPEN_SESSIONS {
             let mut by_activity: Vec<&Session> = self.open.values().map(|s| &**s).collect();
             by_activity.sort_by(|a, b| {

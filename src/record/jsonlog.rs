@@ -362,8 +362,10 @@ mod tests {
             let crate::source::InputSpec::Path(path) = spec else {
                 continue;
             };
+            // samples/iam holds AWS exports (CloudTrail, IAM, EC2), not logs.
             if path.extension().is_none_or(|e| e != "json")
                 || path.file_name().is_some_and(|n| n == "meta.json")
+                || path.components().any(|c| c.as_os_str() == "iam")
             {
                 continue;
             }

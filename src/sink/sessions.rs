@@ -13,12 +13,17 @@
 //!   multi-line `failure_detail` stays one field. Values are written as
 //!   logged: a client-chosen name starting with `=` is not neutralised for
 //!   spreadsheets.
+//! - IAM correlation (`--cloudtrail` & co.): JSON Lines gain an `iam`
+//!   object after `notes` ([`IAM_FIELDS`] order, absent fields omitted);
+//!   CSV gains the [`IAM_COLUMNS`] after the others. Without IAM inputs
+//!   neither appears and the output is unchanged.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
+use crate::cloud::{IamAttribution, IamCandidate};
 use crate::event::Provenance;
 use crate::session::Session;
 use crate::time::format_rfc3339_ms;
@@ -52,6 +57,190 @@ pub const COLUMNS: [&str; 26] = [
     "suspect",
     "notes",
 ];
+
+/// The fields of the `iam` object, in output order.
+pub const IAM_FIELDS: [&str; 16] = [
+    "match",
+    "principal_arn",
+    "role_arn",
+    "session_name",
+    "source_identity",
+    "source_account",
+    "access_key_id",
+    "assumed_at",
+    "expires_at",
+    "evidence",
+    "sources",
+    "chain",
+    "conditional",
+    "candidates",
+    "reason",
+    "candidate_list",
+];
+
+/// The CSV columns added by IAM correlation (`iam_` + [`IAM_FIELDS`]).
+pub const IAM_COLUMNS: [&str; 16] = [
+    "iam_match",
+    "iam_principal_arn",
+    "iam_role_arn",
+    "iam_session_name",
+    "iam_source_identity",
+    "iam_source_account",
+    "iam_access_key_id",
+    "iam_assumed_at",
+    "iam_expires_at",
+    "iam_evidence",
+    "iam_sources",
+    "iam_chain",
+    "iam_conditional",
+    "iam_candidates",
+    "iam_reason",
+    "iam_candidate_list",
+];
+
+/// One IAM candidate on the wire (no credentials: only the access key id).
+#[derive(Serialize)]
+struct WireCandidate<'s> {
+    principal_arn: &'s str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_name: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_account: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assumed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    evidence: &'s [String],
+    sources: &'s [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    chain: &'s [String],
+    #[serde(skip_serializing_if = "is_false")]
+    conditional: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    contradicted: bool,
+    score: u32,
+}
+
+impl<'s> WireCandidate<'s> {
+    fn new(c: &'s IamCandidate) -> Self {
+        WireCandidate {
+            principal_arn: &c.principal_arn,
+            role_arn: c.role_arn.as_deref(),
+            session_name: c.session_name.as_deref(),
+            source_identity: c.source_identity.as_deref(),
+            source_account: c.source_account.as_deref(),
+            access_key_id: c.access_key_id.as_deref(),
+            assumed_at: time(c.assumed_at_ms),
+            expires_at: time(c.expires_at_ms),
+            evidence: &c.evidence,
+            sources: &c.sources,
+            chain: &c.chain,
+            conditional: c.conditional,
+            contradicted: c.contradicted,
+            score: c.score,
+        }
+    }
+}
+
+/// The `iam` object (field order = [`IAM_FIELDS`]).
+#[derive(Serialize)]
+struct WireIam<'s> {
+    #[serde(rename = "match")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal_arn: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_arn: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_name: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_account: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_key_id: Option<&'s str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    assumed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    evidence: &'s [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    sources: &'s [String],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    chain: &'s [String],
+    #[serde(skip_serializing_if = "is_false")]
+    conditional: bool,
+    candidates: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'s str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    candidate_list: Vec<WireCandidate<'s>>,
+}
+
+impl<'s> WireIam<'s> {
+    fn new(a: &'s IamAttribution) -> Self {
+        let best = a.best.as_ref();
+        // An ambiguous answer chose nobody: it shows the evidence the tied
+        // candidates share.
+        let evidence: &[String] = match (best, a.candidates.first()) {
+            (Some(b), _) => &b.evidence,
+            (None, Some(c)) if a.kind == crate::cloud::MatchKind::Ambiguous => &c.evidence,
+            _ => &[],
+        };
+        WireIam {
+            kind: a.kind.as_str(),
+            principal_arn: best.map(|b| b.principal_arn.as_str()),
+            role_arn: best.and_then(|b| b.role_arn.as_deref()),
+            session_name: best.and_then(|b| b.session_name.as_deref()),
+            source_identity: best.and_then(|b| b.source_identity.as_deref()),
+            source_account: best.and_then(|b| b.source_account.as_deref()),
+            access_key_id: best.and_then(|b| b.access_key_id.as_deref()),
+            assumed_at: time(best.and_then(|b| b.assumed_at_ms)),
+            expires_at: time(best.and_then(|b| b.expires_at_ms)),
+            evidence,
+            sources: best.map_or(&[][..], |b| &b.sources),
+            chain: best.map_or(&[][..], |b| &b.chain),
+            conditional: best.is_some_and(|b| b.conditional),
+            candidates: a.candidate_count,
+            reason: a.reason.as_deref(),
+            candidate_list: a.candidates.iter().map(WireCandidate::new).collect(),
+        }
+    }
+
+    /// The CSV cells, in [`IAM_COLUMNS`] order.
+    fn csv_cells(&self) -> Vec<Cow<'_, str>> {
+        let text = |v: Option<&'s str>| Cow::Borrowed(v.unwrap_or_default());
+        vec![
+            Cow::Borrowed(self.kind),
+            text(self.principal_arn),
+            text(self.role_arn),
+            text(self.session_name),
+            text(self.source_identity),
+            text(self.source_account),
+            text(self.access_key_id),
+            Cow::Owned(self.assumed_at.clone().unwrap_or_default()),
+            Cow::Owned(self.expires_at.clone().unwrap_or_default()),
+            Cow::Owned(self.evidence.join(";")),
+            Cow::Owned(self.sources.join(";")),
+            Cow::Owned(self.chain.join(";")),
+            Cow::Borrowed(if self.conditional { "true" } else { "false" }),
+            Cow::Owned(self.candidates.to_string()),
+            text(self.reason),
+            if self.candidate_list.is_empty() {
+                Cow::Borrowed("")
+            } else {
+                Cow::Owned(serde_json::to_string(&self.candidate_list).unwrap_or_default())
+            },
+        ]
+    }
+}
 
 /// The wire shape of one session (field order = [`COLUMNS`]).
 #[derive(Serialize)]
@@ -103,6 +292,8 @@ struct WireSession<'s> {
     suspect: bool,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     notes: &'s [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iam: Option<WireIam<'s>>,
 }
 
 /// Provenances as `"path:line"` strings, written without building them
@@ -166,6 +357,7 @@ impl<'s> WireSession<'s> {
             ssl_unverified: s.ssl_unverified,
             suspect: s.suspect,
             notes: &s.notes,
+            iam: s.iam.as_deref().map(WireIam::new),
         }
     }
 
@@ -222,6 +414,7 @@ pub fn write_jsonl<W: Write>(out: &mut W, s: &Session) -> io::Result<()> {
 pub struct CsvWriter<W: Write> {
     inner: csv::Writer<W>,
     header_written: bool,
+    iam: bool,
 }
 
 impl<W: Write> CsvWriter<W> {
@@ -231,12 +424,26 @@ impl<W: Write> CsvWriter<W> {
                 .has_headers(false)
                 .from_writer(out),
             header_written: false,
+            iam: false,
+        }
+    }
+
+    /// A writer with the [`IAM_COLUMNS`] (IAM correlation on).
+    pub fn with_iam(out: W) -> Self {
+        CsvWriter {
+            iam: true,
+            ..CsvWriter::new(out)
         }
     }
 
     fn header(&mut self) -> io::Result<()> {
         if !self.header_written {
-            self.inner.write_record(COLUMNS)?;
+            if self.iam {
+                self.inner
+                    .write_record(COLUMNS.iter().chain(IAM_COLUMNS.iter()))?;
+            } else {
+                self.inner.write_record(COLUMNS)?;
+            }
             self.header_written = true;
         }
         Ok(())
@@ -246,8 +453,22 @@ impl<W: Write> CsvWriter<W> {
     pub fn write(&mut self, s: &Session) -> io::Result<()> {
         self.header()?;
         let wire = WireSession::new(s);
-        self.inner
-            .write_record(wire.csv_row().iter().map(|f| f.as_bytes()))?;
+        if self.iam {
+            let iam = wire
+                .iam
+                .as_ref()
+                .map(WireIam::csv_cells)
+                .unwrap_or_else(|| vec![Cow::Borrowed(""); IAM_COLUMNS.len()]);
+            self.inner.write_record(
+                wire.csv_row()
+                    .iter()
+                    .chain(iam.iter())
+                    .map(|f| f.as_bytes()),
+            )?;
+        } else {
+            self.inner
+                .write_record(wire.csv_row().iter().map(|f| f.as_bytes()))?;
+        }
         Ok(())
     }
 

@@ -16,12 +16,17 @@
 //! (`suspect`), TLS a `?` suffix when its fields are unverified; both
 //! markers survive truncation and are explained under the table.
 //!
+//! With IAM correlation, a line under a row names the principal
+//! (`└ iam: exact arn:… (evidence)`), and with `--explain` one line per
+//! candidate follows.
+//!
 //! Rows are buffered until [`TableWriter::finish`] to size the columns.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use crate::cloud::{IamAttribution, MatchKind};
 use crate::session::{Outcome, Session};
 
 const GREEN: &str = "\x1b[32m";
@@ -109,6 +114,10 @@ impl Cell {
 struct Row {
     cells: [Cell; NCOLS],
     outcome: Outcome,
+    /// The IAM principal line under the row, when correlated.
+    iam: Option<String>,
+    /// With `--explain`: one line per candidate.
+    iam_candidates: Vec<String>,
 }
 
 /// Buffers sessions and writes them as an aligned table on `finish`.
@@ -182,6 +191,18 @@ impl<W: Write> TableWriter<W> {
                 text(&s.application_name),
             ],
             outcome: s.outcome,
+            iam: s.iam.as_deref().and_then(iam_line),
+            iam_candidates: s
+                .iam
+                .as_deref()
+                .filter(|a| a.kind != MatchKind::Ambiguous)
+                .map(|a| {
+                    a.candidates
+                        .iter()
+                        .map(|c| format!("{} ({})", c.principal_arn, c.evidence.join(", ")))
+                        .collect()
+                })
+                .unwrap_or_default(),
         });
         Ok(())
     }
@@ -227,6 +248,12 @@ impl<W: Write> TableWriter<W> {
                 push_cell(&mut line, i, &text, w, widths[i], colour);
             }
             writeln!(self.out, "{}", line.trim_end())?;
+            if let Some(iam) = &row.iam {
+                writeln!(self.out, "    └ iam: {}", sanitize(iam))?;
+            }
+            for c in &row.iam_candidates {
+                writeln!(self.out, "        candidate: {}", sanitize(c))?;
+            }
             counts[match row.outcome {
                 Outcome::Success => 0,
                 Outcome::Failure => 1,
@@ -289,6 +316,38 @@ impl<W: Write> TableWriter<W> {
             }
         }
         widths
+    }
+}
+
+/// The line under a correlated session: `exact arn:… (instance_ip, time,
+/// policy)`; `None` for sessions IAM correlation does not apply to.
+fn iam_line(a: &IamAttribution) -> Option<String> {
+    match a.kind {
+        MatchKind::NotApplicable => None,
+        MatchKind::Ambiguous => Some(format!(
+            "ambiguous: {} candidates ({})",
+            a.candidate_count,
+            a.candidates
+                .iter()
+                .map(|c| c.principal_arn.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        MatchKind::None => Some(format!(
+            "none{}",
+            a.reason
+                .as_deref()
+                .map_or_else(String::new, |r| format!(": {r}"))
+        )),
+        MatchKind::Exact | MatchKind::Probable => {
+            let best = a.best.as_ref()?;
+            Some(format!(
+                "{} {} ({})",
+                a.kind,
+                best.principal_arn,
+                best.evidence.join(", ")
+            ))
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod common;
 mod determinism;
+mod iam;
 mod live;
 mod samples;
 mod sessions;
