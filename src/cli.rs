@@ -17,7 +17,9 @@ use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::session::{self, Session, Stitcher};
-use crate::sink::{jsonl, sessions as session_sink, summary as summary_sink, table};
+use crate::sink::{
+    cef, ecs, jsonl, ocsf, sessions as session_sink, summary as summary_sink, table,
+};
 use crate::source::{self, InputSpec};
 use crate::summary;
 
@@ -148,6 +150,12 @@ enum AuditFormat {
     Jsonl,
     Csv,
     Table,
+    /// OCSF 1.8.0 Authentication (class 3002) events, JSON Lines.
+    Ocsf,
+    /// Elastic Common Schema authentication events, NDJSON.
+    Ecs,
+    /// ArcSight Common Event Format lines.
+    Cef,
 }
 
 #[derive(clap::Args, Debug)]
@@ -156,7 +164,9 @@ struct AuditArgs {
     input: InputArgs,
     #[command(flatten)]
     filter: FilterArgs,
-    /// Output format; a table when stdout is a terminal, JSON Lines otherwise.
+    /// Output format; a table when stdout is a terminal, JSON Lines
+    /// otherwise. ocsf, ecs and cef write one logon event per attempt and
+    /// one logoff per ended session, for a SIEM.
     #[arg(long, value_enum)]
     format: Option<AuditFormat>,
     /// Colour in tables.
@@ -568,6 +578,17 @@ fn run_audit(args: AuditArgs) -> i32 {
             let code = for_each_session(&args.input, &args.filter, &mut |s| {
                 session_sink::write_jsonl(&mut out, &s)
             });
+            finish_sessions(code, out.flush())
+        }
+        // SIEM events, streamed as sessions end.
+        AuditFormat::Ocsf | AuditFormat::Ecs | AuditFormat::Cef => {
+            let write: fn(&mut _, &Session) -> io::Result<()> = match format {
+                AuditFormat::Ocsf => ocsf::write_session,
+                AuditFormat::Ecs => ecs::write_session,
+                _ => cef::write_session,
+            };
+            let mut out = out;
+            let code = for_each_session(&args.input, &args.filter, &mut |s| write(&mut out, &s));
             finish_sessions(code, out.flush())
         }
         AuditFormat::Csv => {
