@@ -8,3 +8,4 @@ mod determinism;
 mod live;
 mod samples;
 mod sessions;
+mod siem;
