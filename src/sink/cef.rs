@@ -237,3 +237,67 @@ pub fn write_session<W: Write>(out: &mut W, session: &Session) -> io::Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::event::{Event, EventKind, FailureClass, Provenance};
+    use crate::session::stitch;
+
+    #[test]
+    fn values_escape_backslash_equals_and_line_breaks() {
+        let mut out = String::new();
+        escape_value("a\\b=c\nd\re|f g", &mut out);
+        assert_eq!(out, "a\\\\b\\=c\\nd\\re|f g");
+        let mut out = String::new();
+        escape_header("a|b\\c\nd", &mut out);
+        assert_eq!(out, "a\\|b\\\\c d");
+    }
+
+    fn refused(user: &str) -> Session {
+        let mut r = Event::new(EventKind::Received, Arc::from("db1"));
+        r.pid = Some(7);
+        r.time_ms = Some(1_000);
+        r.client_addr = Some("2001:db8::7".into());
+        r.client_port = Some(5000);
+        r.source = Some(Provenance {
+            input: Arc::from("pg.log"),
+            line: 1,
+            event_id: None,
+        });
+        let mut f = r.clone();
+        f.kind = EventKind::AuthFailed;
+        f.time_ms = Some(1_002);
+        f.user = Some(user.into());
+        f.failure_class = Some(FailureClass::Password);
+        f.message = format!("password authentication failed for user \"{user}\"");
+        let mut sessions = stitch(vec![r, f]);
+        assert_eq!(sessions.len(), 1);
+        sessions.remove(0)
+    }
+
+    #[test]
+    fn a_hostile_user_cannot_add_a_key_or_a_line() {
+        let user = "x duser=admin|\\\nCEF:0|a|b|c|d|e|10|src=6.6.6.6";
+        let mut out = Vec::new();
+        assert!(write_session(&mut out, &refused(user)).is_ok());
+        let text = String::from_utf8(out).unwrap_or_default();
+        assert_eq!(text.matches('\n').count(), 1, "{text}");
+        assert!(text.ends_with('\n'));
+        // Every `=` that separates a key is preceded by a fixed key.
+        let unescaped_equals = text
+            .char_indices()
+            .filter(|&(i, c)| c == '=' && !text[..i].ends_with('\\'))
+            .count();
+        let keys = text.split(' ').filter(|w| w.contains('=')).count();
+        assert!(unescaped_equals <= keys);
+        assert!(text.contains("duser=x duser\\=admin|\\\\\\nCEF:0|a|b|c|d|e|10|src\\=6.6.6.6 "));
+        assert!(text.starts_with("CEF:0|pgtrail|pgtrail|"));
+        assert!(text.contains("|logon:failure|PostgreSQL logon failed|3|"));
+        // IPv6 clients use c6a2, not src.
+        assert!(text.contains(" c6a2=2001:db8::7 c6a2Label=Source IPv6 Address "));
+        assert!(!text.contains(" src=2001"));
+    }
+}

@@ -312,10 +312,12 @@ impl<'s> EcsEvent<'s> {
         if let Some(u) = s.user.as_deref() {
             related_users.push(u);
         }
-        if let Some(id) = s.identity.as_deref() {
-            if Some(id) != s.user.as_deref() {
-                related_users.push(id);
-            }
+        if let Some(id) = s
+            .identity
+            .as_deref()
+            .filter(|id| Some(*id) != s.user.as_deref())
+        {
+            related_users.push(id);
         }
         if let Some(p) = principal {
             related_users.push(&p.principal_arn);
@@ -412,14 +414,14 @@ impl<'s> EcsEvent<'s> {
             log: ev.record().map(|p| Log {
                 file: LogFile { path: &p.input },
             }),
-            postgresql: (s.database.is_some() || s.application_name.is_some()).then(|| {
+            postgresql: (s.database.is_some() || s.application_name.is_some()).then_some(
                 Postgresql {
                     log: PostgresqlLog {
                         database: s.database.as_deref(),
                         application_name: s.application_name.as_deref(),
                     },
-                }
-            }),
+                },
+            ),
             pgtrail: Pgtrail {
                 session_id: &s.session_id,
                 server: &s.server,
@@ -464,4 +466,51 @@ pub fn write_session<W: Write>(out: &mut W, session: &Session) -> io::Result<()>
         out.write_all(b"\n")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::event::{Event, EventKind};
+    use crate::session::stitch;
+
+    fn tls_session(unverified: bool) -> serde_json::Value {
+        let mut r = Event::new(EventKind::Received, Arc::from("db1"));
+        r.pid = Some(3);
+        r.time_ms = Some(10);
+        let mut az = r.clone();
+        az.kind = EventKind::Authorized;
+        az.user = Some("alice".into());
+        az.ssl_protocol = Some("TLSv1.3".into());
+        az.ssl_cipher = Some("TLS_AES_256_GCM_SHA384".into());
+        az.ssl_unverified = unverified;
+        let s = stitch(vec![r, az]).remove(0);
+        let mut out = Vec::new();
+        assert!(write_session(&mut out, &s).is_ok());
+        assert_eq!(
+            out.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "open: no logoff"
+        );
+        serde_json::from_slice(&out).unwrap_or_default()
+    }
+
+    #[test]
+    fn only_verified_tls_goes_to_the_tls_fields() {
+        let verified = tls_session(false);
+        assert_eq!(verified["tls"]["version"], "1.3");
+        assert_eq!(verified["tls"]["version_protocol"], "tls");
+        assert!(verified["pgtrail"].get("tls_unverified").is_none());
+        let unverified = tls_session(true);
+        assert!(unverified.get("tls").is_none());
+        assert_eq!(unverified["pgtrail"]["ssl_unverified"], true);
+        assert_eq!(
+            unverified["pgtrail"]["tls_unverified"]["cipher"],
+            "TLS_AES_256_GCM_SHA384"
+        );
+        assert_eq!(unverified["event"]["outcome"], "success");
+        assert_eq!(unverified["user"]["name"], "alice");
+    }
 }

@@ -484,3 +484,61 @@ pub fn write_session<W: Write>(out: &mut W, session: &Session) -> io::Result<()>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::event::{Event, EventKind, Provenance};
+    use crate::session::stitch;
+
+    fn events_of(s: &Session) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        assert!(write_session(&mut out, s).is_ok());
+        String::from_utf8_lossy(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_default())
+            .collect()
+    }
+
+    fn received(time: Option<i64>) -> Event {
+        let mut r = Event::new(EventKind::Received, Arc::from("db1"));
+        r.pid = Some(9);
+        r.time_ms = time;
+        r.client_addr = Some("10.0.0.9".into());
+        r.source = Some(Provenance {
+            input: Arc::from("pg.log"),
+            line: 4,
+            event_id: None,
+        });
+        r
+    }
+
+    #[test]
+    fn an_abandoned_attempt_is_one_logon_with_status_other() {
+        let s = stitch(vec![received(Some(5_000))]).remove(0);
+        let events = events_of(&s);
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e["type_uid"], 300201);
+        assert_eq!(e["status_id"], 99);
+        assert_eq!(e["status"], "Abandoned");
+        assert_eq!(e["severity_id"], 1);
+        assert_eq!(e["time"], 5_000);
+        assert_eq!(e["user"]["name"], "");
+        assert_eq!(e["is_remote"], true);
+        assert_eq!(e["metadata"]["original_event_uid"], "pg.log:4");
+        assert_eq!(e["unmapped"]["outcome"], "abandoned");
+        assert!(e.get("cloud").is_none() && e["metadata"].get("profiles").is_none());
+    }
+
+    #[test]
+    fn a_log_without_times_says_so() {
+        let s = stitch(vec![received(None)]).remove(0);
+        let e = &events_of(&s)[0];
+        assert_eq!(e["time"], 0);
+        assert_eq!(e["unmapped"]["time_unknown"], true);
+        assert!(e["metadata"].get("original_time").is_none());
+    }
+}

@@ -306,10 +306,10 @@ impl Ocsf {
             if !a["@deprecated"].is_null() {
                 errors.push(format!("{at}: deprecated attribute"));
             }
-            if let Some(p) = profile_of(a) {
-                if !profiles.contains(&p) {
-                    errors.push(format!("{at}: belongs to profile {p}, not declared"));
-                }
+            if let Some(p) = profile_of(a)
+                && !profiles.contains(&p)
+            {
+                errors.push(format!("{at}: belongs to profile {p}, not declared"));
             }
             let is_array = a["is_array"].as_bool().unwrap_or(false);
             let type_name = a["type"].as_str().unwrap_or("");
@@ -382,11 +382,10 @@ impl Ocsf {
         match obj.get(sibling).and_then(Value::as_str) {
             None if key == "99" => errors.push(format!("{at}: 99 (Other) without {sibling}")),
             None => {}
-            Some(label) if key == "99" => {
-                if label.is_empty() {
-                    errors.push(format!("{at}: 99 (Other) with an empty {sibling}"));
-                }
+            Some("") if key == "99" => {
+                errors.push(format!("{at}: 99 (Other) with an empty {sibling}"));
             }
+            Some(_) if key == "99" => {}
             Some(label) if label != caption => {
                 errors.push(format!(
                     "{at}: {key} is {caption:?} but {sibling} says {label:?}"
@@ -427,10 +426,10 @@ impl Ocsf {
                         errors.push(format!("{at}: {n} outside {type_name} range"));
                     }
                 }
-                if let (Some(max), Some(s)) = (t["max_len"].as_u64(), value.as_str()) {
-                    if s.len() as u64 > max {
-                        errors.push(format!("{at}: longer than {max}"));
-                    }
+                if let (Some(max), Some(s)) = (t["max_len"].as_u64(), value.as_str())
+                    && s.len() as u64 > max
+                {
+                    errors.push(format!("{at}: longer than {max}"));
                 }
                 if type_name == "ip_t"
                     && value.as_str().is_some_and(|s| s.parse::<IpAddr>().is_err())
@@ -731,10 +730,10 @@ impl EcsFields {
                 if !ok {
                     errors.push(format!("{name}: {item} is not a {ty}"));
                 }
-                if let Some(allowed) = self.allowed.get(name) {
-                    if !item.as_str().is_some_and(|s| allowed.contains(s)) {
-                        errors.push(format!("{name}: {item} is not an allowed value"));
-                    }
+                if let Some(allowed) = self.allowed.get(name)
+                    && !item.as_str().is_some_and(|s| allowed.contains(s))
+                {
+                    errors.push(format!("{name}: {item} is not an allowed value"));
                 }
             }
         }
