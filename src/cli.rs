@@ -13,6 +13,7 @@ use crate::event::Event;
 use crate::extract::{Enricher, Stats};
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
+use crate::follow;
 use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
@@ -172,6 +173,15 @@ struct AuditArgs {
     /// Colour in tables.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
+    /// Keep reading one log file as it grows (like `tail -f`) and write
+    /// each session, flushed, as soon as it ends (jsonl, ocsf, ecs, cef).
+    /// Attempts not authorized within 10 minutes are written as abandoned.
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: stop after the file has been quiet this many
+    /// milliseconds, writing the sessions still open (tests, scripts).
+    #[arg(long, value_name = "MS", requires = "follow", hide = true)]
+    follow_exit_idle_ms: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -564,6 +574,9 @@ fn terminal_width() -> Option<usize> {
 }
 
 fn run_audit(args: AuditArgs) -> i32 {
+    if args.follow {
+        return run_follow(&args);
+    }
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         AuditFormat::Table
     } else {
@@ -610,6 +623,79 @@ fn run_audit(args: AuditArgs) -> i32 {
                 .try_for_each(|s| t.write(s))
                 .and_then(|()| t.finish()?.flush());
             finish_sessions(code, written)
+        }
+    }
+}
+
+/// `audit --follow FILE`: sessions written and flushed one by one as they end.
+fn run_follow(args: &AuditArgs) -> i32 {
+    let write: fn(&mut _, &Session) -> io::Result<()> = match args.format {
+        None | Some(AuditFormat::Jsonl) => session_sink::write_jsonl,
+        Some(AuditFormat::Ocsf) => ocsf::write_session,
+        Some(AuditFormat::Ecs) => ecs::write_session,
+        Some(AuditFormat::Cef) => cef::write_session,
+        Some(AuditFormat::Csv | AuditFormat::Table) => {
+            return usage_error("--follow writes jsonl, ocsf, ecs or cef");
+        }
+    };
+    let path = match args.input.inputs.as_slice() {
+        [path] if path.is_file() => path,
+        [path] if path.as_os_str() != "-" && !path.exists() => {
+            eprintln!("pgtrail: error: {}: no such file", path.display());
+            return exit::INPUT_ERROR;
+        }
+        _ => return usage_error("--follow takes exactly one log file"),
+    };
+    let options = match parse_options(&args.input) {
+        Ok(o) => o,
+        Err(e) => return usage_error(&e),
+    };
+    let filter = match build_filter(&args.filter) {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e),
+    };
+    let follow_options = follow::FollowOptions {
+        exit_after_idle: args
+            .follow_exit_idle_ms
+            .map(std::time::Duration::from_millis),
+        ..follow::FollowOptions::default()
+    };
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let quiet = args.input.quiet;
+    let result = follow::follow(
+        path,
+        &options,
+        Catalog::builtin(),
+        args.input.server.as_deref().map(Arc::from),
+        &follow_options,
+        &mut |detected| {
+            if !quiet {
+                eprintln!(
+                    "pgtrail: following {} ({detected}); attempts not authorized within {} min are written as abandoned",
+                    path.display(),
+                    follow::ABANDON_DELAY_MINUTES
+                );
+            }
+        },
+        &mut |s| {
+            if filter.matches(&s) {
+                write(&mut out, &s)?;
+                out.flush()?;
+            }
+            Ok(())
+        },
+    );
+    match result {
+        Ok(()) => finish_output(Ok(exit::OK), out.flush()),
+        Err(follow::FollowError::Output(e)) => output_error(e),
+        Err(follow::FollowError::Input(e)) => {
+            eprintln!("pgtrail: error: {}: {e}", path.display());
+            exit::INPUT_ERROR
+        }
+        Err(follow::FollowError::Format(e)) => {
+            eprintln!("pgtrail: error: {}: {e}", path.display());
+            exit::UNRECOGNISED
         }
     }
 }

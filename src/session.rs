@@ -418,7 +418,11 @@ impl Stitcher {
     /// [`ABANDON_AFTER_MS`]) and forgets ids that can no longer collide.
     /// Deterministic: it depends only on the event stream.
     fn sweep(&mut self) {
-        let now = self.clock.now.clone();
+        self.sweep_at(self.clock.now.clone());
+    }
+
+    /// [`Self::sweep`] as if the latest time of each server were `now`.
+    fn sweep_at(&mut self, now: HashMap<Arc<str>, i64>) {
         let stale: Vec<(Arc<str>, u32)> = self
             .open
             .iter()
@@ -484,6 +488,18 @@ impl Stitcher {
         };
         session.session_id = if n == 1 { base } else { format!("{base}#{n}") };
         self.done.push(session);
+    }
+
+    /// Closes the attempts not authorized within [`ABANDON_AFTER_MS`],
+    /// counting `quiet_ms` more than the log's clock: for a live input,
+    /// whose log clock stops while the server is quiet (`audit --follow`
+    /// passes how long the file has been quiet).
+    pub fn close_stale(&mut self, quiet_ms: i64) {
+        let mut now = self.clock.now.clone();
+        for t in now.values_mut() {
+            *t = t.saturating_add(quiet_ms);
+        }
+        self.sweep_at(now);
     }
 
     /// The sessions that ended since the last call, in the order they ended.
@@ -605,5 +621,49 @@ mod tests {
         assert_eq!(evicted, many as usize - MAX_OPEN_SESSIONS * 3 / 4);
         // Nothing is lost: the rest comes out at the end.
         assert_eq!(done.len() + st.finish().len(), many as usize + 1);
+    }
+}
+
+#[cfg(test)]
+mod close_stale_tests {
+    use super::*;
+
+    fn received(pid: u32, time_ms: i64) -> Event {
+        let mut e = Event::new(EventKind::Received, Arc::from("db"));
+        e.pid = Some(pid);
+        e.time_ms = Some(time_ms);
+        e
+    }
+
+    #[test]
+    fn a_quiet_live_log_closes_only_attempts_past_the_abandon_delay() {
+        let mut stitcher = Stitcher::new();
+        stitcher.push(&received(1, 0));
+        stitcher.push(&received(2, 120_000));
+        let mut authorized = received(3, 0);
+        authorized.kind = EventKind::Authorized;
+        stitcher.push(&authorized);
+        stitcher.close_stale(1_000);
+        assert!(stitcher.take_done().is_empty(), "nothing is stale yet");
+        // Quiet for the whole delay: pid 1 (last seen 2 min before the log's
+        // latest record) is past it, pid 2 is not, the authorized pid 3
+        // stays open whatever the delay.
+        stitcher.close_stale(ABANDON_AFTER_MS - 60_000);
+        let done = stitcher.take_done();
+        assert_eq!(done.iter().map(|s| s.pid).collect::<Vec<_>>(), [1]);
+        assert_eq!(done[0].outcome, Outcome::Abandoned);
+        assert_eq!(done[0].end_reason, Some(EndReason::Eof));
+        stitcher.close_stale(10 * ABANDON_AFTER_MS);
+        assert_eq!(
+            stitcher
+                .take_done()
+                .iter()
+                .map(|s| s.pid)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        let rest = stitcher.finish();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].outcome, Outcome::Success);
     }
 }

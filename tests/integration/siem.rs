@@ -1113,3 +1113,91 @@ fn golden_files_match_byte_for_byte() {
         "{mismatches:#?}\nrerun with PGTRAIL_BLESS=1 if intended"
     );
 }
+
+// ----------------------------------------------------------------- follow
+
+#[test]
+fn follow_writes_sessions_while_the_file_grows() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let sample = "samples/pg15/rds/postgresql.log";
+    let text = std::fs::read_to_string(repo().join(sample)).expect("sample");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let dir = std::env::temp_dir().join(format!("pgtrail-follow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("postgresql.log");
+    std::fs::write(&path, lines[..100].concat()).expect("first part");
+    let path_text = path.to_str().expect("utf-8 temp path").to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+        .args([
+            "audit",
+            "-q",
+            "--follow",
+            "--format",
+            "ocsf",
+            "--server",
+            "pg15-rds",
+            "--follow-exit-idle-ms",
+            "4000",
+            &path_text,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run pgtrail --follow");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Sessions of the first part arrive while pgtrail is still running.
+    let mut got: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < 10 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            got.push(line);
+        }
+    }
+    assert!(got.len() >= 10, "only {} events streamed", got.len());
+    assert!(
+        child.try_wait().expect("poll child").is_none(),
+        "pgtrail must still be following"
+    );
+    // The rest of the log, appended in two writes.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("append");
+    file.write_all(lines[100..150].concat().as_bytes())
+        .expect("append");
+    file.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(600));
+    file.write_all(lines[150..].concat().as_bytes())
+        .expect("append");
+    file.flush().expect("flush");
+    let status = child.wait().expect("wait");
+    assert!(status.success());
+    reader.join().expect("reader");
+    got.extend(rx.try_iter());
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Exactly the events of a plain run over the whole file.
+    let schema = Ocsf::load();
+    let mut followed: Vec<String> = got.iter().map(|l| l.replace(&path_text, sample)).collect();
+    for l in &followed {
+        let v: Value = serde_json::from_str(l).expect("JSON");
+        assert_valid(&schema, &v, "follow");
+    }
+    let mut whole: Vec<String> = audit("ocsf", sample).lines().map(str::to_owned).collect();
+    followed.sort();
+    whole.sort();
+    assert_eq!(followed.len(), whole.len());
+    assert!(followed == whole, "follow output differs from a plain run");
+}
