@@ -20,8 +20,8 @@
 //!   `duser` (the database role), `suser` (the correlated IAM principal
 //!   ARN, else the authenticated identity), `src`/`c6a2` (IPv4/IPv6
 //!   client), `spt`, `shost` (a client logged by name), `app`
-//!   (`postgresql`), `dproc`/`dpid` (the backend), `dhost`/`dpt` (the
-//!   endpoint, when known), `deviceExternalId` (pgtrail's server label),
+//!   (`postgresql`), `dproc`/`dpid` (the backend), `dhost`/`dvchost`/`dpt`
+//!   (the endpoint, when known), `deviceExternalId` (pgtrail's server label),
 //!   `externalId` (the session id), `start`/`end`/`cn1` (duration ms) on
 //!   logoffs, and labelled custom strings: `cs1` database, `cs2`
 //!   application, `cs3` authMethod, `cs4` failureClass, `cs5` evidence,
@@ -164,6 +164,7 @@ fn line(ev: AuthEvent<'_>) -> String {
     ext.add("dpid", &s.pid.to_string());
     let cloud = s.cloud.as_deref();
     ext.add_opt("dhost", cloud.and_then(|c| c.host.as_deref()));
+    ext.add_opt("dvchost", cloud.and_then(|c| c.host.as_deref()));
     if let Some(port) = cloud.and_then(|c| c.port) {
         ext.add("dpt", &port.to_string());
     }

@@ -925,7 +925,7 @@ fn parse_cef(line: &str) -> Result<CefLine, String> {
 }
 
 /// The only keys pgtrail writes.
-const CEF_KEYS: [&str; 40] = [
+const CEF_KEYS: [&str; 41] = [
     "rt",
     "act",
     "cat",
@@ -943,6 +943,7 @@ const CEF_KEYS: [&str; 40] = [
     "dproc",
     "dpid",
     "dhost",
+    "dvchost",
     "dpt",
     "deviceExternalId",
     "externalId",
@@ -1025,6 +1026,11 @@ fn cef_hostile_names_round_trip_without_adding_fields_or_lines() {
         Some("arn:aws:sts::111122223333:assumed-role/app-role/i-0abc123def4567890")
     );
     assert_eq!(ext(&lines[0], "cs6"), Some("aws:eu-west-1:111122223333"));
+    assert_eq!(
+        ext(&lines[0], "dvchost"),
+        Some("prod-db.abc123.eu-west-1.rds.amazonaws.com")
+    );
+    assert_eq!(ext(&lines[0], "dpt"), Some("5432"));
     assert_eq!(ext(&lines[1], "cn1"), Some("8960"));
     assert_eq!(ext(&lines[1], "act"), Some("logoff"));
 }
