@@ -36,6 +36,9 @@ use crate::pipeline::{self, Detected, ParseOptions};
 use crate::session::{ABANDON_AFTER_MS, Session, Stitcher};
 use crate::source;
 
+/// Bytes read per round before decoding what is complete.
+const READ_BUDGET: usize = 4 << 20;
+
 /// How often, while the file is quiet, attempts are checked for staleness.
 const STALE_CHECK_EVERY: Duration = Duration::from_secs(5);
 
@@ -115,21 +118,31 @@ pub fn follow(
             offset = 0;
             pending.clear();
         }
-        let mut grew = false;
+        // At most READ_BUDGET per round, so a large file already on disk
+        // is decoded piece by piece (memory stays bounded).
+        let mut read_now = 0usize;
+        let mut more = false;
         loop {
+            if read_now >= READ_BUDGET {
+                more = true;
+                break;
+            }
             let n = file.read(&mut buf).map_err(FollowError::Input)?;
             if n == 0 {
                 break;
             }
             offset += n as u64;
+            read_now += n;
             pending.extend_from_slice(&buf[..n]);
-            grew = true;
         }
+        let grew = read_now > 0;
         if grew {
-            last_growth = Instant::now();
             settled = false;
         }
-        let quiet = last_growth.elapsed() >= options.settle;
+        // Quiet: at the end of the file, with nothing new for `settle`
+        // (counted from the end of the last round that read something, so
+        // the time spent decoding is not mistaken for quiet).
+        let quiet = !grew && last_growth.elapsed() >= options.settle;
         if state.detected.is_none()
             && (pending.len() >= DETECT_BYTES || (quiet && !pending.is_empty()))
         {
@@ -170,7 +183,11 @@ pub fn follow(
                 state.close_stale(quiet_ms, each)?;
             }
         }
+        if grew {
+            last_growth = Instant::now();
+        }
         if let Some(idle) = options.exit_after_idle
+            && !grew
             && last_growth.elapsed() >= idle
             && (state.detected.is_some() || pending.is_empty())
         {
@@ -179,7 +196,9 @@ pub fn follow(
             }
             return state.finish(each);
         }
-        std::thread::sleep(options.poll);
+        if !more {
+            std::thread::sleep(options.poll);
+        }
     }
 }
 

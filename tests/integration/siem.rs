@@ -1207,3 +1207,62 @@ fn follow_writes_sessions_while_the_file_grows() {
     assert_eq!(followed.len(), whole.len());
     assert!(followed == whole, "follow output differs from a plain run");
 }
+
+/// A file larger than one read round (4 MiB) is decoded piece by piece
+/// and gives exactly the sessions of a plain run.
+#[test]
+fn follow_reads_a_large_existing_file_in_pieces() {
+    let text =
+        std::fs::read_to_string(repo().join("samples/pg15/rds/postgresql.log")).expect("sample");
+    let dir = std::env::temp_dir().join(format!("pgtrail-follow-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("postgresql.log");
+    // Copies of the sample with fresh pids: [3856] → [1003856] …
+    let mut big = String::with_capacity(text.len() * 170);
+    for copy in 1..=170u32 {
+        for line in text.split_inclusive('\n') {
+            big.push_str(&shift_pid(line, copy * 1_000_000));
+        }
+    }
+    assert!(big.len() > 4 << 20, "{} bytes", big.len());
+    std::fs::write(&path, &big).expect("write");
+    let path_text = path.to_str().expect("utf-8 path");
+    let run = |follow: bool| -> Vec<String> {
+        let mut args = vec!["audit", "-q", "--format", "jsonl", "--server", "big"];
+        if follow {
+            args.extend(["--follow", "--follow-exit-idle-ms", "1000"]);
+        }
+        args.push(path_text);
+        let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+            .args(&args)
+            .output()
+            .expect("run pgtrail");
+        assert!(output.status.success());
+        let mut lines: Vec<String> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let followed = run(true);
+    let plain = run(false);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(followed.len(), plain.len());
+    assert_eq!(followed.len(), 64 * 170);
+    assert!(followed == plain, "follow differs from a plain run");
+}
+
+/// The line with the `[pid]` of its RDS prefix increased by `by`.
+fn shift_pid(line: &str, by: u32) -> String {
+    let mut from = 0;
+    while let Some(at) = line[from..].find(":[").map(|p| from + p + 2) {
+        if let Some(len) = line[at..].find("]:")
+            && let Ok(pid) = line[at..at + len].parse::<u32>()
+        {
+            return format!("{}{}{}", &line[..at], pid + by, &line[at + len..]);
+        }
+        from = at;
+    }
+    line.to_owned()
+}
