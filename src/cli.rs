@@ -18,6 +18,7 @@ use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::session::{self, Session, Stitcher};
+use crate::sink::auth_event::Part;
 use crate::sink::{
     cef, ecs, jsonl, ocsf, sessions as session_sink, summary as summary_sink, table,
 };
@@ -174,8 +175,9 @@ struct AuditArgs {
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
     /// Keep reading one log file as it grows (like `tail -f`) and write
-    /// each session, flushed, as soon as it ends (jsonl, ocsf, ecs, cef).
-    /// Attempts not authorized within 10 minutes are written as abandoned.
+    /// each session, flushed, as soon as it ends (jsonl, ocsf, ecs, cef;
+    /// SIEM logons as soon as established). Attempts not authorized within
+    /// 10 minutes are written as abandoned.
     #[arg(long)]
     follow: bool,
     /// With --follow: stop after the file has been quiet this many
@@ -629,11 +631,18 @@ fn run_audit(args: AuditArgs) -> i32 {
 
 /// `audit --follow FILE`: sessions written and flushed one by one as they end.
 fn run_follow(args: &AuditArgs) -> i32 {
-    let write: fn(&mut _, &Session) -> io::Result<()> = match args.format {
-        None | Some(AuditFormat::Jsonl) => session_sink::write_jsonl,
-        Some(AuditFormat::Ocsf) => ocsf::write_session,
-        Some(AuditFormat::Ecs) => ecs::write_session,
-        Some(AuditFormat::Cef) => cef::write_session,
+    type WriteEvents =
+        fn(&mut BufWriter<io::StdoutLock<'static>>, &Session, Part) -> io::Result<()>;
+    // Session records are written once, when the session ends; SIEM
+    // events split into the logon (announced when established) and the rest.
+    let write: WriteEvents = match args.format {
+        None | Some(AuditFormat::Jsonl) => |out, s, part| match part {
+            Part::Logon => Ok(()),
+            Part::All | Part::Rest => session_sink::write_jsonl(out, s),
+        },
+        Some(AuditFormat::Ocsf) => ocsf::write_events,
+        Some(AuditFormat::Ecs) => ecs::write_events,
+        Some(AuditFormat::Cef) => cef::write_events,
         Some(AuditFormat::Csv | AuditFormat::Table) => {
             return usage_error("--follow writes jsonl, ocsf, ecs or cef");
         }
@@ -660,8 +669,7 @@ fn run_follow(args: &AuditArgs) -> i32 {
             .map(std::time::Duration::from_millis),
         ..follow::FollowOptions::default()
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let quiet = args.input.quiet;
     let result = follow::follow(
         path,
@@ -678,9 +686,14 @@ fn run_follow(args: &AuditArgs) -> i32 {
                 );
             }
         },
-        &mut |s| {
-            if filter.matches(&s) {
-                write(&mut out, &s)?;
+        &mut |update| {
+            let (session, part) = match update {
+                follow::Update::Established(s) => (s, Part::Logon),
+                follow::Update::Ended(s) if s.logon_announced() => (s, Part::Rest),
+                follow::Update::Ended(s) => (s, Part::All),
+            };
+            if filter.matches(&session) {
+                write(&mut out, &session, part)?;
                 out.flush()?;
             }
             Ok(())

@@ -20,7 +20,13 @@
 //! - A file that shrinks (truncated in place) is read again from its start;
 //!   a file renamed away by rotation is not followed to its successor.
 //!
-//! Filters and output are the caller's: `each` receives every session.
+//! - A successful login is announced before its session ends
+//!   ([`Update::Established`]) once nothing refused it for
+//!   [`ESTABLISHED_AFTER_MS`](crate::session::ESTABLISHED_AFTER_MS) (1 s) of log time or quiet time, so a SIEM
+//!   sees a logon when it happens, not at disconnection; the session is
+//!   handed out again when it ends ([`Update::Ended`]).
+//!
+//! Filters and output are the caller's: `each` receives every update.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -68,6 +74,16 @@ impl Default for FollowOptions {
     }
 }
 
+/// What the follower hands out.
+#[derive(Debug)]
+pub enum Update {
+    /// A login that succeeded, its session still open (`end` unknown).
+    Established(Session),
+    /// A session that ended (or was closed as abandoned or open); its
+    /// `logon_announced()` says whether it was announced before.
+    Ended(Session),
+}
+
 /// Why following stopped early.
 #[derive(Debug)]
 pub enum FollowError {
@@ -89,7 +105,7 @@ pub fn follow(
     server: Option<Arc<str>>,
     options: &FollowOptions,
     on_detected: &mut dyn FnMut(&Detected),
-    each: &mut dyn FnMut(Session) -> io::Result<()>,
+    each: &mut dyn FnMut(Update) -> io::Result<()>,
 ) -> Result<(), FollowError> {
     let mut file = File::open(path).map_err(FollowError::Input)?;
     let label: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
@@ -175,7 +191,8 @@ pub fn follow(
             }
             if quiet && !settled {
                 settled = true;
-                state.settle(each)?;
+                let quiet_ms = i64::try_from(last_growth.elapsed().as_millis()).unwrap_or(i64::MAX);
+                state.settle(quiet_ms, each)?;
             }
             if quiet && last_stale_check.elapsed() >= STALE_CHECK_EVERY {
                 last_stale_check = Instant::now();
@@ -234,7 +251,7 @@ impl State<'_> {
     fn decode(
         &mut self,
         bytes: &[u8],
-        each: &mut dyn FnMut(Session) -> io::Result<()>,
+        each: &mut dyn FnMut(Update) -> io::Result<()>,
     ) -> Result<(), FollowError> {
         let Some(detected) = &self.detected else {
             return Ok(());
@@ -256,32 +273,31 @@ impl State<'_> {
             self.enricher.push(out, &mut |e| released.push(e));
         }
         self.line_base += memchr::memchr_iter(b'\n', bytes).count() as u64;
-        self.stitch(&released, each)
+        self.stitch(&released, 0, each)
     }
 
     fn stitch(
         &mut self,
         events: &[Box<Event>],
-        each: &mut dyn FnMut(Session) -> io::Result<()>,
+        quiet_ms: i64,
+        each: &mut dyn FnMut(Update) -> io::Result<()>,
     ) -> Result<(), FollowError> {
         for event in events {
             self.stitcher.push(event);
         }
-        for session in self.stitcher.take_done() {
-            each(session).map_err(FollowError::Output)?;
-        }
-        Ok(())
+        self.hand_out(quiet_ms, each)
     }
 
     /// The file went quiet: release what the enricher holds (events
     /// waiting for a later record to confirm their TLS fields).
     fn settle(
         &mut self,
-        each: &mut dyn FnMut(Session) -> io::Result<()>,
+        quiet_ms: i64,
+        each: &mut dyn FnMut(Update) -> io::Result<()>,
     ) -> Result<(), FollowError> {
         let mut released = Vec::new();
         self.enricher.finish(&mut |e| released.push(e));
-        self.stitch(&released, each)
+        self.stitch(&released, quiet_ms, each)
     }
 
     /// Closes the attempts that can no longer authenticate, the file
@@ -289,26 +305,36 @@ impl State<'_> {
     fn close_stale(
         &mut self,
         quiet_ms: i64,
-        each: &mut dyn FnMut(Session) -> io::Result<()>,
+        each: &mut dyn FnMut(Update) -> io::Result<()>,
     ) -> Result<(), FollowError> {
         self.stitcher.close_stale(quiet_ms);
+        self.hand_out(quiet_ms, each)
+    }
+
+    /// Hands out the sessions that ended, then the logins established
+    /// (counting `quiet_ms` of quiet input).
+    fn hand_out(
+        &mut self,
+        quiet_ms: i64,
+        each: &mut dyn FnMut(Update) -> io::Result<()>,
+    ) -> Result<(), FollowError> {
         for session in self.stitcher.take_done() {
-            each(session).map_err(FollowError::Output)?;
+            each(Update::Ended(session)).map_err(FollowError::Output)?;
+        }
+        for session in self.stitcher.take_established(quiet_ms) {
+            each(Update::Established(session)).map_err(FollowError::Output)?;
         }
         Ok(())
     }
 
     /// Stops following: everything still open is closed as at the end of
     /// an input.
-    fn finish(
-        mut self,
-        each: &mut dyn FnMut(Session) -> io::Result<()>,
-    ) -> Result<(), FollowError> {
+    fn finish(mut self, each: &mut dyn FnMut(Update) -> io::Result<()>) -> Result<(), FollowError> {
         let mut released = Vec::new();
         self.enricher.finish(&mut |e| released.push(e));
-        self.stitch(&released, each)?;
+        self.stitch(&released, 0, each)?;
         for session in self.stitcher.finish() {
-            each(session).map_err(FollowError::Output)?;
+            each(Update::Ended(session)).map_err(FollowError::Output)?;
         }
         Ok(())
     }

@@ -124,8 +124,12 @@ pub struct Session {
     /// Which IAM principal this was (set by `iam` correlation, when run).
     pub iam: Option<Box<IamAttribution>>,
     authorized: bool,
+    /// Log time of `connection authorized`.
+    authorized_ms: Option<i64>,
     established: bool,
     terminated: bool,
+    /// Its logon was already handed out by [`Stitcher::take_established`].
+    logon_announced: bool,
 }
 
 impl Session {
@@ -161,9 +165,17 @@ impl Session {
             cloud: None,
             iam: None,
             authorized: false,
+            authorized_ms: None,
             established: false,
             terminated: false,
+            logon_announced: false,
         }
+    }
+
+    /// True when [`Stitcher::take_established`] already handed out this
+    /// session's logon (live inputs): only what happened since is new.
+    pub fn logon_announced(&self) -> bool {
+        self.logon_announced
     }
 
     /// Drops what only the audit record needs (evidence, messages, TLS and
@@ -271,6 +283,11 @@ struct LastId {
 /// without waiting for the end of the input (memory stays bounded).
 pub const ABANDON_AFTER_MS: i64 = 10 * 60 * 1000;
 
+/// How long after `connection authorized` (log time) a login with no
+/// refusal counts as established: PostgreSQL's checks after authorization
+/// (role, database, privileges, limits) take milliseconds.
+pub const ESTABLISHED_AFTER_MS: i64 = 1_000;
+
 /// Events between sweeps of stale state.
 pub(crate) const SWEEP_EVERY: usize = 1 << 16;
 
@@ -325,6 +342,9 @@ impl Stitcher {
             EventKind::Authenticated => {}
             EventKind::Authorized => {
                 session.authorized = true;
+                if session.authorized_ms.is_none() {
+                    session.authorized_ms = event.time_ms;
+                }
                 if event.user.is_some() {
                     session.user.clone_from(&event.user);
                 }
@@ -467,8 +487,18 @@ impl Stitcher {
             });
     }
 
-    /// Assigns the session id and hands the session out.
+    /// Assigns the session id (unless announced already) and hands the
+    /// session out.
     fn close(&mut self, mut session: Session) {
+        if session.session_id.is_empty() {
+            self.assign_id(&mut session);
+        }
+        self.done.push(session);
+    }
+
+    /// Gives a session its id: the base, `#2`, `#3`… for a pid reused
+    /// within one timestamp tick.
+    fn assign_id(&mut self, session: &mut Session) {
         let base = session.base_id();
         let key = (session.server.clone(), session.pid);
         let n = match self.last_id.get_mut(&key) {
@@ -487,7 +517,50 @@ impl Stitcher {
             }
         };
         session.session_id = if n == 1 { base } else { format!("{base}#{n}") };
-        self.done.push(session);
+    }
+
+    /// Successful logins not yet announced, for live inputs (`audit
+    /// --follow`) that report a logon before its session ends: sessions
+    /// `connection ready`, or authorized at least [`ESTABLISHED_AFTER_MS`]
+    /// ago (log time plus `quiet_ms`, how long the input has been quiet)
+    /// with no refusal since. Each is announced once, in (start, server,
+    /// pid) order; the copy handed out has its final id, outcome success
+    /// and no end.
+    pub fn take_established(&mut self, quiet_ms: i64) -> Vec<Session> {
+        let clock = &self.clock.now;
+        let mut ready: Vec<(Option<i64>, Arc<str>, u32)> = self
+            .open
+            .values()
+            .filter(|s| {
+                !s.logon_announced
+                    && s.authorized
+                    && (s.established
+                        || match (s.authorized_ms, clock.get(&s.server)) {
+                            (Some(at), Some(&now)) => {
+                                now.saturating_add(quiet_ms) - at >= ESTABLISHED_AFTER_MS
+                            }
+                            _ => false,
+                        })
+            })
+            .map(|s| (s.start_ms, s.server.clone(), s.pid))
+            .collect();
+        ready.sort();
+        let mut announced = Vec::with_capacity(ready.len());
+        for (_, server, pid) in ready {
+            let key = (server, pid);
+            let Some(mut session) = self.open.remove(&key) else {
+                continue;
+            };
+            self.assign_id(&mut session);
+            session.logon_announced = true;
+            let mut copy = session.clone();
+            copy.outcome = Outcome::Success;
+            copy.end_reason = None;
+            copy.end_ms = None;
+            announced.push(copy);
+            self.open.insert(key, session);
+        }
+        announced
     }
 
     /// Closes the attempts not authorized within [`ABANDON_AFTER_MS`],
@@ -665,5 +738,52 @@ mod close_stale_tests {
         let rest = stitcher.finish();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].outcome, Outcome::Success);
+    }
+}
+
+#[cfg(test)]
+mod established_tests {
+    use super::*;
+
+    fn at(kind: EventKind, pid: u32, time_ms: i64) -> Event {
+        let mut e = Event::new(kind, Arc::from("db"));
+        e.pid = Some(pid);
+        e.time_ms = Some(time_ms);
+        e
+    }
+
+    #[test]
+    fn logons_are_announced_once_when_nothing_refused_them() {
+        let mut st = Stitcher::new();
+        st.push(&at(EventKind::Received, 1, 0));
+        st.push(&at(EventKind::Authorized, 1, 10));
+        // Too early: a refusal could still follow.
+        assert!(st.take_established(0).is_empty());
+        // A refusal after authorization: never announced.
+        st.push(&at(EventKind::Received, 2, 20));
+        st.push(&at(EventKind::Authorized, 2, 30));
+        st.push(&at(EventKind::AuthFailed, 2, 31));
+        // The log moves on (another process), or the input stays quiet.
+        st.push(&at(EventKind::Received, 3, 1_500));
+        let first = st.take_established(0);
+        assert_eq!(first.iter().map(|s| s.pid).collect::<Vec<_>>(), [1]);
+        assert_eq!(first[0].outcome, Outcome::Success);
+        assert_eq!(first[0].end_reason, None);
+        assert_eq!(first[0].session_id, "db/1/0");
+        assert!(first[0].logon_announced());
+        assert!(st.take_established(60_000).is_empty(), "announced once");
+        st.push(&at(EventKind::Authorized, 3, 1_501));
+        assert!(st.take_established(0).is_empty());
+        assert_eq!(st.take_established(1_000).len(), 1, "quiet time counts");
+        // The end keeps the announced id and says the logon was announced.
+        st.push(&at(EventKind::Disconnected, 1, 9_000));
+        let done = st.take_done();
+        let ended: Vec<&Session> = done.iter().filter(|s| s.pid == 1).collect();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].session_id, "db/1/0");
+        assert!(ended[0].logon_announced());
+        assert_eq!(ended[0].end_reason, Some(EndReason::Client));
+        let failed: Vec<&Session> = done.iter().filter(|s| s.pid == 2).collect();
+        assert!(!failed[0].logon_announced());
     }
 }

@@ -151,20 +151,43 @@ impl<'s> AuthEvent<'s> {
     }
 }
 
+/// Which of a session's events to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The logon, and the logoff if the session ended (a session written
+    /// once, when it ends).
+    All,
+    /// Only the logon (a live input announcing an established login).
+    Logon,
+    /// What was not announced yet: the logoff if the session ended, or —
+    /// if a refusal came after all — the logon with its real outcome.
+    Rest,
+}
+
 /// The events of one session, in time order: the logon, then the logoff
 /// when the session ended.
 pub fn auth_events(session: &Session) -> impl Iterator<Item = AuthEvent<'_>> {
+    events_of(session, Part::All)
+}
+
+/// The events of `part` of one session, in time order.
+pub fn events_of(session: &Session, part: Part) -> impl Iterator<Item = AuthEvent<'_>> {
     let ended = session.outcome == Outcome::Success
         && session.end_reason.is_some_and(|r| r != EndReason::Open);
-    let logon = AuthEvent {
+    let logon = match part {
+        Part::All | Part::Logon => true,
+        Part::Rest => session.outcome != Outcome::Success,
+    };
+    let logoff = ended && part != Part::Logon;
+    let logon = logon.then_some(AuthEvent {
         session,
         activity: Activity::Logon,
-    };
-    let logoff = ended.then_some(AuthEvent {
+    });
+    let logoff = logoff.then_some(AuthEvent {
         session,
         activity: Activity::Logoff,
     });
-    std::iter::once(logon).chain(logoff)
+    logon.into_iter().chain(logoff)
 }
 
 /// Where a client connected from, as PostgreSQL logged it.
@@ -321,6 +344,25 @@ mod tests {
         assert_eq!(probe[0].outcome(), Outcome::Abandoned);
         assert_eq!(probe[0].severity(), Severity::Informational);
         assert!(probe[0].message().starts_with("logon abandoned"));
+    }
+
+    #[test]
+    fn parts_split_an_announced_session() {
+        let r = event(EventKind::Received, 1, 1000, 1);
+        let az = event(EventKind::Authorized, 1, 1001, 2);
+        let d = event(EventKind::Disconnected, 1, 5000, 3);
+        let s = stitch(vec![r, az, d]).remove(0);
+        let acts = |part| events_of(&s, part).map(|e| e.activity).collect::<Vec<_>>();
+        assert_eq!(acts(Part::All), [Activity::Logon, Activity::Logoff]);
+        assert_eq!(acts(Part::Logon), [Activity::Logon]);
+        assert_eq!(acts(Part::Rest), [Activity::Logoff]);
+        // Refused after all: the rest is the logon with its real outcome.
+        let r = event(EventKind::Received, 2, 1000, 4);
+        let f = event(EventKind::AuthFailed, 2, 1001, 5);
+        let failed = stitch(vec![r, f]).remove(0);
+        let rest: Vec<_> = events_of(&failed, Part::Rest).collect();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].outcome(), Outcome::Failure);
     }
 
     #[test]

@@ -30,7 +30,7 @@
 
 use std::io::{self, Write};
 
-use super::auth_event::{self, Activity, AuthEvent, Client, Severity};
+use super::auth_event::{self, Activity, AuthEvent, Client, Part, Severity};
 use crate::cloud::MatchKind;
 use crate::session::{Outcome, Session};
 
@@ -231,7 +231,12 @@ fn line(ev: AuthEvent<'_>) -> String {
 /// Writes the events of one session (logon, then logoff if it ended), one
 /// CEF line each.
 pub fn write_session<W: Write>(out: &mut W, session: &Session) -> io::Result<()> {
-    for ev in auth_event::auth_events(session) {
+    write_events(out, session, Part::All)
+}
+
+/// Writes the events of `part` of one session, one CEF line each.
+pub fn write_events<W: Write>(out: &mut W, session: &Session, part: Part) -> io::Result<()> {
+    for ev in auth_event::events_of(session, part) {
         let mut text = line(ev);
         text.push('\n');
         out.write_all(text.as_bytes())?;

@@ -41,7 +41,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::auth_event::{self, Activity, AuthEvent, Client, Severity};
+use super::auth_event::{self, Activity, AuthEvent, Client, Part, Severity};
 use crate::cloud::{IamCandidate, MatchKind};
 use crate::session::{Outcome, Session};
 use crate::time::format_rfc3339_ms;
@@ -478,7 +478,12 @@ impl<'s> OcsfEvent<'s> {
 /// Writes the events of one session (logon, then logoff if it ended), one
 /// JSON object per line.
 pub fn write_session<W: Write>(out: &mut W, session: &Session) -> io::Result<()> {
-    for ev in auth_event::auth_events(session) {
+    write_events(out, session, Part::All)
+}
+
+/// Writes the events of `part` of one session, one JSON object per line.
+pub fn write_events<W: Write>(out: &mut W, session: &Session, part: Part) -> io::Result<()> {
+    for ev in auth_event::events_of(session, part) {
         serde_json::to_writer(&mut *out, &OcsfEvent::new(ev)).map_err(io::Error::from)?;
         out.write_all(b"\n")?;
     }
