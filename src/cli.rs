@@ -13,12 +13,16 @@ use crate::event::Event;
 use crate::extract::{Enricher, Stats};
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
+use crate::follow;
 use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::session::{self, Session, Stitcher};
-use crate::sink::{jsonl, sessions as session_sink, summary as summary_sink, table};
+use crate::sink::auth_event::Part;
+use crate::sink::{
+    cef, ecs, jsonl, ocsf, sessions as session_sink, summary as summary_sink, table,
+};
 use crate::source::{self, InputSpec};
 use crate::summary;
 
@@ -298,6 +302,12 @@ enum AuditFormat {
     Jsonl,
     Csv,
     Table,
+    /// OCSF 1.8.0 Authentication (class 3002) events, JSON Lines.
+    Ocsf,
+    /// Elastic Common Schema authentication events, NDJSON.
+    Ecs,
+    /// ArcSight Common Event Format lines.
+    Cef,
 }
 
 #[derive(clap::Args, Debug)]
@@ -308,12 +318,24 @@ struct AuditArgs {
     filter: FilterArgs,
     #[command(flatten)]
     iam: IamArgs,
-    /// Output format; a table when stdout is a terminal, JSON Lines otherwise.
+    /// Output format; a table when stdout is a terminal, JSON Lines
+    /// otherwise. ocsf, ecs and cef write one logon event per attempt and
+    /// one logoff per ended session, for a SIEM.
     #[arg(long, value_enum)]
     format: Option<AuditFormat>,
     /// Colour in tables.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
+    /// Keep reading one log file as it grows (like `tail -f`) and write
+    /// each session, flushed, as soon as it ends (jsonl, ocsf, ecs, cef;
+    /// SIEM logons as soon as established). Attempts not authorized within
+    /// 10 minutes are written as abandoned.
+    #[arg(long)]
+    follow: bool,
+    /// With --follow: stop after the file has been quiet this many
+    /// milliseconds, writing the sessions still open (tests, scripts).
+    #[arg(long, value_name = "MS", requires = "follow", hide = true)]
+    follow_exit_idle_ms: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -717,6 +739,9 @@ fn terminal_width() -> Option<usize> {
 }
 
 fn run_audit(args: AuditArgs) -> i32 {
+    if args.follow {
+        return run_follow(&args);
+    }
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         AuditFormat::Table
     } else {
@@ -732,6 +757,19 @@ fn run_audit(args: AuditArgs) -> i32 {
             let mut out = out;
             let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
                 session_sink::write_jsonl(&mut out, &s)
+            });
+            finish_sessions(code, out.flush())
+        }
+        // SIEM events, streamed as sessions end.
+        AuditFormat::Ocsf | AuditFormat::Ecs | AuditFormat::Cef => {
+            let write: fn(&mut _, &Session) -> io::Result<()> = match format {
+                AuditFormat::Ocsf => ocsf::write_session,
+                AuditFormat::Ecs => ecs::write_session,
+                _ => cef::write_session,
+            };
+            let mut out = out;
+            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
+                write(&mut out, &s)
             });
             finish_sessions(code, out.flush())
         }
@@ -771,6 +809,94 @@ fn combine_codes(code: i32, aws_code: i32) -> i32 {
     match code {
         exit::OK | exit::INPUT_ERROR | exit::UNRECOGNISED => code.max(aws_code),
         other => other,
+    }
+}
+
+/// `audit --follow FILE`: sessions written and flushed one by one as they end.
+fn run_follow(args: &AuditArgs) -> i32 {
+    type WriteEvents =
+        fn(&mut BufWriter<io::StdoutLock<'static>>, &Session, Part) -> io::Result<()>;
+    // Session records are written once, when the session ends; SIEM
+    // events split into the logon (announced when established) and the rest.
+    let write: WriteEvents = match args.format {
+        None | Some(AuditFormat::Jsonl) => |out, s, part| match part {
+            Part::Logon => Ok(()),
+            Part::All | Part::Rest => session_sink::write_jsonl(out, s),
+        },
+        Some(AuditFormat::Ocsf) => ocsf::write_events,
+        Some(AuditFormat::Ecs) => ecs::write_events,
+        Some(AuditFormat::Cef) => cef::write_events,
+        Some(AuditFormat::Csv | AuditFormat::Table) => {
+            return usage_error("--follow writes jsonl, ocsf, ecs or cef");
+        }
+    };
+    let path = match args.input.inputs.as_slice() {
+        [path] if path.is_file() => path,
+        [path] if path.as_os_str() != "-" && !path.exists() => {
+            eprintln!("pgtrail: error: {}: no such file", path.display());
+            return exit::INPUT_ERROR;
+        }
+        _ => return usage_error("--follow takes exactly one log file"),
+    };
+    let options = match parse_options(&args.input) {
+        Ok(o) => o,
+        Err(e) => return usage_error(&e),
+    };
+    let filter = match build_filter(&args.filter) {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e),
+    };
+    let follow_options = follow::FollowOptions {
+        exit_after_idle: args
+            .follow_exit_idle_ms
+            .map(std::time::Duration::from_millis),
+        ..follow::FollowOptions::default()
+    };
+    let quiet = args.input.quiet;
+    let (correlator, aws_code) = build_correlator(&args.iam, quiet);
+    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let result = follow::follow(
+        path,
+        &options,
+        Catalog::builtin(),
+        args.input.server.as_deref().map(Arc::from),
+        &follow_options,
+        &mut |detected| {
+            if !quiet {
+                eprintln!(
+                    "pgtrail: following {} ({detected}); attempts not authorized within {} min are written as abandoned",
+                    path.display(),
+                    follow::ABANDON_DELAY_MINUTES
+                );
+            }
+        },
+        &mut |update| {
+            let (mut session, part) = match update {
+                follow::Update::Established(s) => (s, Part::Logon),
+                follow::Update::Ended(s) if s.logon_announced() => (s, Part::Rest),
+                follow::Update::Ended(s) => (s, Part::All),
+            };
+            if filter.matches(&session) {
+                if let Some(c) = &correlator {
+                    c.correlate(&mut session);
+                }
+                write(&mut out, &session, part)?;
+                out.flush()?;
+            }
+            Ok(())
+        },
+    );
+    match result {
+        Ok(()) => finish_output(Ok(combine_codes(exit::OK, aws_code)), out.flush()),
+        Err(follow::FollowError::Output(e)) => output_error(e),
+        Err(follow::FollowError::Input(e)) => {
+            eprintln!("pgtrail: error: {}: {e}", path.display());
+            exit::INPUT_ERROR
+        }
+        Err(follow::FollowError::Format(e)) => {
+            eprintln!("pgtrail: error: {}: {e}", path.display());
+            exit::UNRECOGNISED
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod event;
 pub mod extract;
 pub mod filter;
 pub mod findings;
+pub mod follow;
 pub mod frame;
 pub mod grammar;
 pub mod iam;

@@ -124,8 +124,12 @@ pub struct Session {
     /// Which IAM principal this was (set by `iam` correlation, when run).
     pub iam: Option<Box<IamAttribution>>,
     authorized: bool,
+    /// Log time of `connection authorized`.
+    authorized_ms: Option<i64>,
     established: bool,
     terminated: bool,
+    /// Its logon was already handed out by [`Stitcher::take_established`].
+    logon_announced: bool,
 }
 
 impl Session {
@@ -162,9 +166,17 @@ impl Session {
             cloud: None,
             iam: None,
             authorized: false,
+            authorized_ms: None,
             established: false,
             terminated: false,
+            logon_announced: false,
         }
+    }
+
+    /// True when [`Stitcher::take_established`] already handed out this
+    /// session's logon (live inputs): only what happened since is new.
+    pub fn logon_announced(&self) -> bool {
+        self.logon_announced
     }
 
     /// Drops what only the audit record needs (evidence, messages, TLS and
@@ -276,6 +288,11 @@ struct LastId {
 /// without waiting for the end of the input (memory stays bounded).
 pub const ABANDON_AFTER_MS: i64 = 10 * 60 * 1000;
 
+/// How long after `connection authorized` (log time) a login with no
+/// refusal counts as established: PostgreSQL's checks after authorization
+/// (role, database, privileges, limits) take milliseconds.
+pub const ESTABLISHED_AFTER_MS: i64 = 1_000;
+
 /// Events between sweeps of stale state.
 pub(crate) const SWEEP_EVERY: usize = 1 << 16;
 
@@ -334,6 +351,9 @@ impl Stitcher {
             EventKind::Authenticated => {}
             EventKind::Authorized => {
                 session.authorized = true;
+                if session.authorized_ms.is_none() {
+                    session.authorized_ms = event.time_ms;
+                }
                 // absorb() took user and database only when unknown; the
                 // authorization names them authoritatively.
                 if event.user.is_some() {
@@ -429,7 +449,11 @@ impl Stitcher {
     /// [`ABANDON_AFTER_MS`]) and forgets ids that can no longer collide.
     /// Deterministic: it depends only on the event stream.
     fn sweep(&mut self) {
-        let now = self.clock.now.clone();
+        self.sweep_at(self.clock.now.clone());
+    }
+
+    /// [`Self::sweep`] as if the latest time of each server were `now`.
+    fn sweep_at(&mut self, now: HashMap<Arc<str>, i64>) {
         let stale: Vec<(Arc<str>, u32)> = self
             .open
             .iter()
@@ -475,8 +499,18 @@ impl Stitcher {
             });
     }
 
-    /// Assigns the session id and hands the session out.
+    /// Assigns the session id (unless announced already) and hands the
+    /// session out.
     fn close(&mut self, mut session: Session) {
+        if session.session_id.is_empty() {
+            self.assign_id(&mut session);
+        }
+        self.done.push(session);
+    }
+
+    /// Gives a session its id: the base, `#2`, `#3`… for a pid reused
+    /// within one timestamp tick.
+    fn assign_id(&mut self, session: &mut Session) {
         let base = session.base_id();
         let key = (session.server.clone(), session.pid);
         let n = match self.last_id.get_mut(&key) {
@@ -495,7 +529,62 @@ impl Stitcher {
             }
         };
         session.session_id = if n == 1 { base } else { format!("{base}#{n}") };
-        self.done.push(session);
+    }
+
+    /// Successful logins not yet announced, for live inputs (`audit
+    /// --follow`) that report a logon before its session ends: sessions
+    /// `connection ready`, or authorized at least [`ESTABLISHED_AFTER_MS`]
+    /// ago (log time plus `quiet_ms`, how long the input has been quiet)
+    /// with no refusal since. Each is announced once, in (start, server,
+    /// pid) order; the copy handed out has its final id, outcome success
+    /// and no end.
+    pub fn take_established(&mut self, quiet_ms: i64) -> Vec<Session> {
+        let clock = &self.clock.now;
+        let mut ready: Vec<(Option<i64>, Arc<str>, u32)> = self
+            .open
+            .values()
+            .filter(|s| {
+                !s.logon_announced
+                    && s.authorized
+                    && (s.established
+                        || match (s.authorized_ms, clock.get(&s.server)) {
+                            (Some(at), Some(&now)) => {
+                                now.saturating_add(quiet_ms) - at >= ESTABLISHED_AFTER_MS
+                            }
+                            _ => false,
+                        })
+            })
+            .map(|s| (s.start_ms, s.server.clone(), s.pid))
+            .collect();
+        ready.sort();
+        let mut announced = Vec::with_capacity(ready.len());
+        for (_, server, pid) in ready {
+            let key = (server, pid);
+            let Some(mut session) = self.open.remove(&key) else {
+                continue;
+            };
+            self.assign_id(&mut session);
+            session.logon_announced = true;
+            let mut copy = Session::clone(&session);
+            copy.outcome = Outcome::Success;
+            copy.end_reason = None;
+            copy.end_ms = None;
+            announced.push(copy);
+            self.open.insert(key, session);
+        }
+        announced
+    }
+
+    /// Closes the attempts not authorized within [`ABANDON_AFTER_MS`],
+    /// counting `quiet_ms` more than the log's clock: for a live input,
+    /// whose log clock stops while the server is quiet (`audit --follow`
+    /// passes how long the file has been quiet).
+    pub fn close_stale(&mut self, quiet_ms: i64) {
+        let mut now = self.clock.now.clone();
+        for t in now.values_mut() {
+            *t = t.saturating_add(quiet_ms);
+        }
+        self.sweep_at(now);
     }
 
     /// The sessions that ended since the last call, in the order they ended.
@@ -617,5 +706,96 @@ mod tests {
         assert_eq!(evicted, many as usize - MAX_OPEN_SESSIONS * 3 / 4);
         // Nothing is lost: the rest comes out at the end.
         assert_eq!(done.len() + st.finish().len(), many as usize + 1);
+    }
+}
+
+#[cfg(test)]
+mod close_stale_tests {
+    use super::*;
+
+    fn received(pid: u32, time_ms: i64) -> Event {
+        let mut e = Event::new(EventKind::Received, Arc::from("db"));
+        e.pid = Some(pid);
+        e.time_ms = Some(time_ms);
+        e
+    }
+
+    #[test]
+    fn a_quiet_live_log_closes_only_attempts_past_the_abandon_delay() {
+        let mut stitcher = Stitcher::new();
+        stitcher.push(&received(1, 0));
+        stitcher.push(&received(2, 120_000));
+        let mut authorized = received(3, 0);
+        authorized.kind = EventKind::Authorized;
+        stitcher.push(&authorized);
+        stitcher.close_stale(1_000);
+        assert!(stitcher.take_done().is_empty(), "nothing is stale yet");
+        // Quiet for the whole delay: pid 1 (last seen 2 min before the log's
+        // latest record) is past it, pid 2 is not, the authorized pid 3
+        // stays open whatever the delay.
+        stitcher.close_stale(ABANDON_AFTER_MS - 60_000);
+        let done = stitcher.take_done();
+        assert_eq!(done.iter().map(|s| s.pid).collect::<Vec<_>>(), [1]);
+        assert_eq!(done[0].outcome, Outcome::Abandoned);
+        assert_eq!(done[0].end_reason, Some(EndReason::Eof));
+        stitcher.close_stale(10 * ABANDON_AFTER_MS);
+        assert_eq!(
+            stitcher
+                .take_done()
+                .iter()
+                .map(|s| s.pid)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+        let rest = stitcher.finish();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].outcome, Outcome::Success);
+    }
+}
+
+#[cfg(test)]
+mod established_tests {
+    use super::*;
+
+    fn at(kind: EventKind, pid: u32, time_ms: i64) -> Event {
+        let mut e = Event::new(kind, Arc::from("db"));
+        e.pid = Some(pid);
+        e.time_ms = Some(time_ms);
+        e
+    }
+
+    #[test]
+    fn logons_are_announced_once_when_nothing_refused_them() {
+        let mut st = Stitcher::new();
+        st.push(&at(EventKind::Received, 1, 0));
+        st.push(&at(EventKind::Authorized, 1, 10));
+        // Too early: a refusal could still follow.
+        assert!(st.take_established(0).is_empty());
+        // A refusal after authorization: never announced.
+        st.push(&at(EventKind::Received, 2, 20));
+        st.push(&at(EventKind::Authorized, 2, 30));
+        st.push(&at(EventKind::AuthFailed, 2, 31));
+        // The log moves on (another process), or the input stays quiet.
+        st.push(&at(EventKind::Received, 3, 1_500));
+        let first = st.take_established(0);
+        assert_eq!(first.iter().map(|s| s.pid).collect::<Vec<_>>(), [1]);
+        assert_eq!(first[0].outcome, Outcome::Success);
+        assert_eq!(first[0].end_reason, None);
+        assert_eq!(first[0].session_id, "db/1/0");
+        assert!(first[0].logon_announced());
+        assert!(st.take_established(60_000).is_empty(), "announced once");
+        st.push(&at(EventKind::Authorized, 3, 1_501));
+        assert!(st.take_established(0).is_empty());
+        assert_eq!(st.take_established(1_000).len(), 1, "quiet time counts");
+        // The end keeps the announced id and says the logon was announced.
+        st.push(&at(EventKind::Disconnected, 1, 9_000));
+        let done = st.take_done();
+        let ended: Vec<&Session> = done.iter().filter(|s| s.pid == 1).collect();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(ended[0].session_id, "db/1/0");
+        assert!(ended[0].logon_announced());
+        assert_eq!(ended[0].end_reason, Some(EndReason::Client));
+        let failed: Vec<&Session> = done.iter().filter(|s| s.pid == 2).collect();
+        assert!(!failed[0].logon_announced());
     }
 }

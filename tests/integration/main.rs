@@ -9,3 +9,4 @@ mod iam;
 mod live;
 mod samples;
 mod sessions;
+mod siem;
