@@ -1316,3 +1316,91 @@ fn shift_pid(line: &str, by: u32) -> String {
     }
     line.to_owned()
 }
+
+// ------------------------------------------------- correlated IAM sample
+
+/// `pgtrail audit --format <format>` of `samples/iam` with every AWS input
+/// of that recording (real correlation, not hand-set attributions).
+fn audit_iam_sample(format: &str) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+        .args([
+            "audit",
+            "-q",
+            "--format",
+            format,
+            "samples/iam/postgresql.log",
+        ])
+        .args(["--cloudtrail", "samples/iam/cloudtrail"])
+        .args([
+            "--iam-authorization",
+            "samples/iam/aws/iam-authorization-app-account.json",
+            "--iam-authorization",
+            "samples/iam/aws/iam-authorization-security-account.json",
+        ])
+        .args([
+            "--ec2-inventory",
+            "samples/iam/aws/ec2-describe-instances.json",
+            "--ec2-inventory",
+            "samples/iam/aws/ec2-describe-network-interfaces.json",
+        ])
+        .args(["--aws-config", "samples/iam/aws-config.toml"])
+        .current_dir(repo())
+        .output()
+        .expect("run pgtrail");
+    assert!(
+        output.status.success(),
+        "{format}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+#[test]
+fn correlated_iam_sample_validates_in_ocsf_and_ecs() {
+    let schema = Ocsf::load();
+    let events = json_lines(&audit_iam_sample("ocsf"));
+    for e in &events {
+        assert_valid(&schema, e, "samples/iam (correlated)");
+        // The cloud profile comes from --aws-config, declared with it.
+        assert_eq!(e["cloud"]["account"]["uid"], "123456789012", "{e}");
+        assert!(
+            e["metadata"]["profiles"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x == "cloud")),
+            "{e}"
+        );
+    }
+    // The exact and probable matches name their principal as the actor:
+    // the instance-profile session of app-1 and alice's chained session.
+    let actors: Vec<&str> = events
+        .iter()
+        .filter(|e| e["activity_id"] == 1)
+        .filter_map(|e| e["actor"]["user"]["uid"].as_str())
+        .collect();
+    assert!(
+        actors
+            .iter()
+            .any(|a| a.starts_with("arn:aws:sts::123456789012:assumed-role/pg-app-role/i-")),
+        "{actors:?}"
+    );
+    assert!(
+        actors
+            .iter()
+            .any(|a| *a == "arn:aws:sts::123456789012:assumed-role/pg-monitor-role/alice-monitor"),
+        "{actors:?}"
+    );
+
+    let fields = EcsFields::load();
+    let docs = json_lines(&audit_iam_sample("ecs"));
+    assert_eq!(docs.len(), events.len(), "same logons and logoffs");
+    for d in &docs {
+        assert!(fields.validate(d).is_empty(), "{:#?}", fields.validate(d));
+    }
+    let matches: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d["pgtrail"]["iam"]["match"].as_str())
+        .collect();
+    for kind in ["exact", "ambiguous", "none"] {
+        assert!(matches.contains(&kind), "{kind} missing in {matches:?}");
+    }
+}
