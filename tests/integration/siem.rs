@@ -1384,9 +1384,7 @@ fn correlated_iam_sample_validates_in_ocsf_and_ecs() {
         "{actors:?}"
     );
     assert!(
-        actors
-            .iter()
-            .any(|a| *a == "arn:aws:sts::123456789012:assumed-role/pg-monitor-role/alice-monitor"),
+        actors.contains(&"arn:aws:sts::123456789012:assumed-role/pg-monitor-role/alice-monitor"),
         "{actors:?}"
     );
 
