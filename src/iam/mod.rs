@@ -97,6 +97,38 @@ pub(crate) fn read_files(path: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, InputEr
     Ok(files)
 }
 
+/// Reads the JSON exports of `path` (a file, or every file of a directory)
+/// and hands each parsed document to `add` with its label. A file `add`
+/// rejects is an error when named, and a note in `skipped` when met in a
+/// directory (which may hold other exports); a directory with no usable
+/// file is an error.
+pub(crate) fn read_json_exports(
+    path: &Path,
+    skipped: &mut Vec<String>,
+    mut add: impl FnMut(&str, &serde_json::Value) -> Result<(), String>,
+) -> Result<(), InputError> {
+    let walked = path.is_dir();
+    let mut used = 0usize;
+    for (file, bytes) in read_files(path)? {
+        let label = file.display().to_string();
+        let added = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map_err(|e| format!("bad JSON at line {}: {e}", e.line()))
+            .and_then(|doc| add(&label, &doc));
+        match added {
+            Ok(()) => used += 1,
+            Err(m) if walked => skipped.push(format!("{label}: {m}")),
+            Err(m) => return Err(InputError::unrecognised(&file, m)),
+        }
+    }
+    if used == 0 {
+        return Err(InputError::unrecognised(
+            path,
+            "no usable file in the directory",
+        ));
+    }
+    Ok(())
+}
+
 /// A source error's text without its path (which `InputError` prints).
 fn source_message(e: &crate::source::SourceError) -> String {
     use crate::source::SourceError;

@@ -293,27 +293,12 @@ impl AuthorizationDetails {
 
     /// Reads one export (a file, or every file of a directory) and adds it.
     pub fn read_path(&mut self, path: &Path) -> Result<(), InputError> {
-        let walked = path.is_dir();
-        let mut used = 0usize;
-        for (file, bytes) in super::read_files(path)? {
-            let label = file.display().to_string();
-            let added = serde_json::from_slice::<Value>(&bytes)
-                .map_err(|e| format!("bad JSON at line {}: {e}", e.line()))
-                .and_then(|doc| self.add_document(&label, &doc));
-            match added {
-                Ok(()) => used += 1,
-                // A directory may hold other exports: skipped, with a note.
-                Err(m) if walked => self.skipped.push(format!("{label}: {m}")),
-                Err(m) => return Err(InputError::unrecognised(&file, m)),
-            }
-        }
-        if used == 0 {
-            return Err(InputError::unrecognised(
-                path,
-                "no usable file in the directory",
-            ));
-        }
-        Ok(())
+        let mut skipped = std::mem::take(&mut self.skipped);
+        let read = super::read_json_exports(path, &mut skipped, |label, doc| {
+            self.add_document(label, doc)
+        });
+        self.skipped = skipped;
+        read
     }
 
     /// Adds one parsed export; `Err` when it is not one.
