@@ -33,6 +33,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::auth_event::{self, Activity, AuthEvent, Client, Part, Severity};
+use super::sessions::EvidenceList;
 use crate::cloud::MatchKind;
 use crate::session::{Outcome, Session};
 use crate::time::format_rfc3339_ms;
@@ -238,7 +239,7 @@ struct Pgtrail<'s> {
     suspect: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     iam: Option<Iam<'s>>,
-    evidence: Vec<String>,
+    evidence: EvidenceList<'s>,
 }
 
 #[derive(Serialize)]
@@ -452,7 +453,7 @@ impl<'s> EcsEvent<'s> {
                         expires_at: rfc3339(best.and_then(|b| b.expires_at_ms)),
                     }
                 }),
-                evidence: s.evidence.iter().map(|p| p.to_string()).collect(),
+                evidence: EvidenceList(&s.evidence),
             },
         }
     }

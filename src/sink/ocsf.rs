@@ -42,6 +42,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::auth_event::{self, Activity, AuthEvent, Client, Part, Severity};
+use super::sessions::EvidenceList;
 use crate::cloud::{IamCandidate, MatchKind};
 use crate::session::{Outcome, Session};
 use crate::time::format_rfc3339_ms;
@@ -263,7 +264,7 @@ struct Unmapped<'s> {
     iam_candidate_count: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iam_reason: Option<&'s str>,
-    evidence: Vec<String>,
+    evidence: EvidenceList<'s>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -469,7 +470,7 @@ impl<'s> OcsfEvent<'s> {
                     .filter(|i| i.kind != MatchKind::NotApplicable)
                     .map(|i| i.candidate_count),
                 iam_reason: iam.and_then(|i| i.reason.as_deref()),
-                evidence: s.evidence.iter().map(|p| p.to_string()).collect(),
+                evidence: EvidenceList(&s.evidence),
             },
         }
     }

@@ -298,7 +298,7 @@ struct WireSession<'s> {
 
 /// Provenances as `"path:line"` strings, written without building them
 /// first (a session has several; this runs once per session).
-struct EvidenceList<'s>(&'s [Provenance]);
+pub(crate) struct EvidenceList<'s>(pub(crate) &'s [Provenance]);
 
 impl EvidenceList<'_> {
     fn joined(&self, separator: &str) -> String {
