@@ -930,21 +930,18 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Err(e) => return usage_error(&e),
     };
     let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
+    // Every session is held (findings look across all of them), compactly.
     let mut sessions = Vec::new();
-    let mut code = match for_each_session(
-        &args.input,
-        &args.filter,
-        correlator.as_ref(),
-        &mut |mut s| {
-            s.strip_details();
-            sessions.push(s);
+    let mut names = summary::Names::default();
+    let mut code =
+        match for_each_session(&args.input, &args.filter, correlator.as_ref(), &mut |s| {
+            sessions.push(summary::SessionFacts::new(s, &mut names));
             Ok(())
-        },
-    ) {
-        Ok(code) => combine_codes(code, aws_code),
-        Err(code) => return code,
-    };
-    session::sort_by_start(&mut sessions);
+        }) {
+            Ok(code) => combine_codes(code, aws_code),
+            Err(code) => return code,
+        };
+    summary::sort_facts(&mut sessions);
     let summary = summary::summarize(&sessions);
     let findings = findings::find(&sessions, &thresholds);
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {

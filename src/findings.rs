@@ -60,7 +60,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::event::FailureClass;
-use crate::session::{Outcome, Session};
+use crate::session::Outcome;
+use crate::summary::SessionFacts;
 use crate::summary::session_time;
 
 /// The thresholds of the findings. A count threshold of 0 disables its
@@ -261,7 +262,7 @@ fn window_ms(d: Duration) -> i64 {
 #[derive(Clone, Copy)]
 struct Timed<'s> {
     t: i64,
-    s: &'s Session,
+    s: &'s SessionFacts,
 }
 
 /// Maximal bursts over time-sorted `times`: index ranges (inclusive) that
@@ -386,10 +387,13 @@ fn successes_after(burst: &[Timed<'_>], index: &SuccessIndex<'_>, window: i64) -
         }
     }
     found.sort_by(|a, b| (a.t, &a.s.session_id).cmp(&(b.t, &b.s.session_id)));
-    found.into_iter().map(|l| l.s.session_id.clone()).collect()
+    found
+        .into_iter()
+        .map(|l| l.s.session_id.to_string())
+        .collect()
 }
 
-fn distinct<'s>(burst: &[Timed<'s>], f: impl Fn(&'s Session) -> Option<&'s str>) -> usize {
+fn distinct<'s>(burst: &[Timed<'s>], f: impl Fn(&'s SessionFacts) -> Option<&'s str>) -> usize {
     burst
         .iter()
         .filter_map(|x| f(x.s))
@@ -398,14 +402,14 @@ fn distinct<'s>(burst: &[Timed<'s>], f: impl Fn(&'s Session) -> Option<&'s str>)
 }
 
 fn ids(burst: &[Timed<'_>]) -> Vec<String> {
-    burst.iter().map(|x| x.s.session_id.clone()).collect()
+    burst.iter().map(|x| x.s.session_id.to_string()).collect()
 }
 
 /// Groups time-sorted sessions by a key, keeping the order inside groups;
 /// groups come out sorted by key.
 fn group<'s>(
     items: &[Timed<'s>],
-    key: impl Fn(&'s Session) -> Option<&'s str>,
+    key: impl Fn(&'s SessionFacts) -> Option<&'s str>,
 ) -> Vec<(&'s str, Vec<Timed<'s>>)> {
     let mut map: HashMap<&str, Vec<Timed<'s>>> = HashMap::new();
     for item in items {
@@ -419,7 +423,7 @@ fn group<'s>(
 }
 
 /// Finds the patterns of the module documentation in `sessions`.
-pub fn find(sessions: &[Session], t: &Thresholds) -> Vec<Finding> {
+pub fn find(sessions: &[SessionFacts], t: &Thresholds) -> Vec<Finding> {
     let mut timed: Vec<Timed<'_>> = sessions
         .iter()
         .filter_map(|s| {
@@ -654,7 +658,7 @@ fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
         successes: group
             .iter()
             .filter(|x| x.s.outcome == Outcome::Success)
-            .map(|x| x.s.session_id.clone())
+            .map(|x| x.s.session_id.to_string())
             .collect(),
         summary,
     };
@@ -778,7 +782,7 @@ fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
     }
 }
 
-fn best_principal(s: &Session) -> Option<&str> {
+fn best_principal(s: &SessionFacts) -> Option<&str> {
     s.iam
         .as_ref()?
         .best
@@ -1271,7 +1275,7 @@ mod tests {
                 e
             })
             .collect();
-        let s = crate::session::stitch(events);
+        let s = crate::summary::SessionFacts::of_all(crate::session::stitch(events));
         assert_eq!(s.len(), 20);
         assert!(find(&s, &Thresholds::default()).is_empty());
         let a: Vec<Attempt> = (0..20)

@@ -24,9 +24,95 @@
 //! - `by_failure_class` counts failures only (its `success` and
 //!   `abandoned` columns are always 0).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use crate::cloud::IamAttribution;
+use crate::event::FailureClass;
 use crate::session::{Outcome, Session};
+
+/// What summaries and findings read of a session. `summary` holds every
+/// session of a run, so this keeps only that (no evidence, messages or TLS
+/// details) and shares repeated names ([`Names`]): about a third of the
+/// memory of a [`Session`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionFacts {
+    pub session_id: Box<str>,
+    pub server: Arc<str>,
+    pub pid: u32,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub outcome: Outcome,
+    pub failure_class: Option<FailureClass>,
+    pub user: Option<Arc<str>>,
+    pub database: Option<Arc<str>>,
+    pub client_addr: Option<Arc<str>>,
+    pub suspect: bool,
+    pub iam: Option<Box<IamAttribution>>,
+}
+
+/// One shared copy of each user, database and client name of a run (few
+/// names, many sessions).
+#[derive(Debug, Default)]
+pub struct Names {
+    known: HashSet<Arc<str>>,
+}
+
+impl Names {
+    fn share(&mut self, name: Option<String>) -> Option<Arc<str>> {
+        let name = name?;
+        if let Some(known) = self.known.get(name.as_str()) {
+            return Some(known.clone());
+        }
+        let shared: Arc<str> = Arc::from(name);
+        self.known.insert(shared.clone());
+        Some(shared)
+    }
+}
+
+impl SessionFacts {
+    /// The facts of `session`, its names shared through `names`.
+    pub fn new(session: Session, names: &mut Names) -> Self {
+        SessionFacts {
+            session_id: session.session_id.into_boxed_str(),
+            server: session.server,
+            pid: session.pid,
+            start_ms: session.start_ms,
+            end_ms: session.end_ms,
+            last_ms: session.last_ms,
+            outcome: session.outcome,
+            failure_class: session.failure_class,
+            user: names.share(session.user),
+            database: names.share(session.database),
+            client_addr: names.share(session.client_addr),
+            suspect: session.suspect,
+            iam: session.iam,
+        }
+    }
+
+    /// The facts of every session (tests and library users).
+    pub fn of_all(sessions: Vec<Session>) -> Vec<SessionFacts> {
+        let mut names = Names::default();
+        sessions
+            .into_iter()
+            .map(|s| SessionFacts::new(s, &mut names))
+            .collect()
+    }
+}
+
+/// Orders facts by (start, server, pid, session id): the order of
+/// [`crate::session::sort_by_start`] for sessions without evidence.
+pub fn sort_facts(facts: &mut [SessionFacts]) {
+    facts.sort_by(|a, b| {
+        (a.start_ms, &a.server, a.pid, &a.session_id).cmp(&(
+            b.start_ms,
+            &b.server,
+            b.pid,
+            &b.session_id,
+        ))
+    });
+}
 
 /// Counts over a set of attempts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,7 +188,7 @@ pub struct Summary {
 
 /// The time that places a session: a failure at its refusal, anything else
 /// at its start.
-pub fn session_time(s: &Session) -> Option<i64> {
+pub fn session_time(s: &SessionFacts) -> Option<i64> {
     match s.outcome {
         Outcome::Failure => s.end_ms.or(s.start_ms),
         Outcome::Success | Outcome::Abandoned => s.start_ms.or(s.end_ms),
@@ -111,7 +197,7 @@ pub fn session_time(s: &Session) -> Option<i64> {
 
 /// The first and last moments a session was seen: its start, and the latest
 /// of its end and its last record.
-fn span(s: &Session) -> (Option<i64>, Option<i64>) {
+fn span(s: &SessionFacts) -> (Option<i64>, Option<i64>) {
     let first = min_opt(min_opt(s.start_ms, s.end_ms), s.last_ms);
     let last = max_opt(max_opt(s.start_ms, s.end_ms), s.last_ms);
     (first, last)
@@ -142,7 +228,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, s: &Session) {
+    fn add(&mut self, s: &SessionFacts) {
         self.attempts += 1;
         match s.outcome {
             Outcome::Success => self.success += 1,
@@ -173,8 +259,8 @@ fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
 }
 
 fn breakdown<'s>(
-    sessions: &'s [Session],
-    key: impl Fn(&'s Session) -> Option<Option<&'s str>>,
+    sessions: &'s [SessionFacts],
+    key: impl Fn(&'s SessionFacts) -> Option<Option<&'s str>>,
 ) -> Vec<Row> {
     let mut map: HashMap<Option<&str>, Acc> = HashMap::new();
     for s in sessions {
@@ -188,7 +274,7 @@ fn breakdown<'s>(
 }
 
 /// Computes the statistics of `sessions` (already filtered).
-pub fn summarize(sessions: &[Session]) -> Summary {
+pub fn summarize(sessions: &[SessionFacts]) -> Summary {
     let mut totals = Totals::default();
     let mut first_seen = None;
     let mut last_seen = None;
@@ -392,8 +478,8 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn sessions(attempts: &[Attempt]) -> Vec<Session> {
-        stitch(attempts.iter().flat_map(Attempt::events).collect())
+    pub fn sessions(attempts: &[Attempt]) -> Vec<SessionFacts> {
+        SessionFacts::of_all(stitch(attempts.iter().flat_map(Attempt::events).collect()))
     }
 
     const T0: i64 = 1_764_341_820_000; // 2025-11-28T14:57:00Z, a minute start
@@ -576,7 +662,7 @@ pub(crate) mod tests {
         e.pid = Some(7);
         e.user = Some("u".into());
         e.failure_class = Some(FailureClass::Password);
-        let s = stitch(vec![e]);
+        let s = SessionFacts::of_all(stitch(vec![e]));
         let sum = summarize(&s);
         assert_eq!(sum.totals.failure, 1);
         assert_eq!(sum.totals.without_time, 1);

@@ -599,7 +599,7 @@ mod tests {
             .collect()
     }
 
-    fn render_table(s: &[crate::session::Session], colour: bool) -> String {
+    fn render_table(s: &[crate::summary::SessionFacts], colour: bool) -> String {
         let sum = summarize(s);
         let f = find(s, &Thresholds::default());
         let mut out = Vec::new();
@@ -840,7 +840,7 @@ mod tests {
                     e
                 })
                 .collect();
-            let s = crate::session::stitch(events);
+            let s = crate::summary::SessionFacts::of_all(crate::session::stitch(events));
             let sum = summarize(&s);
             let t = Thresholds {
                 new_client_baseline: std::time::Duration::ZERO,
