@@ -20,6 +20,7 @@ use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::session::{self, Session, Stitcher};
 use crate::sink::auth_event::Part;
+use crate::sink::background::BackgroundWriter;
 use crate::sink::{
     cef, ecs, jsonl, ocsf, sessions as session_sink, summary as summary_sink, table,
 };
@@ -750,34 +751,32 @@ fn run_audit(args: AuditArgs) -> i32 {
     let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
     let correlator = correlator.as_ref();
     let stdout = io::stdout();
-    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let locked = || BufWriter::with_capacity(1 << 16, stdout.lock());
     let code = match format {
-        // Streamed as sessions end.
-        AuditFormat::Jsonl => {
-            let mut out = out;
-            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                session_sink::write_jsonl(&mut out, &s)
-            });
-            finish_sessions(code, out.flush())
-        }
-        // SIEM events, streamed as sessions end.
-        AuditFormat::Ocsf | AuditFormat::Ecs | AuditFormat::Cef => {
-            let write: fn(&mut _, &Session) -> io::Result<()> = match format {
+        // Streamed as sessions end, serialised on the output thread.
+        AuditFormat::Jsonl | AuditFormat::Ocsf | AuditFormat::Ecs | AuditFormat::Cef => {
+            let write: fn(&mut BufWriter<io::Stdout>, &Session) -> io::Result<()> = match format {
                 AuditFormat::Ocsf => ocsf::write_session,
                 AuditFormat::Ecs => ecs::write_session,
-                _ => cef::write_session,
+                AuditFormat::Cef => cef::write_session,
+                _ => session_sink::write_jsonl,
             };
-            let mut out = out;
-            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                write(&mut out, &s)
-            });
-            finish_sessions(code, out.flush())
+            let out = BufWriter::with_capacity(1 << 16, io::stdout());
+            match BackgroundWriter::new(out, write) {
+                Ok(mut writer) => {
+                    let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
+                        writer.push(s)
+                    });
+                    finish_sessions(code, writer.finish())
+                }
+                Err(e) => output_error(e),
+            }
         }
         AuditFormat::Csv => {
             let mut csv = if correlator.is_some() {
-                session_sink::CsvWriter::with_iam(out)
+                session_sink::CsvWriter::with_iam(locked())
             } else {
-                session_sink::CsvWriter::new(out)
+                session_sink::CsvWriter::new(locked())
             };
             let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
                 csv.write(&s)
@@ -792,7 +791,7 @@ fn run_audit(args: AuditArgs) -> i32 {
                 Ok(())
             });
             session::sort_by_start(&mut sessions);
-            let mut t = table::TableWriter::new(out, colour(args.color), terminal_width());
+            let mut t = table::TableWriter::new(locked(), colour(args.color), terminal_width());
             let written: io::Result<()> = sessions
                 .iter()
                 .try_for_each(|s| t.write(s))

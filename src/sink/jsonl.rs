@@ -107,6 +107,6 @@ pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
             .map(|p| p.to_string())
             .collect(),
     };
-    serde_json::to_writer(&mut *out, &wire).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut *out, &wire).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }

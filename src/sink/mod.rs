@@ -2,6 +2,7 @@
 //! session types stay free of serialisation concerns.
 
 pub mod auth_event;
+pub mod background;
 pub mod cef;
 pub mod ecs;
 pub mod jsonl;

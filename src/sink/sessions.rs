@@ -405,7 +405,7 @@ impl<'s> WireSession<'s> {
 
 /// Writes one session as a JSON line.
 pub fn write_jsonl<W: Write>(out: &mut W, s: &Session) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &WireSession::new(s)).map_err(io::Error::other)?;
+    serde_json::to_writer(&mut *out, &WireSession::new(s)).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 

@@ -249,7 +249,7 @@ pub fn write_json<W: Write>(
         findings: findings.iter().map(wire_finding).collect(),
         thresholds: wire_thresholds(thresholds),
     };
-    serde_json::to_writer_pretty(&mut *out, &wire).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, &wire).map_err(io::Error::from)?;
     out.write_all(b"\n")
 }
 
