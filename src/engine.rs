@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::cloudwatch::payload::{self, Sniffed};
 use crate::event::Event;
 use crate::extract::{Enricher, Out, Stats};
 use crate::frame::{self, Framing};
 use crate::message::Catalog;
-use crate::pipeline::{self, DetectError, Detected, ParseOptions};
+use crate::pipeline::{self, DetectError, Detected, FormatChoice, ParseOptions};
 use crate::source::{self, Block, InputSpec, SourceError};
 
 /// How the engine splits and schedules work.
@@ -49,6 +50,10 @@ pub struct InputResult {
     pub detected: Option<Result<Detected, DetectError>>,
     pub stats: Stats,
     pub error: Option<SourceError>,
+    /// The whole input, when it is CloudWatch data (a subscription payload,
+    /// CLI JSON, an `iam-db-auth-error` log) rather than a PostgreSQL log:
+    /// the caller decodes it (`cloudwatch::payload`) and runs its streams.
+    pub captured: Option<(Sniffed, Vec<u8>)>,
 }
 
 /// A worker pool (or none, for one thread).
@@ -115,6 +120,7 @@ impl Engine {
             detected: None,
             stats: Stats::default(),
             error: None,
+            captured: None,
         };
         let mut pending: Vec<u8> = Vec::new();
         let mut framing: Option<Framing> = None;
@@ -139,6 +145,23 @@ impl Engine {
                 }
                 if pending.is_empty() {
                     break;
+                }
+                if parse.format == FormatChoice::Auto
+                    && let Some(kind) = payload::sniff(&pending)
+                {
+                    // CloudWatch data is small and not streamable: read it all.
+                    while !at_end {
+                        match stream.blocks.recv() {
+                            Ok(Block::Data(data)) => pending.extend_from_slice(&data),
+                            Ok(Block::Error(e)) => {
+                                result.error = Some(e);
+                                at_end = true;
+                            }
+                            Err(_) => at_end = true,
+                        }
+                    }
+                    result.captured = Some((kind, std::mem::take(&mut pending)));
+                    return Ok(result);
                 }
                 let detected = pipeline::detect(&pending, parse, catalog);
                 framing = match &detected {
