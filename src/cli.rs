@@ -160,6 +160,9 @@ struct CloudArgs {
     /// to the last committed batch (exactly-once after a crash).
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Events per FilterLogEvents page (tests, tuning).
+    #[arg(long, value_name = "N", default_value_t = 10_000, hide = true)]
+    page_size: i32,
     /// Stop after this many polls (with --follow).
     #[arg(long, value_name = "N", hide = true)]
     max_polls: Option<u64>,
@@ -461,6 +464,7 @@ fn live_options(
             endpoint_url: cloud.endpoint_url.clone(),
             rate_limit: cloud.rate_limit,
             parallel: 4,
+            page_size: cloud.page_size,
             progress: true,
         },
         start_ms,

@@ -6,7 +6,7 @@
 //! lines and error messages go to stderr; the exit code is accumulated.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub struct Reader<'r> {
     parsed_inputs: usize,
     pub code: i32,
     /// CloudWatch inputs: line → event id, by input label.
-    maps: HashMap<Arc<str>, LineMap>,
+    maps: HashMap<Arc<str>, StreamMap>,
     /// The `iam-db-auth-error` lines of the run.
     pub iam: &'r RefCell<IamAuthErrors>,
     /// The format found for each CloudWatch stream, reused by later polls
@@ -80,17 +80,36 @@ pub struct Reader<'r> {
     server_override: Option<Arc<str>>,
 }
 
-/// Puts CloudWatch event ids on the events of CloudWatch inputs.
-fn annotate(maps: &HashMap<Arc<str>, LineMap>, events: &mut [Box<Event>]) {
+/// A CloudWatch input's line map, and which events of it are new.
+struct StreamMap {
+    lines: LineMap,
+    /// With a checkpoint, a poll parses the whole re-read window (so late
+    /// events find their record's context) but emits only the events whose
+    /// event id was not emitted before.
+    emit_only: Option<HashSet<Arc<str>>>,
+}
+
+/// Puts CloudWatch event ids on the events of CloudWatch inputs, and drops
+/// those of a re-read window that were emitted by an earlier poll.
+#[allow(clippy::vec_box)] // the engine hands events over boxed
+fn annotate(maps: &HashMap<Arc<str>, StreamMap>, events: &mut Vec<Box<Event>>) {
     if maps.is_empty() {
         return;
     }
-    for event in events {
+    events.retain_mut(|event| {
         let map = event.source.as_ref().and_then(|s| maps.get(&s.input));
-        if let Some(map) = map {
-            map.annotate(event);
+        let Some(map) = map else {
+            return true;
+        };
+        map.lines.annotate(event);
+        match (
+            &map.emit_only,
+            event.source.as_ref().and_then(|s| s.event_id.as_ref()),
+        ) {
+            (Some(only), Some(id)) => only.contains(id),
+            _ => true,
         }
-    }
+    });
 }
 
 /// Parse options that reuse a detected format.
@@ -159,7 +178,7 @@ impl<'r> Reader<'r> {
             ..
         } = self;
         let engine: &Engine = engine;
-        let maps: &HashMap<Arc<str>, LineMap> = maps;
+        let maps: &HashMap<Arc<str>, StreamMap> = maps;
         let result = engine.run(
             spec,
             options,
@@ -325,7 +344,13 @@ impl<'r> Reader<'r> {
                 .get(&input.label)
                 .cloned()
                 .unwrap_or_else(|| options.clone());
-            self.maps.insert(input.label.clone(), input.rendered.map);
+            self.maps.insert(
+                input.label.clone(),
+                StreamMap {
+                    lines: input.rendered.map,
+                    emit_only: input.emit_only,
+                },
+            );
             let spec = InputSpec::Memory {
                 label: input.label.clone(),
                 server: input.server.clone(),
@@ -482,9 +507,19 @@ impl<'r> Reader<'r> {
             })
             .collect();
         let fetched = fetcher.fetch(&windows);
+        if !self.quiet {
+            let pages: u64 = fetched.iter().map(|f| f.pages).sum();
+            let received: usize = fetched.iter().map(|f| f.events.len()).sum();
+            eprintln!(
+                "pgtrail: CloudWatch Logs: {} streams, {pages} pages, {received} events",
+                fetched.len()
+            );
+        }
         let mut emitted: Vec<(String, Vec<(String, i64)>)> = Vec::new();
         let mut events = Vec::new();
+        let mut new_ids: HashMap<String, HashSet<Arc<str>>> = HashMap::new();
         let mut skipped = 0usize;
+        let mut fresh = 0usize;
         for f in fetched {
             if let Some(e) = &f.error {
                 eprintln!("pgtrail: error: CloudWatch Logs: {e}; the events before it were read");
@@ -499,15 +534,31 @@ impl<'r> Reader<'r> {
             let key = checkpoint::key(&f.target.group, &f.target.stream);
             let seen = checkpoint.as_deref().and_then(|c| c.stream(&key));
             let mut ids = Vec::new();
-            for event in f.events {
-                if let Some(id) = &event.event_id {
-                    if seen.is_some_and(|s| s.seen.contains_key(id)) {
-                        skipped += 1;
-                        continue;
+            let mut new = HashSet::new();
+            for event in &f.events {
+                match &event.event_id {
+                    Some(id) if seen.is_some_and(|s| s.seen.contains_key(id)) => skipped += 1,
+                    Some(id) => {
+                        ids.push((id.clone(), event.timestamp_ms));
+                        new.insert(Arc::from(id.as_str()));
                     }
-                    ids.push((id.clone(), event.timestamp_ms));
+                    None => {}
                 }
-                events.push(event);
+            }
+            fresh += new.len();
+            let label = format!("{}:{}", f.target.group, f.target.stream);
+            if seen.is_some() && f.target.kind == GroupKind::Postgres {
+                // The whole window is parsed for context; only new ids go out.
+                new_ids.insert(label, new);
+                if !ids.is_empty() {
+                    events.extend(f.events);
+                }
+            } else {
+                events.extend(f.events.into_iter().filter(|e| {
+                    e.event_id
+                        .as_ref()
+                        .is_none_or(|id| !seen.is_some_and(|s| s.seen.contains_key(id)))
+                }));
             }
             emitted.push((key, ids));
         }
@@ -516,8 +567,11 @@ impl<'r> Reader<'r> {
                 "pgtrail: CloudWatch Logs: {skipped} events already emitted (checkpoint) skipped"
             );
         }
-        let fetched_events = events.len();
-        let inputs = stream_inputs(events, self.server_override.as_ref());
+        let fetched_events = fresh;
+        let mut inputs = stream_inputs(events, self.server_override.as_ref());
+        for input in &mut inputs {
+            input.emit_only = new_ids.remove(&*input.label);
+        }
         self.run_streams(inputs, options, emit)?;
         // Everything of this poll goes out before the checkpoint covers it.
         self.flush_held(emit)?;

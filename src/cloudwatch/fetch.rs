@@ -47,6 +47,8 @@ pub struct FetchOptions {
     pub rate_limit: f64,
     /// Streams fetched at once.
     pub parallel: usize,
+    /// Events per FilterLogEvents page (`limit`, at most 10,000).
+    pub page_size: i32,
     /// Show a progress line on stderr (only if it is a terminal).
     pub progress: bool,
 }
@@ -290,10 +292,12 @@ impl Fetcher {
                 let limiter = self.limiter.clone();
                 let progress = self.progress.clone();
                 let permits = permits.clone();
+                let page_size = self.options.page_size.clamp(1, 10_000);
                 set.spawn(async move {
                     let _permit = permits.acquire_owned().await;
                     let fetched =
-                        fetch_stream(&client, &limiter, &progress, target, start, end).await;
+                        fetch_stream(&client, &limiter, &progress, target, start, end, page_size)
+                            .await;
                     progress.streams_done.fetch_add(1, Ordering::Relaxed);
                     (index, fetched)
                 });
@@ -356,6 +360,7 @@ async fn fetch_stream(
     target: Target,
     start: Option<i64>,
     end: Option<i64>,
+    page_size: i32,
 ) -> StreamFetch {
     let mut out = StreamFetch {
         target,
@@ -375,7 +380,7 @@ async fn fetch_stream(
             .log_stream_names(&out.target.stream)
             .set_start_time(start)
             .set_end_time(end)
-            .limit(10_000)
+            .limit(page_size)
             .set_next_token(token.clone())
             .send()
             .await;

@@ -1,6 +1,6 @@
 //! CloudWatch events → one engine input per log stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::events::{self, CwEvent, Rendered};
@@ -21,6 +21,10 @@ pub struct StreamInput {
     pub events: usize,
     /// Events dropped as repeats of an event id.
     pub duplicates: usize,
+    /// When set, only the events whose CloudWatch event id is here are
+    /// emitted (the others were emitted by an earlier poll and are parsed
+    /// again only as context).
+    pub emit_only: Option<HashSet<Arc<str>>>,
 }
 
 /// Groups events by (group, stream), in that order, and prepares each
@@ -64,6 +68,7 @@ pub fn stream_inputs(events: Vec<CwEvent>, server: Option<&Arc<str>>) -> Vec<Str
                 server,
                 kind,
                 duplicates,
+                emit_only: None,
             }
         })
         .collect()
