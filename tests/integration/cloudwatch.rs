@@ -295,7 +295,7 @@ fn cloudwatch_groups_equal_the_files_over_many_pages() {
             "{source}"
         );
         let (stream_line, id) = source.rsplit_once('#').unwrap();
-        let stream = stream_line.rsplitn(2, ':').nth(1).unwrap();
+        let stream = stream_line.rsplit_once(':').unwrap().0;
         assert!(ids.insert(format!("{stream}#{id}")), "duplicate {source}");
         assert!(e.get("ingest_time").is_some(), "{e}");
     }
