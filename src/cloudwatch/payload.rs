@@ -324,3 +324,166 @@ pub fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cloudwatch/fixtures/");
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{FIXTURES}{name}")).expect("fixture")
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().fold(0u32, |acc, &b| acc << 8 | u32::from(b))
+                << (8 * (3 - chunk.len()));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn aws_doc_data_message() {
+        let bytes = fixture("subscription-data.json");
+        assert_eq!(sniff(&bytes), Some(Sniffed::CloudWatchJson));
+        let d = decode(&bytes, "x");
+        assert!(d.error.is_none(), "{:?}", d.error);
+        assert_eq!((d.data_messages, d.events.len()), (1, 1));
+        let e = &d.events[0];
+        assert_eq!(e.group.as_deref(), Some("CloudTrail/logs"));
+        assert_eq!(e.stream, "111111111111_CloudTrail/logs_us-east-1");
+        assert_eq!(
+            e.event_id.as_deref(),
+            Some("3195310660696698337880902507980421114328961542429EXAMPLE")
+        );
+        assert_eq!(e.timestamp_ms, 1_432_826_855_000);
+        assert!(e.message.starts_with("{\"eventVersion\":\"1.03\""));
+    }
+
+    #[test]
+    fn control_message_is_counted_not_emitted_also_gzipped_and_concatenated() {
+        let control = fixture("subscription-control.json");
+        let d = decode(&control, "x");
+        assert_eq!((d.control_messages, d.events.len()), (1, 0));
+        // Firehose to S3: gzip members back to back, no separator.
+        let mut both = gz(&control);
+        both.extend(gz(&fixture("subscription-data.json")));
+        let d = decode(&both, "x");
+        assert!(d.error.is_none(), "{:?}", d.error);
+        assert_eq!(
+            (d.control_messages, d.data_messages, d.events.len()),
+            (1, 1, 1)
+        );
+        // JSON objects back to back (after the outer gunzip by `source`).
+        let mut joined = control.clone();
+        joined.extend(fixture("subscription-data.json"));
+        let d = decode(&joined, "x");
+        assert_eq!((d.control_messages, d.data_messages), (1, 1));
+    }
+
+    #[test]
+    fn lambda_envelope_and_base64_lines() {
+        let bytes = fixture("lambda-envelope.json");
+        assert_eq!(sniff(&bytes), Some(Sniffed::CloudWatchJson));
+        let d = decode(&bytes, "x");
+        assert!(d.error.is_none(), "{:?}", d.error);
+        let ids: Vec<&str> = d
+            .events
+            .iter()
+            .filter_map(|e| e.event_id.as_deref())
+            .collect();
+        assert_eq!(ids, ["eventId1", "eventId2"]);
+        assert_eq!(d.events[1].message, "[ERROR] Second test message");
+        assert_eq!(d.events[0].group.as_deref(), Some("testLogGroup"));
+        // Kinesis record data as base64 text, one per line.
+        let data = gz(&fixture("subscription-data.json"));
+        let text = format!(
+            "{}\n{}\n",
+            b64(&data),
+            b64(&gz(&fixture("subscription-control.json")))
+        );
+        assert_eq!(sniff(text.as_bytes()), Some(Sniffed::CloudWatchJson));
+        let d = decode(text.as_bytes(), "x");
+        assert!(d.error.is_none(), "{:?}", d.error);
+        assert_eq!((d.data_messages, d.control_messages), (1, 1));
+        // Firehose transform input.
+        let firehose = format!(
+            "{{\"invocationId\":\"i\",\"records\":[{{\"recordId\":\"r1\",\"data\":\"{}\"}}]}}",
+            b64(&data)
+        );
+        assert_eq!(decode(firehose.as_bytes(), "x").events.len(), 1);
+    }
+
+    #[test]
+    fn cli_outputs() {
+        let bytes = fixture("filter-log-events.json");
+        assert_eq!(sniff(&bytes), Some(Sniffed::CloudWatchJson));
+        let d = decode(&bytes, "x");
+        assert_eq!(d.cli_documents, 1);
+        let e = &d.events[1];
+        assert_eq!(e.stream, "2024/05/09/[$LATEST]abc1024");
+        assert_eq!(
+            e.event_id.as_deref(),
+            Some("00001544141707904000000130886135001961903807164184002560")
+        );
+        assert_eq!(e.ingestion_ms, Some(1_712_568_070_017));
+        let bytes = fixture("get-log-events.json");
+        assert_eq!(sniff(&bytes), Some(Sniffed::CloudWatchJson));
+        let mut d = decode(&bytes, "mydb");
+        assert_eq!(d.events.len(), 3);
+        assert!(
+            d.events
+                .iter()
+                .all(|e| e.stream == "mydb" && e.event_id.is_none())
+        );
+        // Identical events without ids are both kept.
+        assert_eq!(
+            crate::cloudwatch::events::order_and_dedupe(&mut d.events),
+            0
+        );
+        assert_eq!(d.events.len(), 3);
+    }
+
+    #[test]
+    fn moto_numeric_ids_and_bad_input() {
+        let moto = br#"{"logEvents":[{"id":12,"timestamp":1,"message":"subscribed event"}],"logGroup":"g","logStream":"s","messageType":"DATA_MESSAGE","owner":"123456789012","subscriptionFilters":["to-kinesis"]}"#;
+        let d = decode(moto, "x");
+        assert_eq!(d.events[0].event_id.as_deref(), Some("12"));
+        // Truncated gzip, bad JSON, unknown shapes: errors, never a panic.
+        let data = gz(moto);
+        let d = decode(&data[..data.len() / 2], "x");
+        assert!(d.error.unwrap().message.contains("gzip"));
+        let d = decode(b"{\"messageType\":\"DATA_MESSAGE\",\"logStream\":", "x");
+        assert!(d.error.unwrap().message.contains("bad JSON"));
+        let d = decode(b"{\"events\":[{\"message\":\"no time\"}]}", "x");
+        assert!(d.error.unwrap().message.contains("timestamp"));
+        let d = decode(b"{\"foo\":1}", "x");
+        assert!(d.error.is_some());
+        assert!(decode(b"not base64 !!", "x").error.is_some());
+        assert_eq!(
+            sniff(b"{\"timestamp\":\"2026-11-28 14:00:00.000 UTC\",\"message\":\"x\"}"),
+            None
+        );
+        assert_eq!(sniff(b"2026-11-28 16:22:42 UTC::@:[3847]:LOG:  x\n"), None);
+        assert_eq!(base64_decode(b"aGVsbG8="), Some(b"hello".to_vec()));
+        assert_eq!(base64_decode(b"aGVsbG8"), Some(b"hello".to_vec()));
+        assert_eq!(base64_decode(b"a"), None);
+    }
+}

@@ -695,3 +695,320 @@ fn moto_subscription_delivery_is_read_offline() {
     }));
     assert!(got.iter().all(|e| e["server"] == "subdb"));
 }
+
+// ---- Offline shapes (no endpoint needed) ----
+
+/// The records of a stderr log as CloudWatch events (TAB lines inside the
+/// record's event), with the `%t` time.
+fn sample_events(path: &str) -> Vec<(i64, String)> {
+    let text = std::fs::read_to_string(repo().join(path)).unwrap();
+    let mut events: Vec<(i64, String)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('\t') {
+            let last = events.last_mut().unwrap();
+            last.1.push('\n');
+            last.1.push_str(line);
+            continue;
+        }
+        let ts = chrono::NaiveDateTime::parse_from_str(&line[..19], "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp_millis();
+        events.push((ts, line.to_owned()));
+    }
+    events
+}
+
+/// A 56-digit event id, as AWS writes them.
+fn aws_id(i: usize) -> String {
+    format!("{:056}", 37_000_000_000u64 + i as u64)
+}
+
+fn data_message(events: &[(usize, &(i64, String))]) -> Value {
+    serde_json::json!({
+        "owner": "123456789012",
+        "logGroup": "/aws/rds/instance/pg15-rds/postgresql",
+        "logStream": "pg15-rds",
+        "subscriptionFilters": ["to-firehose"],
+        "messageType": "DATA_MESSAGE",
+        "logEvents": events.iter().map(|(i, (ts, m))| serde_json::json!({
+            "id": aws_id(*i), "timestamp": ts, "message": m,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &b| (acc << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                A[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir =
+            std::env::temp_dir().join(format!("pgtrail-cwl-off-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn write(&self, rel: &str, bytes: &[u8]) -> PathBuf {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn offline_payload_shapes_give_the_same_events_as_the_file() {
+    let dir = TempDir::new("shapes");
+    let events = sample_events(PG15);
+    let indexed: Vec<(usize, &(i64, String))> = events.iter().enumerate().collect();
+    let (_, expected, _) = local(&["parse", "-q", "--server", "pg15-rds", PG15]);
+    let control = br#"{"messageType":"CONTROL_MESSAGE","owner":"CloudwatchLogs","logGroup":"","logStream":"","subscriptionFilters":[],"logEvents":[{"id":"","timestamp":1600110003794,"message":"CWL CONTROL MESSAGE: Checking health of destination Firehose."}]}"#;
+
+    // Firehose → S3: gzip members back to back, a control message among
+    // them, and one payload delivered twice (a retry).
+    let thirds: Vec<&[(usize, &(i64, String))]> = indexed.chunks(indexed.len() / 3 + 1).collect();
+    let mut firehose = Vec::new();
+    for (n, part) in thirds.iter().enumerate() {
+        firehose.extend(gzip(data_message(part).to_string().as_bytes()));
+        if n == 0 {
+            firehose.extend(gzip(control));
+        }
+    }
+    firehose.extend(gzip(data_message(thirds[1]).to_string().as_bytes()));
+    let firehose = dir.write("firehose/2026/11/28/delivery-1", &firehose);
+    // Kinesis record data, base64, one record per line.
+    let lines: String = thirds
+        .iter()
+        .map(|part| base64(&gzip(data_message(part).to_string().as_bytes())) + "\n")
+        .collect();
+    let kinesis = dir.write("kinesis.txt", lines.as_bytes());
+    // The Lambda envelope.
+    let envelope = serde_json::json!({"awslogs": {"data": base64(&gzip(data_message(&indexed).to_string().as_bytes()))}});
+    let lambda = dir.write("lambda.json", envelope.to_string().as_bytes());
+    // `aws logs filter-log-events` output.
+    let cli = serde_json::json!({"events": indexed.iter().map(|(i, (ts, m))| serde_json::json!({
+        "logStreamName": "pg15-rds", "timestamp": ts, "message": m,
+        "ingestionTime": ts + 1500, "eventId": aws_id(*i),
+    })).collect::<Vec<_>>(), "searchedLogStreams": []});
+    let filter = dir.write(
+        "filter.json",
+        serde_json::to_string_pretty(&cli).unwrap().as_bytes(),
+    );
+
+    for path in [&firehose, &kinesis, &lambda, &filter] {
+        let (code, got, stderr) = local(&["parse", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {stderr}", path.display());
+        assert_eq!(
+            normalised_events(&got),
+            normalised_events(&expected),
+            "{}",
+            path.display()
+        );
+        for e in &got {
+            let source = e["source"].as_str().unwrap();
+            let id = source.rsplit_once('#').unwrap().1;
+            assert_eq!(id.len(), 56, "{source}");
+        }
+        // Provenance lines agree with the file's (one event per record).
+        let file_lines: Vec<String> = expected
+            .iter()
+            .map(|e| strip_input(e["source"].as_str().unwrap()))
+            .collect();
+        let got_lines: Vec<String> = got
+            .iter()
+            .map(|e| strip_input(e["source"].as_str().unwrap()))
+            .collect();
+        assert_eq!(got_lines, file_lines, "{}", path.display());
+    }
+    let (_, _, stderr) = local(&["parse", firehose.to_str().unwrap()]);
+    assert!(stderr.contains("1 CONTROL_MESSAGE skipped"), "{stderr}");
+    assert!(
+        stderr.contains("repeated events (same event id) dropped"),
+        "{stderr}"
+    );
+    let (_, _, stderr) = local(&["parse", filter.to_str().unwrap()]);
+    // `aws logs get-log-events` output: no stream, no id; --server names it.
+    let get = serde_json::json!({"events": events.iter().map(|(ts, m)| serde_json::json!({
+        "timestamp": ts, "message": m, "ingestionTime": ts + 900,
+    })).collect::<Vec<_>>(), "nextForwardToken": "f/1", "nextBackwardToken": "b/1"});
+    let get = dir.write("get.json", get.to_string().as_bytes());
+    let (code, got, err2) = local(&["parse", "--server", "pg15-rds", get.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}\n{err2}");
+    assert_eq!(normalised_events(&got), normalised_events(&expected));
+    assert!(
+        got.iter()
+            .all(|e| e["source"].as_str().unwrap().contains("#events["))
+    );
+    // And the audit equals the file's audit.
+    let (code, cw, _) = local(&["audit", "--format", "jsonl", "-q", lambda.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let (_, file, _) = local(&[
+        "audit", "--format", "jsonl", "-q", "--server", "pg15-rds", PG15,
+    ]);
+    assert_eq!(normalised_sessions(&cw), normalised_sessions(&file));
+}
+
+#[test]
+fn s3_export_layout_reads_like_the_file() {
+    // The real RDS export lines of the reference (pgbadger #521/#609).
+    let (code, events, stderr) = local(&["parse", "tests/cloudwatch/fixtures/s3-export-rds.log"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(events.is_empty());
+    assert!(stderr.contains("3 records"), "{stderr}");
+    // The continuation line the issue shows indented with spaces is counted.
+    assert!(stderr.contains("foreign 1"), "{stderr}");
+
+    // An export of the RDS sample: <task>/<stream>/000000.gz, wrapper
+    // `<event time> <message>`, plus the write-test object.
+    let dir = TempDir::new("export");
+    let mut text = String::new();
+    for (ts, message) in sample_events(PG15) {
+        let stamp = chrono::DateTime::from_timestamp_millis(ts)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ");
+        text.push_str(&format!("{stamp} {message}\n"));
+    }
+    dir.write(
+        "exportedlogs/3f2a9c/pg15-rds/000000.gz",
+        &gzip(text.as_bytes()),
+    );
+    dir.write(
+        "exportedlogs/aws-logs-write-test",
+        b"Permission Check Successful",
+    );
+    let (code, got, stderr) = local(&["parse", dir.0.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("skipped 1 files") && stderr.contains("aws-logs-write-test"),
+        "{stderr}"
+    );
+    let (_, expected, _) = local(&["parse", "-q", "--server", "pg15-rds", PG15]);
+    assert_eq!(normalised_events(&got), normalised_events(&expected));
+    assert!(got.iter().all(|e| e.get("ingest_time").is_some()));
+}
+
+#[test]
+fn bad_cloudwatch_input_is_an_error_naming_the_file() {
+    let dir = TempDir::new("bad");
+    let events = sample_events(PG15);
+    let indexed: Vec<(usize, &(i64, String))> = events.iter().enumerate().collect();
+    let good = data_message(&indexed[..40]).to_string();
+    // A valid payload, then a broken one.
+    let broken = dir.write(
+        "broken.json",
+        format!("{good}{{\"messageType\":\"DATA_MESSAGE\",\"logEvents\":[{{").as_bytes(),
+    );
+    let (code, got, stderr) = local(&["parse", broken.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("broken.json") && stderr.contains("bad JSON"),
+        "{stderr}"
+    );
+    assert!(!got.is_empty(), "the events before the damage count");
+    // A truncated gzip payload.
+    let gz = gzip(good.as_bytes());
+    let cut = dir.write("cut.gz", &gz[..gz.len() - 20]);
+    let (code, _, stderr) = local(&["parse", cut.to_str().unwrap()]);
+    // Nothing decodable is left: an input error and an unrecognised input.
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert!(stderr.contains("cut.gz"), "{stderr}");
+    // An unknown JSON shape with a CloudWatch marker.
+    let odd = dir.write("odd.json", br#"{"messageType":"SOMETHING_ELSE"}"#);
+    let (code, _, stderr) = local(&["parse", odd.to_str().unwrap()]);
+    assert!(code != 0 && stderr.contains("odd.json"), "{stderr}");
+}
+
+#[test]
+fn iam_db_auth_error_file_explains_pam_failures_offline() {
+    let dir = TempDir::new("iam");
+    let (_, events, _) = local(&["parse", "-q", PG15]);
+    let times = pam_failure_times(&events);
+    // Constructed in the documented format (AWS troubleshooting table) at
+    // the times of the sample's PAM failures; wrapped as an S3 export.
+    let mut text = String::new();
+    for t in &times {
+        let ms = chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis()
+            + 300;
+        let at = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+        text.push_str(&format!(
+            "{} {} [ERROR] Failed to authenticate the connection request for user 'iam_app' because the token age is longer than 15 minutes. (Status Code: 400, Error Code:ExpiredToken)\n",
+            at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            at.format("%Y-%m-%dT%H:%M:%S,%3f"),
+        ));
+    }
+    text.push_str("not a line of that log\n");
+    let iam = dir.write("iam-db-auth-error.log", text.as_bytes());
+    let (code, sessions, stderr) = local(&[
+        "audit",
+        "--format",
+        "jsonl",
+        "--server",
+        "db",
+        "--failure-class",
+        "pam",
+        PG15,
+        iam.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("iam-db-auth-error log: 5 lines, 4 errors, unrecognised: 1"),
+        "{stderr}"
+    );
+    assert_eq!(sessions.len(), 4);
+    for s in &sessions {
+        let notes = s["notes"].to_string();
+        assert!(
+            notes.contains("iam-db-auth-error expired_token (ExpiredToken)"),
+            "{s}"
+        );
+    }
+    // Other users' sessions are left alone.
+    let (_, all, _) = local(&[
+        "audit",
+        "--format",
+        "jsonl",
+        "-q",
+        "--server",
+        "db",
+        PG15,
+        iam.to_str().unwrap(),
+    ]);
+    let noted = all
+        .iter()
+        .filter(|s| s["notes"].to_string().contains("iam-db-auth-error"))
+        .count();
+    assert_eq!(noted, 4);
+}
