@@ -227,57 +227,78 @@ impl Fetcher {
         groups.dedup();
         let mut targets = Vec::new();
         for group in groups {
-            let kind = group_kind(&group);
-            if !self.options.streams.is_empty() {
-                targets.extend(self.options.streams.iter().map(|s| Target {
-                    kind,
-                    group: group.clone(),
-                    stream: s.clone(),
-                }));
-                continue;
-            }
-            let mut token: Option<String> = None;
-            loop {
-                self.limiter.acquire().await;
-                self.progress.requests.fetch_add(1, Ordering::Relaxed);
-                let page = self
-                    .client
-                    .describe_log_streams()
-                    .log_group_name(&group)
-                    .set_log_stream_name_prefix(self.options.stream_prefix.clone())
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(|e| FetchError {
-                        message: format!(
-                            "DescribeLogStreams ({group}): {}",
-                            DisplayErrorContext(&e)
-                        ),
-                    })?;
-                let prefix = self.options.stream_prefix.as_deref().unwrap_or("");
-                targets.extend(
-                    page.log_streams()
-                        .iter()
-                        .filter_map(|s| s.log_stream_name())
-                        .filter(|s| s.starts_with(prefix))
-                        .map(|s| Target {
-                            kind,
-                            group: group.clone(),
-                            stream: s.to_owned(),
-                        }),
-                );
-                token = page
-                    .next_token()
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
-            }
+            targets.extend(self.streams_of(&group).await?);
         }
         targets.sort();
         targets.dedup();
         Ok(targets)
+    }
+
+    /// The streams of one group (`--log-stream` names, or DescribeLogStreams
+    /// with `--log-stream-prefix`, filtered here too).
+    async fn streams_of(&self, group: &str) -> Result<Vec<Target>, FetchError> {
+        let kind = group_kind(group);
+        if !self.options.streams.is_empty() {
+            return Ok(self
+                .options
+                .streams
+                .iter()
+                .map(|s| Target {
+                    kind,
+                    group: group.to_owned(),
+                    stream: s.clone(),
+                })
+                .collect());
+        }
+        let mut targets = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            self.limiter.acquire().await;
+            self.progress.requests.fetch_add(1, Ordering::Relaxed);
+            let page = self
+                .client
+                .describe_log_streams()
+                .log_group_name(group)
+                .set_log_stream_name_prefix(self.options.stream_prefix.clone())
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| FetchError {
+                    message: format!("DescribeLogStreams ({group}): {}", DisplayErrorContext(&e)),
+                })?;
+            let prefix = self.options.stream_prefix.as_deref().unwrap_or("");
+            targets.extend(
+                page.log_streams()
+                    .iter()
+                    .filter_map(|s| s.log_stream_name())
+                    .filter(|s| s.starts_with(prefix))
+                    .map(|s| Target {
+                        kind,
+                        group: group.to_owned(),
+                        stream: s.to_owned(),
+                    }),
+            );
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(targets);
+            }
+        }
+    }
+
+    /// The raw events of one log group, any content (e.g. CloudTrail JSON
+    /// delivered to CloudWatch Logs), between `start` and `end` (epoch ms,
+    /// inclusive): one [`StreamFetch`] per stream, events in fetch order
+    /// (use `events::order_and_dedupe` to order and de-duplicate them).
+    pub fn group_events(
+        &self,
+        group: &str,
+        start: Option<i64>,
+        end: Option<i64>,
+    ) -> Result<Vec<StreamFetch>, FetchError> {
+        let targets = self.runtime.block_on(self.streams_of(group))?;
+        let windows: Vec<(Target, Option<i64>, Option<i64>)> =
+            targets.into_iter().map(|t| (t, start, end)).collect();
+        Ok(self.fetch(&windows))
     }
 
     /// Fetches every target's events between its `(start, end)` (epoch ms,
