@@ -278,7 +278,10 @@ impl Fetcher {
                         stream: s.to_owned(),
                     }),
             );
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            token = page
+                .next_token()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
             if token.is_none() {
                 return Ok(targets);
             }
