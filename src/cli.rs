@@ -721,6 +721,9 @@ fn run_audit(args: AuditArgs) -> i32 {
     } else {
         AuditFormat::Jsonl
     });
+    if args.input.cloud.follow && format == AuditFormat::Table {
+        return usage_error("--follow writes sessions as they end: use --format jsonl or csv");
+    }
     let out = match Output::open(&args.input.cloud) {
         Ok(out) => out,
         Err(e) => return usage_error(&e),
@@ -786,6 +789,9 @@ fn thresholds(args: &SummaryArgs) -> Result<Thresholds, String> {
 }
 
 fn run_summary(args: SummaryArgs) -> i32 {
+    if args.input.cloud.follow {
+        return usage_error("summary reads to the end: --follow is for parse and audit");
+    }
     let thresholds = match thresholds(&args) {
         Ok(t) => t,
         Err(e) => return usage_error(&e),

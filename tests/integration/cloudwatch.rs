@@ -163,6 +163,20 @@ impl Moto {
         cmd
     }
 
+    /// pgtrail reaching `endpoint` through the SDK's own `AWS_ENDPOINT_URL`.
+    fn command_via_env(&self, args: &[&str], endpoint: &str) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgtrail"));
+        cmd.args(args)
+            .current_dir(repo())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env_remove("AWS_PROFILE");
+        cmd
+    }
+
     fn pgtrail(&self, args: &[&str]) -> (i32, Vec<Value>, String) {
         let out: Output = self.command(args).output().expect("run pgtrail");
         decode(out)
@@ -1011,4 +1025,68 @@ fn iam_db_auth_error_file_explains_pam_failures_offline() {
         .filter(|s| s["notes"].to_string().contains("iam-db-auth-error"))
         .count();
     assert_eq!(noted, 4);
+}
+
+/// The fault-injecting proxy of `tests/cloudwatch/fault_proxy.py`.
+struct Proxy(Child);
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn throttling_and_empty_pages_lose_nothing() {
+    let Some(moto) = moto_or_skip("faults") else {
+        return;
+    };
+    let port = free_port();
+    let stats = moto.dir.join("proxy.json");
+    let _proxy = Proxy(
+        Command::new("python3")
+            .arg(repo().join("tests/cloudwatch/fault_proxy.py"))
+            .arg(port.to_string())
+            .arg(&moto.endpoint)
+            .arg(&stats)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start proxy"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "proxy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = moto.shifted(PG16, "faults.log", 900);
+    moto.put("/aws/rds/instance/faults/postgresql", "faults", &log, None);
+    // Through the proxy, with the endpoint from AWS_ENDPOINT_URL alone.
+    let out = moto
+        .command_via_env(
+            &[
+                "parse",
+                "--log-group",
+                "/aws/rds/instance/faults/postgresql",
+                "--page-size",
+                "30",
+                "--rate-limit",
+                "50",
+            ],
+            &format!("http://127.0.0.1:{port}"),
+        )
+        .output()
+        .expect("run pgtrail");
+    let (code, events, stderr) = decode(out);
+    assert_eq!(code, 0, "{stderr}");
+    let counts: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(counts["throttled"].as_u64().unwrap() >= 1, "{counts}");
+    assert!(counts["empty"].as_u64().unwrap() >= 1, "{counts}");
+    let (_, expected, _) = local(&["parse", "-q", "--server", "faults", log.to_str().unwrap()]);
+    assert!(expected.len() > 100);
+    assert_eq!(normalised_events(&events), normalised_events(&expected));
+    // Empty pages are pages: counted, not the end.
+    assert!(pages_of(&stderr) > expected.len() as u64 / 30, "{stderr}");
 }
