@@ -15,11 +15,10 @@ use crate::engine::{self, Engine, EngineOptions};
 use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
-use crate::iam_auth::IamAuthErrors;
 use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
-use crate::reader::{EventSink, Feed, LiveOptions, Reader};
+use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
 use crate::session::{self, Session, Stitcher};
 use crate::sink::{jsonl, sessions as session_sink, summary as summary_sink, table};
 use crate::source::{self, InputSpec};
@@ -367,7 +366,7 @@ fn read_inputs(
     window: (Option<i64>, Option<i64>),
     options: &ParseOptions,
     by_time: bool,
-    iam: &RefCell<IamAuthErrors>,
+    shared: &RefCell<RunShared>,
     emit: &mut EventSink<'_>,
 ) -> Result<i32, io::Error> {
     let live = match live_options(&args.cloud, window) {
@@ -432,8 +431,9 @@ fn read_inputs(
         chunk_bytes: args.chunk_bytes,
         ..EngineOptions::default()
     })?;
-    let mut reader = Reader::new(engine, args.quiet, server_override, iam);
+    let mut reader = Reader::new(engine, args.quiet, server_override, shared);
     reader.code = code;
+    reader.region = args.cloud.region.clone();
     for (spec, walked) in &inputs {
         reader.run_spec(spec, *walked, options, emit)?;
     }
@@ -605,13 +605,13 @@ fn run_parse(args: ParseArgs) -> i32 {
         Ok(out) => out,
         Err(e) => return usage_error(&e),
     };
-    let iam = RefCell::new(IamAuthErrors::default());
+    let shared = RefCell::new(RunShared::default());
     let result = read_inputs(
         &args.input,
         window,
         &options,
         false,
-        &iam,
+        &shared,
         &mut |engine, feed| match feed {
             Feed::Commit => out.commit(),
             Feed::Events(events) => {
@@ -654,9 +654,9 @@ fn for_each_session(
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
     let window = time_window(filter_args.since.as_deref(), filter_args.until.as_deref())
         .map_err(|e| usage_error(&e))?;
-    let iam = RefCell::new(IamAuthErrors::default());
+    let shared = RefCell::new(RunShared::default());
     let mut stitcher = Stitcher::new();
-    let code = read_inputs(input, window, &options, true, &iam, &mut |_, feed| {
+    let code = read_inputs(input, window, &options, true, &shared, &mut |_, feed| {
         let events = match feed {
             Feed::Commit => return each(None),
             Feed::Events(events) => events,
@@ -665,7 +665,7 @@ fn for_each_session(
             stitcher.push(event);
         }
         for mut session in stitcher.take_done() {
-            iam.borrow_mut().attach(&mut session);
+            shared.borrow_mut().complete(&mut session);
             if filter.matches(&session) {
                 each(Some(session))?;
             }
@@ -677,7 +677,7 @@ fn for_each_session(
         return Err(code);
     }
     for mut session in stitcher.finish() {
-        iam.borrow_mut().attach(&mut session);
+        shared.borrow_mut().complete(&mut session);
         if filter.matches(&session) {
             each(Some(session)).map_err(output_error)?;
         }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{exit, stats_line};
+use crate::cloud::CloudContext;
 use crate::cloudwatch::checkpoint::{self, Checkpoint};
 use crate::cloudwatch::events::LineMap;
 use crate::cloudwatch::fetch::{FetchOptions, Fetcher, GroupKind, Target};
@@ -60,6 +61,42 @@ impl LiveOptions {
     }
 }
 
+/// What a run learns beside the events, for the session side: the
+/// `iam-db-auth-error` lines, and where each CloudWatch server runs.
+#[derive(Debug, Default)]
+pub struct RunShared {
+    pub iam: IamAuthErrors,
+    /// By `server` label (the stream): the log group and what its name says.
+    pub clouds: HashMap<Arc<str>, Arc<CloudContext>>,
+}
+
+impl RunShared {
+    /// Adds what the run knows to a finished session: the IAM error reason
+    /// of a PAM failure, the CloudWatch context of its server.
+    pub fn complete(&mut self, session: &mut crate::session::Session) {
+        self.iam.attach(session);
+        if session.cloud.is_none() {
+            session.cloud = self.clouds.get(&session.server).cloned();
+        }
+    }
+}
+
+/// The context a log group's name gives: `/aws/rds/instance/<id>/…` names
+/// the DB instance.
+pub fn cloud_context(group: &str, region: Option<&str>) -> CloudContext {
+    let db_instance_id = group
+        .strip_prefix("/aws/rds/instance/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned);
+    CloudContext {
+        log_group: Some(group.to_owned()),
+        db_instance_id,
+        region: region.map(str::to_owned),
+        ..CloudContext::default()
+    }
+}
+
 /// State shared by every input of a run.
 pub struct Reader<'r> {
     pub quiet: bool,
@@ -72,8 +109,10 @@ pub struct Reader<'r> {
     pub code: i32,
     /// CloudWatch inputs: line → event id, by input label.
     maps: HashMap<Arc<str>, StreamMap>,
-    /// The `iam-db-auth-error` lines of the run.
-    pub iam: &'r RefCell<IamAuthErrors>,
+    /// The `iam-db-auth-error` lines and server contexts of the run.
+    pub shared: &'r RefCell<RunShared>,
+    /// The region asked for (`--region`), for the contexts.
+    pub region: Option<String>,
     /// The format found for each CloudWatch stream, reused by later polls
     /// (a small batch may not be enough to detect it again).
     fixed: HashMap<Arc<str>, ParseOptions>,
@@ -132,7 +171,7 @@ impl<'r> Reader<'r> {
         engine: Engine,
         quiet: bool,
         server_override: Option<Arc<str>>,
-        iam: &'r RefCell<IamAuthErrors>,
+        shared: &'r RefCell<RunShared>,
     ) -> Reader<'r> {
         let catalog = Catalog::builtin();
         Reader {
@@ -145,7 +184,8 @@ impl<'r> Reader<'r> {
             parsed_inputs: 0,
             code: exit::OK,
             maps: HashMap::new(),
-            iam,
+            shared,
+            region: None,
             fixed: HashMap::new(),
             server_override,
         }
@@ -257,10 +297,11 @@ impl<'r> Reader<'r> {
         let label = &result.label;
         match kind {
             Sniffed::IamAuthErrors => {
-                let stats = self
-                    .iam
-                    .borrow_mut()
-                    .read_text(bytes, label, &result.server, &|_| (None, None));
+                let stats =
+                    self.shared
+                        .borrow_mut()
+                        .iam
+                        .read_text(bytes, label, &result.server, &|_| (None, None));
                 self.report_iam(label, &stats);
                 Ok(())
             }
@@ -327,7 +368,7 @@ impl<'r> Reader<'r> {
             }
             if input.kind == GroupKind::IamAuthError {
                 let map = &input.rendered.map;
-                let stats = self.iam.borrow_mut().read_text(
+                let stats = self.shared.borrow_mut().iam.read_text(
                     &input.rendered.bytes,
                     &input.label,
                     &input.server,
@@ -338,6 +379,14 @@ impl<'r> Reader<'r> {
                 );
                 self.report_iam(&input.label, &stats);
                 continue;
+            }
+            if let Some(group) = &input.group {
+                let context = cloud_context(group, self.region.as_deref());
+                self.shared
+                    .borrow_mut()
+                    .clouds
+                    .entry(input.server.clone())
+                    .or_insert_with(|| Arc::new(context));
             }
             let options = self
                 .fixed
@@ -596,5 +645,42 @@ impl<'r> Reader<'r> {
             eprintln!("pgtrail: CloudWatch Logs: poll: {fetched_events} new events");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_from_group_names() {
+        let c = cloud_context("/aws/rds/instance/mydb/postgresql", Some("eu-west-1"));
+        assert_eq!(c.db_instance_id.as_deref(), Some("mydb"));
+        assert_eq!(
+            c.log_group.as_deref(),
+            Some("/aws/rds/instance/mydb/postgresql")
+        );
+        assert_eq!(c.region.as_deref(), Some("eu-west-1"));
+        let c = cloud_context("/aws/rds/cluster/shop/postgresql", None);
+        assert_eq!(c.db_instance_id, None);
+        assert_eq!(
+            c.log_group.as_deref(),
+            Some("/aws/rds/cluster/shop/postgresql")
+        );
+        let mut shared = RunShared::default();
+        shared.clouds.insert(Arc::from("db1"), Arc::new(c.clone()));
+        let events = vec![{
+            let mut e = Event::new(crate::event::EventKind::Received, Arc::from("db1"));
+            e.pid = Some(7);
+            e.time_ms = Some(1);
+            e
+        }];
+        let mut stitcher = crate::session::Stitcher::new();
+        for e in &events {
+            stitcher.push(e);
+        }
+        let mut sessions = stitcher.finish();
+        shared.complete(&mut sessions[0]);
+        assert_eq!(sessions[0].cloud.as_deref(), Some(&c));
     }
 }
