@@ -609,8 +609,10 @@ fn follow_catches_late_events_and_resumes_after_kill_without_loss_or_duplicate()
     // 3. Late events: older timestamps, ingested now.
     let late = moto.put(GROUP, "followdb", &log, Some((true, from, to)));
     assert!(first > 100 && late > 30, "{first} {late}");
-    // 4. A follower killed with SIGKILL while polling.
-    let a = args(&[]);
+    // 4. A follower killed with SIGKILL while polling: slow pages (10
+    //    events, 10 requests/s) so that a poll lasts seconds, killed at a
+    //    moment that varies from run to run (mid-fetch, mid-write or asleep).
+    let a = args(&["--page-size", "10", "--rate-limit", "10"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let mut child = moto
         .command(&a)
@@ -618,11 +620,10 @@ fn follow_catches_late_events_and_resumes_after_kill_without_loss_or_duplicate()
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn follower");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read_jsonl(&output).len() <= written && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(400));
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    std::thread::sleep(Duration::from_millis(800 + u64::from(jitter) * 3));
     child.kill().expect("kill -9");
     let _ = child.wait();
     // 5. Resume, two more polls.
