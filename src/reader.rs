@@ -495,7 +495,9 @@ impl<'r> Reader<'r> {
                     return Ok(());
                 }
             },
-            None => None,
+            // Without a file, progress is kept in memory: a follower never
+            // emits an event of the re-read window twice.
+            None => Some(Checkpoint::default()),
         };
         let mut polls = 0u64;
         loop {
@@ -625,11 +627,14 @@ impl<'r> Reader<'r> {
         // Everything of this poll goes out before the checkpoint covers it.
         self.flush_held(emit)?;
         let output_len = emit(&self.engine, Feed::Commit)?;
-        if let (Some(cp), Some(path)) = (checkpoint, &live.checkpoint) {
-            for (key, ids) in emitted {
-                cp.stream_mut(&key).record(ids, live.overlap_ms, now);
-            }
-            cp.output_len = output_len;
+        let Some(cp) = checkpoint else {
+            return Ok(());
+        };
+        for (key, ids) in emitted {
+            cp.stream_mut(&key).record(ids, live.overlap_ms, now);
+        }
+        cp.output_len = output_len;
+        if let Some(path) = &live.checkpoint {
             if std::env::var_os("PGTRAIL_FAILPOINT").is_some_and(|v| v == "before-checkpoint") {
                 // Test hook: die like `kill -9` between output and checkpoint.
                 std::process::abort();

@@ -662,6 +662,23 @@ fn follow_catches_late_events_and_resumes_after_kill_without_loss_or_duplicate()
         .collect();
     assert_eq!(cw.len(), first + late);
     assert!(ids.keys().all(|id| cw.contains(id.as_str())));
+
+    // Following without a checkpoint file: the re-read window of the second
+    // poll writes nothing twice (progress is kept in memory).
+    let (code, twice, stderr) = moto.pgtrail(&[
+        "parse",
+        "--log-group",
+        GROUP,
+        "--since",
+        "1d",
+        "--follow",
+        "--poll-interval",
+        "1s",
+        "--max-polls",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(twice.len(), expected.len(), "{stderr}");
 }
 
 #[test]
