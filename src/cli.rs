@@ -155,8 +155,9 @@ struct CloudArgs {
     /// Per-stream progress file: resume where the last run stopped.
     #[arg(long, value_name = "FILE")]
     checkpoint: Option<PathBuf>,
-    /// Write the output to FILE; with --checkpoint, a restart cuts it back
-    /// to the last committed batch (exactly-once after a crash).
+    /// Write the output to FILE (replacing it); with --checkpoint, FILE is
+    /// cut back to the length the checkpoint recorded (0 for a new one) and
+    /// appended to: exactly-once after a crash.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Events per FilterLogEvents page (tests, tuning).
