@@ -461,6 +461,21 @@ mod tests {
         assert_eq!(d.events.len(), 3);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = sniff(&bytes);
+            let _ = decode(&bytes, "s");
+            let mut json = br#"{"messageType":"DATA_MESSAGE","logStream":"s","logEvents":["#.to_vec();
+            json.extend_from_slice(&bytes);
+            let _ = decode(&json, "s");
+            let _ = decode(&gz(&bytes), "s");
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = crate::iam_auth::parse_line(&text);
+            let _ = crate::iam_auth::parse_line(&format!("2025-09-22T12:02:30,806 [ERROR] Failed to x the connection request for user {text}"));
+        }
+    }
+
     #[test]
     fn moto_numeric_ids_and_bad_input() {
         let moto = br#"{"logEvents":[{"id":12,"timestamp":1,"message":"subscribed event"}],"logGroup":"g","logStream":"s","messageType":"DATA_MESSAGE","owner":"123456789012","subscriptionFilters":["to-kinesis"]}"#;
