@@ -163,6 +163,9 @@ struct CloudArgs {
     /// Events per FilterLogEvents page (tests, tuning).
     #[arg(long, value_name = "N", default_value_t = 10_000, hide = true)]
     page_size: i32,
+    /// Attempts per request before a page is retried from its token (tests).
+    #[arg(long, value_name = "N", default_value_t = 8, hide = true)]
+    max_attempts: u32,
     /// Stop after this many polls (with --follow).
     #[arg(long, value_name = "N", hide = true)]
     max_polls: Option<u64>,
@@ -466,6 +469,7 @@ fn live_options(
             rate_limit: cloud.rate_limit,
             parallel: 4,
             page_size: cloud.page_size,
+            max_attempts: cloud.max_attempts,
             progress: true,
         },
         start_ms,

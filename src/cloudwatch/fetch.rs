@@ -49,6 +49,8 @@ pub struct FetchOptions {
     pub parallel: usize,
     /// Events per FilterLogEvents page (`limit`, at most 10,000).
     pub page_size: i32,
+    /// Attempts of the SDK's retry per request (0: the default, 8).
+    pub max_attempts: u32,
     /// Show a progress line on stderr (only if it is a terminal).
     pub progress: bool,
 }
@@ -149,7 +151,11 @@ impl Fetcher {
             let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .retry_config(
                     RetryConfig::adaptive()
-                        .with_max_attempts(8)
+                        .with_max_attempts(if options.max_attempts == 0 {
+                            8
+                        } else {
+                            options.max_attempts
+                        })
                         .with_initial_backoff(Duration::from_millis(200))
                         .with_max_backoff(Duration::from_secs(20)),
                 )

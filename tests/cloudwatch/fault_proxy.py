@@ -2,7 +2,7 @@
 """A fault-injecting HTTP proxy in front of moto_server, for the CloudWatch
 tests: moto never throttles and never returns empty pages, real AWS does.
 
-  fault_proxy.py LISTEN_PORT UPSTREAM_URL STATS_FILE
+  fault_proxy.py LISTEN_PORT UPSTREAM_URL STATS_FILE [fail-token]
 
 For FilterLogEvents (X-Amz-Target Logs_20140328.FilterLogEvents):
 - every 5th request is answered `400 ThrottlingException` ("Rate exceeded")
@@ -10,6 +10,10 @@ For FilterLogEvents (X-Amz-Target Logs_20140328.FilterLogEvents):
 - every 4th request (of those let through) is answered with an empty page
   whose nextToken stands for the request's own token (`empty:<token>`); the
   next request with that token is forwarded with the original token.
+With `fail-token`, instead: the first request carrying a nextToken (the
+second page) and the next two with that same token are answered
+`500 InternalFailure`, then it is forwarded; STATS_FILE also counts the
+requests without a token (the first page: must be asked once).
 Everything else is forwarded unchanged. STATS_FILE receives
 {"throttled": n, "empty": n, "forwarded": n} after each request.
 """
@@ -21,7 +25,10 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, UPSTREAM, STATS = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3]
-counts = {"throttled": 0, "empty": 0, "forwarded": 0, "filter_requests": 0}
+FAIL_TOKEN = len(sys.argv) > 4 and sys.argv[4] == "fail-token"
+counts = {"throttled": 0, "empty": 0, "forwarded": 0, "filter_requests": 0,
+          "failed": 0, "first_page": 0, "failed_token_retried": 0}
+failing = {"token": None}
 
 
 def save():
@@ -56,7 +63,18 @@ class Proxy(BaseHTTPRequestHandler):
             n = counts["filter_requests"]
             request = json.loads(body or b"{}")
             token = request.get("nextToken")
-            if n % 5 == 0:
+            if FAIL_TOKEN:
+                if not token:
+                    counts["first_page"] += 1
+                elif failing["token"] is None or failing["token"] == token:
+                    if failing["token"] == token:
+                        counts["failed_token_retried"] += 1
+                    failing["token"] = token
+                    if counts["failed"] < 3:
+                        counts["failed"] += 1
+                        save()
+                        return self.reply(500, {"__type": "InternalFailure", "message": "injected"})
+            elif n % 5 == 0:
                 counts["throttled"] += 1
                 save()
                 return self.reply(
@@ -69,7 +87,7 @@ class Proxy(BaseHTTPRequestHandler):
                 if request["nextToken"] is None:
                     del request["nextToken"]
                 body = json.dumps(request).encode()
-            elif n % 4 == 0:
+            elif not FAIL_TOKEN and n % 4 == 0:
                 counts["empty"] += 1
                 save()
                 return self.reply(200, {"events": [], "searchedLogStreams": [], "nextToken": "empty:" + (token or "")})

@@ -1055,19 +1055,16 @@ impl Drop for Proxy {
     }
 }
 
-#[test]
-fn throttling_and_empty_pages_lose_nothing() {
-    let Some(moto) = moto_or_skip("faults") else {
-        return;
-    };
+/// Starts the fault proxy in front of moto; returns it and its port.
+fn start_proxy(moto: &Moto, stats: &Path, mode: Option<&str>) -> (Proxy, u16) {
     let port = free_port();
-    let stats = moto.dir.join("proxy.json");
-    let _proxy = Proxy(
+    let proxy = Proxy(
         Command::new("python3")
             .arg(repo().join("tests/cloudwatch/fault_proxy.py"))
             .arg(port.to_string())
             .arg(&moto.endpoint)
-            .arg(&stats)
+            .arg(stats)
+            .args(mode)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -1079,6 +1076,57 @@ fn throttling_and_empty_pages_lose_nothing() {
         assert!(Instant::now() < deadline, "proxy did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (proxy, port)
+}
+
+#[test]
+fn a_page_failing_past_the_sdk_retries_resumes_from_its_token() {
+    let Some(moto) = moto_or_skip("resume") else {
+        return;
+    };
+    let stats = moto.dir.join("proxy.json");
+    let (_proxy, port) = start_proxy(&moto, &stats, Some("fail-token"));
+    let log = moto.shifted(PG17, "resume.log", 900);
+    moto.put("/aws/rds/instance/resume/postgresql", "resume", &log, None);
+    let out = moto
+        .command_via_env(
+            &[
+                "parse",
+                "--log-group",
+                "/aws/rds/instance/resume/postgresql",
+                "--page-size",
+                "30",
+                "--rate-limit",
+                "50",
+                "--max-attempts",
+                "2",
+            ],
+            &format!("http://127.0.0.1:{port}"),
+        )
+        .output()
+        .expect("run pgtrail");
+    let (code, events, stderr) = decode(out);
+    assert_eq!(code, 0, "{stderr}");
+    let counts: Value = serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    // The second page failed three times (more than the SDK's 2 attempts),
+    // was asked again with its token, and the first page was never re-read.
+    assert_eq!(counts["failed"], 3, "{counts}");
+    assert!(
+        counts["failed_token_retried"].as_u64().unwrap() >= 3,
+        "{counts}"
+    );
+    assert_eq!(counts["first_page"], 1, "{counts}");
+    let (_, expected, _) = local(&["parse", "-q", "--server", "resume", log.to_str().unwrap()]);
+    assert_eq!(normalised_events(&events), normalised_events(&expected));
+}
+
+#[test]
+fn throttling_and_empty_pages_lose_nothing() {
+    let Some(moto) = moto_or_skip("faults") else {
+        return;
+    };
+    let stats = moto.dir.join("proxy.json");
+    let (_proxy, port) = start_proxy(&moto, &stats, None);
     let log = moto.shifted(PG16, "faults.log", 900);
     moto.put("/aws/rds/instance/faults/postgresql", "faults", &log, None);
     // Through the proxy, with the endpoint from AWS_ENDPOINT_URL alone.
