@@ -557,21 +557,14 @@ impl<'r> Reader<'r> {
                 (t.clone(), start, live.end_ms)
             })
             .collect();
-        let fetched = fetcher.fetch(&windows);
-        if !self.quiet {
-            let pages: u64 = fetched.iter().map(|f| f.pages).sum();
-            let received: usize = fetched.iter().map(|f| f.events.len()).sum();
-            eprintln!(
-                "pgtrail: CloudWatch Logs: {} streams, {pages} pages, {received} events",
-                fetched.len()
-            );
-        }
         let mut emitted: Vec<(String, Vec<(String, i64)>)> = Vec::new();
-        let mut events = Vec::new();
-        let mut new_ids: HashMap<String, HashSet<Arc<str>>> = HashMap::new();
-        let mut skipped = 0usize;
-        let mut fresh = 0usize;
-        for f in fetched {
+        let (mut skipped, mut fresh, mut pages, mut received) = (0usize, 0usize, 0u64, 0usize);
+        let seen_of = |key: &str| checkpoint.as_deref().and_then(|c| c.stream(key));
+        // Streams are parsed one by one, in order, as they arrive
+        // (`iam-db-auth-error` streams sort first).
+        fetcher.fetch_each(&windows, &mut |f| {
+            pages += f.pages;
+            received += f.events.len();
             if let Some(e) = &f.error {
                 eprintln!("pgtrail: error: CloudWatch Logs: {e}; the events before it were read");
                 self.code = self.code.max(exit::INPUT_ERROR);
@@ -583,12 +576,13 @@ impl<'r> Reader<'r> {
                 );
             }
             let key = checkpoint::key(&f.target.group, &f.target.stream);
-            let seen = checkpoint.as_deref().and_then(|c| c.stream(&key));
+            let seen = seen_of(&key);
+            let is_seen = |id: &String| seen.is_some_and(|s| s.seen.contains_key(id));
             let mut ids = Vec::new();
             let mut new = HashSet::new();
             for event in &f.events {
                 match &event.event_id {
-                    Some(id) if seen.is_some_and(|s| s.seen.contains_key(id)) => skipped += 1,
+                    Some(id) if is_seen(id) => skipped += 1,
                     Some(id) => {
                         ids.push((id.clone(), event.timestamp_ms));
                         new.insert(Arc::from(id.as_str()));
@@ -597,33 +591,41 @@ impl<'r> Reader<'r> {
                 }
             }
             fresh += new.len();
-            let label = format!("{}:{}", f.target.group, f.target.stream);
-            if seen.is_some() && f.target.kind == GroupKind::Postgres {
-                // The whole window is parsed for context; only new ids go out.
-                new_ids.insert(label, new);
-                if !ids.is_empty() {
-                    events.extend(f.events);
-                }
+            // With progress to resume from, a PostgreSQL stream's whole
+            // window is parsed for context and only new ids go out.
+            let context = seen.is_some() && f.target.kind == GroupKind::Postgres;
+            let events = if context {
+                if ids.is_empty() { Vec::new() } else { f.events }
             } else {
-                events.extend(f.events.into_iter().filter(|e| {
-                    e.event_id
-                        .as_ref()
-                        .is_none_or(|id| !seen.is_some_and(|s| s.seen.contains_key(id)))
-                }));
-            }
+                f.events
+                    .into_iter()
+                    .filter(|e| e.event_id.as_ref().is_none_or(|id| !is_seen(id)))
+                    .collect()
+            };
             emitted.push((key, ids));
-        }
-        if skipped > 0 && !self.quiet && !live.follow {
+            if events.is_empty() {
+                return Ok(());
+            }
+            let mut inputs = stream_inputs(events, self.server_override.as_ref());
+            if context {
+                for input in &mut inputs {
+                    input.emit_only = Some(new.clone());
+                }
+            }
+            self.run_streams(inputs, options, emit)
+        })?;
+        if !self.quiet {
             eprintln!(
-                "pgtrail: CloudWatch Logs: {skipped} events already emitted (checkpoint) skipped"
+                "pgtrail: CloudWatch Logs: {} streams, {pages} pages, {received} events",
+                windows.len()
             );
+            if skipped > 0 && !live.follow {
+                eprintln!(
+                    "pgtrail: CloudWatch Logs: {skipped} events already emitted (checkpoint) skipped"
+                );
+            }
         }
         let fetched_events = fresh;
-        let mut inputs = stream_inputs(events, self.server_override.as_ref());
-        for input in &mut inputs {
-            input.emit_only = new_ids.remove(&*input.label);
-        }
-        self.run_streams(inputs, options, emit)?;
         // Everything of this poll goes out before the checkpoint covers it.
         self.flush_held(emit)?;
         let output_len = emit(&self.engine, Feed::Commit)?;

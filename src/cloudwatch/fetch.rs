@@ -314,36 +314,82 @@ impl Fetcher {
     /// both inclusive), streams in parallel under the rate limit. Results
     /// come back in the order of `targets`.
     pub fn fetch(&self, targets: &[(Target, Option<i64>, Option<i64>)]) -> Vec<StreamFetch> {
+        let mut out = Vec::with_capacity(targets.len());
+        // Collecting cannot fail.
+        let _ = self.fetch_each(targets, &mut |f| {
+            out.push(f);
+            Ok(())
+        });
+        out
+    }
+
+    /// Like [`Fetcher::fetch`], but hands each stream to `each` as soon as
+    /// it and the streams before it are fetched, in the order of `targets`;
+    /// at most `parallel` streams are fetched ahead of the one `each` waits
+    /// for, so memory holds a few streams, not the whole run. Fetching pauses
+    /// while `each` runs. An error of `each` stops the run.
+    pub fn fetch_each(
+        &self,
+        targets: &[(Target, Option<i64>, Option<i64>)],
+        each: &mut dyn FnMut(StreamFetch) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let ahead = self.options.parallel.max(1);
+        let page_size = self.options.page_size.clamp(1, 10_000);
         self.runtime.block_on(async {
-            let permits = Arc::new(tokio::sync::Semaphore::new(self.options.parallel.max(1)));
             let mut set = tokio::task::JoinSet::new();
-            for (index, (target, start, end)) in targets.iter().cloned().enumerate() {
-                let client = self.client.clone();
-                let limiter = self.limiter.clone();
-                let progress = self.progress.clone();
-                let permits = permits.clone();
-                let page_size = self.options.page_size.clamp(1, 10_000);
-                set.spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    let fetched =
-                        fetch_stream(&client, &limiter, &progress, target, start, end, page_size)
-                            .await;
-                    progress.streams_done.fetch_add(1, Ordering::Relaxed);
-                    (index, fetched)
-                });
-            }
+            let mut task_index: std::collections::HashMap<tokio::task::Id, usize> =
+                std::collections::HashMap::new();
+            let mut done: std::collections::BTreeMap<usize, StreamFetch> =
+                std::collections::BTreeMap::new();
+            let (mut next_spawn, mut next_emit) = (0usize, 0usize);
             let show = self.options.progress && std::io::stderr().is_terminal();
-            let mut results: Vec<Option<StreamFetch>> = targets.iter().map(|_| None).collect();
             let mut ticker = tokio::time::interval(Duration::from_millis(250));
-            loop {
+            let failed = |index: usize, why: String| StreamFetch {
+                target: targets[index].0.clone(),
+                events: Vec::new(),
+                pages: 0,
+                malformed: 0,
+                error: Some(FetchError { message: why }),
+            };
+            while next_emit < targets.len() {
+                while next_spawn < targets.len() && next_spawn < next_emit + ahead {
+                    let (target, start, end) = targets[next_spawn].clone();
+                    let client = self.client.clone();
+                    let limiter = self.limiter.clone();
+                    let progress = self.progress.clone();
+                    let handle = set.spawn(async move {
+                        let fetched =
+                            fetch_stream(&client, &limiter, &progress, target, start, end, page_size)
+                                .await;
+                        progress.streams_done.fetch_add(1, Ordering::Relaxed);
+                        fetched
+                    });
+                    task_index.insert(handle.id(), next_spawn);
+                    next_spawn += 1;
+                }
+                if let Some(fetched) = done.remove(&next_emit) {
+                    next_emit += 1;
+                    each(fetched)?;
+                    continue;
+                }
                 tokio::select! {
-                    joined = set.join_next() => match joined {
-                        Some(Ok((index, fetched))) => results[index] = Some(fetched),
-                        Some(Err(e)) => {
-                            // A panicking task is a bug; keep the others.
-                            eprintln!("pgtrail: error: a fetch task failed: {e}");
+                    joined = set.join_next_with_id() => match joined {
+                        Some(Ok((id, fetched))) => {
+                            if let Some(index) = task_index.remove(&id) {
+                                done.insert(index, fetched);
+                            }
                         }
-                        None => break,
+                        Some(Err(e)) => {
+                            // A panicking task is a bug; report its stream, go on.
+                            if let Some(index) = task_index.remove(&e.id()) {
+                                done.insert(index, failed(index, format!("fetch task failed: {e}")));
+                            }
+                        }
+                        None => {
+                            // Nothing running, yet a stream is missing: never
+                            // expected; report instead of waiting forever.
+                            done.insert(next_emit, failed(next_emit, "fetch task lost".into()));
+                        }
                     },
                     _ = ticker.tick(), if show => self.print_progress(targets.len()),
                 }
@@ -352,21 +398,7 @@ impl Fetcher {
                 self.print_progress(targets.len());
                 eprintln!();
             }
-            results
-                .into_iter()
-                .zip(targets)
-                .map(|(r, (target, _, _))| {
-                    r.unwrap_or_else(|| StreamFetch {
-                        target: target.clone(),
-                        events: Vec::new(),
-                        pages: 0,
-                        malformed: 0,
-                        error: Some(FetchError {
-                            message: "fetch task failed".into(),
-                        }),
-                    })
-                })
-                .collect()
+            Ok(())
         })
     }
 
