@@ -2,15 +2,17 @@
 //! over inputs, the stats lines on stderr and the exit codes. No clap type
 //! leaves this module.
 
+use std::cell::RefCell;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::cloudwatch::checkpoint::Checkpoint;
+use crate::cloudwatch::fetch::FetchOptions;
 use crate::engine::{self, Engine, EngineOptions};
-use crate::event::Event;
-use crate::extract::{Enricher, Stats};
+use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
 use crate::follow;
@@ -18,6 +20,7 @@ use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::prefix::{self, Prefix};
+use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
 use crate::session::{self, Session, Stitcher};
 use crate::sink::auth_event::Part;
 use crate::sink::background::BackgroundWriter;
@@ -113,12 +116,87 @@ struct InputArgs {
     /// Bytes per unit of parallel work (tuning and tests).
     #[arg(long, default_value_t = 1 << 20, hide = true)]
     chunk_bytes: usize,
+    #[command(flatten)]
+    cloud: CloudArgs,
+}
+
+/// The live CloudWatch Logs source (README, "Reading from CloudWatch Logs").
+#[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "CloudWatch Logs")]
+struct CloudArgs {
+    /// Read this log group (repeatable), e.g. /aws/rds/instance/mydb/postgresql.
+    #[arg(long, value_name = "NAME")]
+    log_group: Vec<String>,
+    /// Read the PostgreSQL log groups (…/postgresql) and the
+    /// …/iam-db-auth-error groups whose names start with PREFIX (repeatable).
+    #[arg(long, value_name = "PREFIX")]
+    log_group_prefix: Vec<String>,
+    /// Only these log streams (repeatable; for RDS, the instance).
+    #[arg(long, value_name = "NAME", conflicts_with = "log_stream_prefix")]
+    log_stream: Vec<String>,
+    /// Only the log streams whose names start with PREFIX.
+    #[arg(long, value_name = "PREFIX")]
+    log_stream_prefix: Option<String>,
+    /// AWS profile (default: AWS_PROFILE, else the default chain).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// Endpoint of a CloudWatch Logs compatible service (AWS_ENDPOINT_URL also works).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Client-side limit on CloudWatch Logs requests per second (all together).
+    #[arg(long, value_name = "N", default_value_t = 5.0)]
+    rate_limit: f64,
+    /// Keep going: poll CloudWatch for new events (with --log-group), or,
+    /// for `audit` on one log file, read it as it grows (like `tail -f`)
+    /// and write each session, flushed, as it ends (SIEM logons as soon as
+    /// established; attempts not authorized within 10 minutes as abandoned).
+    #[arg(long)]
+    follow: bool,
+    /// Time between polls with --follow.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    poll_interval: String,
+    /// How far back each poll re-reads, to catch events ingested late.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    overlap: String,
+    /// Per-stream progress file: resume where the last run stopped.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Option<PathBuf>,
+    /// Write the output to FILE (replacing it); with --checkpoint, FILE is
+    /// cut back to the length the checkpoint recorded (0 for a new one) and
+    /// appended to: exactly-once after a crash.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Events per FilterLogEvents page (tests, tuning).
+    #[arg(long, value_name = "N", default_value_t = 10_000, hide = true)]
+    page_size: i32,
+    /// Attempts per request before a page is retried from its token (tests).
+    #[arg(long, value_name = "N", default_value_t = 8, hide = true)]
+    max_attempts: u32,
+    /// Stop after this many polls (with --follow).
+    #[arg(long, value_name = "N", hide = true)]
+    max_polls: Option<u64>,
+}
+
+impl CloudArgs {
+    /// A log group is named: the run reads CloudWatch Logs.
+    fn is_live(&self) -> bool {
+        !self.log_group.is_empty() || !self.log_group_prefix.is_empty()
+    }
 }
 
 #[derive(clap::Args, Debug)]
 struct ParseArgs {
     #[command(flatten)]
     input: InputArgs,
+    /// CloudWatch Logs: only events at or after this time (RFC 3339, date, relative).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// CloudWatch Logs: only events at or before this time.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -327,15 +405,9 @@ struct AuditArgs {
     /// Colour in tables.
     #[arg(long, value_enum, default_value = "auto")]
     color: ColorArg,
-    /// Keep reading one log file as it grows (like `tail -f`) and write
-    /// each session, flushed, as soon as it ends (jsonl, ocsf, ecs, cef;
-    /// SIEM logons as soon as established). Attempts not authorized within
-    /// 10 minutes are written as abandoned.
-    #[arg(long)]
-    follow: bool,
-    /// With --follow: stop after the file has been quiet this many
-    /// milliseconds, writing the sessions still open (tests, scripts).
-    #[arg(long, value_name = "MS", requires = "follow", hide = true)]
+    /// With --follow on a file: stop after the file has been quiet this
+    /// many milliseconds, writing the sessions still open (tests, scripts).
+    #[arg(long, value_name = "MS", hide = true)]
     follow_exit_idle_ms: Option<u64>,
 }
 
@@ -469,28 +541,31 @@ fn parse_options(args: &InputArgs) -> Result<ParseOptions, String> {
     })
 }
 
-/// Receives the events of a run in order, batch by batch, with the engine
-/// (whose worker pool may serialise them in parallel).
-type EventSink<'a> = dyn FnMut(&Engine, Vec<Box<Event>>) -> io::Result<()> + 'a;
-
-/// Reads every input, calling `emit` with every event in order. With
-/// `by_time`, the inputs of each server are read in the order of their
-/// first event (hourly files given in any order). Returns the exit code so
-/// far (input errors, unrecognised inputs).
+/// Reads every input (files, then the live CloudWatch source), calling
+/// `emit` with every event in order. With `by_time`, the inputs of each
+/// server are read in the order of their first event (hourly files given in
+/// any order). Returns the exit code so far (input errors, unrecognised
+/// inputs).
 fn read_inputs(
     args: &InputArgs,
+    window: (Option<i64>, Option<i64>),
     options: &ParseOptions,
     by_time: bool,
+    shared: &RefCell<RunShared>,
     emit: &mut EventSink<'_>,
 ) -> Result<i32, io::Error> {
+    let live = match live_options(&args.cloud, window) {
+        Ok(live) => live,
+        Err(e) => return Ok(usage_error(&e)),
+    };
     // (input, found by walking a directory): files met in a directory that
     // are not PostgreSQL logs are skipped with a note, named files are not.
     let mut inputs: Vec<(InputSpec, bool)> = Vec::new();
     let mut code = exit::OK;
-    if args.inputs.is_empty() {
+    if args.inputs.is_empty() && !live.is_live() {
         if io::stdin().is_terminal() {
             eprintln!(
-                "pgtrail: error: no input: give log files or directories, or pipe a log into stdin (see --help)"
+                "pgtrail: error: no input: give log files or directories, --log-group, or pipe a log into stdin (see --help)"
             );
             return Ok(exit::USAGE);
         }
@@ -524,6 +599,7 @@ fn read_inputs(
                     (Some(s), _) => s.to_string(),
                     (None, InputSpec::Path(p)) => source::server_label(p),
                     (None, InputSpec::Stdin) => "stdin".to_owned(),
+                    (None, InputSpec::Memory { server, .. }) => server.to_string(),
                 };
                 let first = engine::first_event_time(&spec, options, catalog).unwrap_or(i64::MIN);
                 (server, first, index, (spec, walked))
@@ -540,100 +616,167 @@ fn read_inputs(
         chunk_bytes: args.chunk_bytes,
         ..EngineOptions::default()
     })?;
-    let mut enricher = Enricher::new(catalog);
-    let mut total = Stats::default();
-    let mut skipped: Vec<Arc<str>> = Vec::new();
-    let mut parsed_inputs = 0usize;
+    let mut reader = Reader::new(engine, args.quiet, server_override, shared);
+    reader.code = code;
+    reader.region = args.cloud.region.clone();
     for (spec, walked) in &inputs {
-        let result = engine.run(
-            spec,
-            options,
-            catalog,
-            server_override.as_ref(),
-            &mut enricher,
-            &mut |batch| emit(&engine, batch),
-        )?;
-        if let Some(err) = &result.error {
-            eprintln!("pgtrail: error: {err}");
-            code = code.max(exit::INPUT_ERROR);
-        }
-        let detected = match result.detected {
-            None => {
-                if result.error.is_none() && !args.quiet {
-                    eprintln!("pgtrail: {}: empty", result.label);
-                }
-                continue;
-            }
-            Some(Ok(d)) => d,
-            Some(Err(_)) if *walked => {
-                skipped.push(result.label.clone());
-                continue;
-            }
-            Some(Err(e)) => {
-                eprintln!("pgtrail: error: {}: {e}", result.label);
-                code = code.max(exit::UNRECOGNISED);
-                continue;
-            }
+        reader.run_spec(spec, *walked, options, emit)?;
+    }
+    if live.is_live() {
+        reader.run_live(&live, options, emit)?;
+    }
+    reader.finish(emit)
+}
+
+/// The live source's options from the command line.
+fn live_options(
+    cloud: &CloudArgs,
+    (start_ms, end_ms): (Option<i64>, Option<i64>),
+) -> Result<LiveOptions, String> {
+    let duration_ms = |flag: &str, text: &str| -> Result<i64, String> {
+        filter::parse_duration(text)
+            .map(|d| d.as_millis() as i64)
+            .map_err(|e| format!("--{flag}: {e}"))
+    };
+    let live = LiveOptions {
+        fetch: FetchOptions {
+            groups: cloud.log_group.clone(),
+            group_prefixes: cloud.log_group_prefix.clone(),
+            streams: cloud.log_stream.clone(),
+            stream_prefix: cloud.log_stream_prefix.clone(),
+            profile: cloud.profile.clone(),
+            region: cloud.region.clone(),
+            endpoint_url: cloud.endpoint_url.clone(),
+            rate_limit: cloud.rate_limit,
+            parallel: 4,
+            page_size: cloud.page_size,
+            max_attempts: cloud.max_attempts,
+            progress: true,
+        },
+        start_ms,
+        end_ms,
+        follow: cloud.follow,
+        poll_interval: std::time::Duration::from_millis(
+            duration_ms("poll-interval", &cloud.poll_interval)?.max(1) as u64,
+        ),
+        overlap_ms: duration_ms("overlap", &cloud.overlap)?,
+        checkpoint: cloud.checkpoint.clone(),
+        max_polls: cloud.max_polls,
+    };
+    let live_only = cloud.follow
+        || cloud.checkpoint.is_some()
+        || !cloud.log_stream.is_empty()
+        || cloud.log_stream_prefix.is_some();
+    if live_only && !live.is_live() {
+        return Err(
+            "--follow, --checkpoint, --log-stream and --log-stream-prefix need --log-group or --log-group-prefix".into(),
+        );
+    }
+    if !(cloud.rate_limit > 0.0 && cloud.rate_limit.is_finite()) {
+        return Err("--rate-limit must be a positive number of requests per second".into());
+    }
+    Ok(live)
+}
+
+/// `--since`/`--until` as epoch ms (for the CloudWatch request window).
+fn time_window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let parse = |flag: &str, t: Option<&str>| -> Result<Option<i64>, String> {
+        t.map(|t| filter::parse_time_bound(t, now).map_err(|e| format!("--{flag}: {e}")))
+            .transpose()
+    };
+    Ok((parse("since", since)?, parse("until", until)?))
+}
+
+/// Where the output goes: stdout, or `--output FILE`.
+enum Output {
+    /// Not locked: the output thread owns it (`sink::background`).
+    Stdout(BufWriter<io::Stdout>),
+    File(BufWriter<std::fs::File>),
+}
+
+impl Output {
+    /// Opens the output. With `--checkpoint`, an existing output file is cut
+    /// back to the length the checkpoint recorded (the batch written after
+    /// it was not committed and will be read again) and appended to.
+    fn open(cloud: &CloudArgs) -> Result<Output, String> {
+        let Some(path) = &cloud.output else {
+            return Ok(Output::Stdout(BufWriter::with_capacity(
+                1 << 16,
+                io::stdout(),
+            )));
         };
-        parsed_inputs += 1;
-        if !args.quiet {
-            eprintln!(
-                "pgtrail: {}: {}",
-                result.label,
-                stats_line(&detected, &result.stats)
-            );
-        }
-        if result.stats.records == 0 {
-            eprintln!(
-                "pgtrail: error: {}: no record recognised ({}); check --log-format/--prefix",
-                result.label, detected
-            );
-            code = code.max(exit::UNRECOGNISED);
-        } else if result.stats.events == 0 && !args.quiet {
-            eprintln!(
-                "pgtrail: warning: {}: no connection events; is log_connections on?",
-                result.label
-            );
-        }
-        total.add(&result.stats);
-    }
-    let mut rest = Vec::new();
-    enricher.finish(&mut |event| rest.push(event));
-    emit(&engine, rest)?;
-    if !skipped.is_empty() && !args.quiet {
-        let shown: Vec<&str> = skipped.iter().take(4).map(|s| &**s).collect();
-        let more = if skipped.len() > shown.len() {
-            ", …"
-        } else {
-            ""
+        let committed = match &cloud.checkpoint {
+            Some(cp) => Checkpoint::load(cp)?.output_len.unwrap_or(0),
+            None => 0,
         };
-        eprintln!(
-            "pgtrail: skipped {} files found in directories that are not PostgreSQL logs ({}{more})",
-            skipped.len(),
-            shown.join(", ")
-        );
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let len = file
+            .metadata()
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .len();
+        if len < committed {
+            return Err(format!(
+                "{}: shorter ({len} bytes) than the checkpoint says was written ({committed}); was it changed?",
+                path.display()
+            ));
+        }
+        file.set_len(committed)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut file = file;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(committed))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Output::File(BufWriter::with_capacity(1 << 16, file)))
     }
-    if parsed_inputs == 0 && !skipped.is_empty() {
-        eprintln!(
-            "pgtrail: error: none of the {} files found is a PostgreSQL log",
-            skipped.len()
-        );
-        code = code.max(exit::UNRECOGNISED);
+
+    /// Flushes; for a file, syncs it and returns its length.
+    fn commit(&mut self) -> io::Result<Option<u64>> {
+        self.flush()?;
+        self.synced()
     }
-    if parsed_inputs > 1 && !args.quiet {
-        eprintln!(
-            "pgtrail: total: {parsed_inputs} inputs, {} records, {} events, {} unrecognised lines{}",
-            total.records,
-            total.events,
-            total.unparsed_total(),
-            if skipped.is_empty() {
-                String::new()
-            } else {
-                format!(", {} files skipped", skipped.len())
+
+    /// After a flush: syncs an output file and returns its length.
+    fn synced(&self) -> io::Result<Option<u64>> {
+        match self {
+            Output::Stdout(_) => Ok(None),
+            Output::File(out) => {
+                let file = out.get_ref();
+                file.sync_data()?;
+                Ok(Some(file.metadata()?.len()))
             }
-        );
+        }
     }
-    Ok(code)
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Output::Stdout(out) => out.write(buf),
+            Output::File(out) => out.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.write_all(buf),
+            Output::File(out) => out.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.flush(),
+            Output::File(out) => out.flush(),
+        }
+    }
 }
 
 fn run_parse(args: ParseArgs) -> i32 {
@@ -641,21 +784,39 @@ fn run_parse(args: ParseArgs) -> i32 {
         Ok(o) => o,
         Err(e) => return usage_error(&e),
     };
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = read_inputs(&args.input, &options, false, &mut |engine, events| {
-        // Serialised in parallel, written in order.
-        let buffers = engine.map_slices(&events, 2048, |slice| {
-            let mut buf = Vec::with_capacity(slice.len() * 400);
-            for event in slice {
-                // Writing to a Vec cannot fail.
-                let _ = jsonl::write_event(&mut buf, event);
+    let window = match time_window(args.since.as_deref(), args.until.as_deref()) {
+        Ok(w) => w,
+        Err(e) => return usage_error(&e),
+    };
+    let mut out = match Output::open(&args.input.cloud) {
+        Ok(out) => out,
+        Err(e) => return usage_error(&e),
+    };
+    let shared = RefCell::new(RunShared::default());
+    let result = read_inputs(
+        &args.input,
+        window,
+        &options,
+        false,
+        &shared,
+        &mut |engine, feed| match feed {
+            Feed::Commit => out.commit(),
+            Feed::Events(events) => {
+                // Serialised in parallel, written in order.
+                let buffers = engine.map_slices(&events, 2048, |slice| {
+                    let mut buf = Vec::with_capacity(slice.len() * 400);
+                    for event in slice {
+                        // Writing to a Vec cannot fail.
+                        let _ = jsonl::write_event(&mut buf, event);
+                    }
+                    buf
+                });
+                buffers.iter().try_for_each(|b| out.write_all(b))?;
+                Ok(None)
             }
-            buf
-        });
-        buffers.iter().try_for_each(|b| out.write_all(b))
-    });
-    finish_output(result, out.flush())
+        },
+    );
+    finish_output(result, out.commit().map(|_| ()))
 }
 
 fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32 {
@@ -668,7 +829,9 @@ fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32
 /// Reads all inputs, stitches sessions as the events stream by, and hands
 /// each session that passes the filter to `each` as soon as it ends (the
 /// ones still open at the end of the input last). Filtering happens after
-/// stitching: a filter never changes what a session is.
+/// stitching: a filter never changes what a session is. `each(None)` asks
+/// the output to commit (flush) a batch of the live source. A PAM failure
+/// gets the reason of its `iam-db-auth-error` line, when one was read.
 ///
 /// With a `correlator`, each session that passes is correlated with IAM
 /// (the AWS inputs were read before the logs) before `each` sees it.
@@ -676,35 +839,47 @@ fn for_each_session(
     input: &InputArgs,
     filter_args: &FilterArgs,
     correlator: Option<&Correlator>,
-    each: &mut dyn FnMut(Session) -> io::Result<()>,
+    each: &mut dyn FnMut(Option<Session>) -> io::Result<Option<u64>>,
 ) -> Result<i32, i32> {
     let options = parse_options(input).map_err(|e| usage_error(&e))?;
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
+    let window = time_window(filter_args.since.as_deref(), filter_args.until.as_deref())
+        .map_err(|e| usage_error(&e))?;
+    let shared = RefCell::new(RunShared::default());
     let mut stitcher = Stitcher::new();
-    let mut pass = |mut session: Session| -> io::Result<()> {
+    // A session on its way out (`None`: a commit of the live source).
+    let mut pass = |session: Option<Session>| -> io::Result<Option<u64>> {
+        let Some(mut session) = session else {
+            return each(None);
+        };
+        shared.borrow_mut().complete(&mut session);
         if filter.matches(&session) {
             if let Some(c) = correlator {
                 c.correlate(&mut session);
             }
-            each(session)?;
+            each(Some(session))?;
         }
-        Ok(())
+        Ok(None)
     };
-    let code = read_inputs(input, &options, true, &mut |_, events| {
+    let code = read_inputs(input, window, &options, true, &shared, &mut |_, feed| {
+        let events = match feed {
+            Feed::Commit => return pass(None),
+            Feed::Events(events) => events,
+        };
         for event in events {
             stitcher.push_owned(*event);
         }
         for session in stitcher.take_done() {
-            pass(session)?;
+            pass(Some(session))?;
         }
-        Ok(())
+        Ok(None)
     })
     .map_err(output_error)?;
     if code == exit::USAGE {
         return Err(code);
     }
     for session in stitcher.finish() {
-        pass(session).map_err(output_error)?;
+        pass(Some(session)).map_err(output_error)?;
     }
     Ok(code)
 }
@@ -740,7 +915,8 @@ fn terminal_width() -> Option<usize> {
 }
 
 fn run_audit(args: AuditArgs) -> i32 {
-    if args.follow {
+    // `--follow` without a log group follows a growing file.
+    if args.input.cloud.follow && !args.input.cloud.is_live() {
         return run_follow(&args);
     }
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
@@ -748,25 +924,33 @@ fn run_audit(args: AuditArgs) -> i32 {
     } else {
         AuditFormat::Jsonl
     });
+    if args.input.cloud.follow && format == AuditFormat::Table {
+        return usage_error(
+            "--follow writes sessions as they end: use --format jsonl, csv, ocsf, ecs or cef",
+        );
+    }
+    let out = match Output::open(&args.input.cloud) {
+        Ok(out) => out,
+        Err(e) => return usage_error(&e),
+    };
     let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
     let correlator = correlator.as_ref();
-    let stdout = io::stdout();
-    let locked = || BufWriter::with_capacity(1 << 16, stdout.lock());
     let code = match format {
         // Streamed as sessions end, serialised on the output thread.
         AuditFormat::Jsonl | AuditFormat::Ocsf | AuditFormat::Ecs | AuditFormat::Cef => {
-            let write: fn(&mut BufWriter<io::Stdout>, &Session) -> io::Result<()> = match format {
+            let write: fn(&mut Output, &Session) -> io::Result<()> = match format {
                 AuditFormat::Ocsf => ocsf::write_session,
                 AuditFormat::Ecs => ecs::write_session,
                 AuditFormat::Cef => cef::write_session,
                 _ => session_sink::write_jsonl,
             };
-            let out = BufWriter::with_capacity(1 << 16, io::stdout());
-            match BackgroundWriter::new(out, write) {
+            match BackgroundWriter::with_commit(out, write, Output::commit) {
                 Ok(mut writer) => {
-                    let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                        writer.push(s)
-                    });
+                    let code =
+                        for_each_session(&args.input, &args.filter, correlator, &mut |s| match s {
+                            Some(s) => writer.push(s).map(|()| None),
+                            None => writer.commit(),
+                        });
                     finish_sessions(code, writer.finish())
                 }
                 Err(e) => output_error(e),
@@ -774,12 +958,13 @@ fn run_audit(args: AuditArgs) -> i32 {
         }
         AuditFormat::Csv => {
             let mut csv = if correlator.is_some() {
-                session_sink::CsvWriter::with_iam(locked())
+                session_sink::CsvWriter::with_iam(out)
             } else {
-                session_sink::CsvWriter::new(locked())
+                session_sink::CsvWriter::new(out)
             };
-            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                csv.write(&s)
+            let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| match s {
+                Some(s) => csv.write(&s).map(|()| None),
+                None => csv.flush()?.synced(),
             });
             finish_sessions(code, csv.finish().and_then(|mut out| out.flush()))
         }
@@ -787,11 +972,11 @@ fn run_audit(args: AuditArgs) -> i32 {
         AuditFormat::Table => {
             let mut sessions = Vec::new();
             let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                sessions.push(s);
-                Ok(())
+                sessions.extend(s);
+                Ok(None)
             });
             session::sort_by_start(&mut sessions);
-            let mut t = table::TableWriter::new(locked(), colour(args.color), terminal_width());
+            let mut t = table::TableWriter::new(out, colour(args.color), terminal_width());
             let written: io::Result<()> = sessions
                 .iter()
                 .try_for_each(|s| t.write(s))
@@ -924,6 +1109,9 @@ fn thresholds(args: &SummaryArgs) -> Result<Thresholds, String> {
 }
 
 fn run_summary(args: SummaryArgs) -> i32 {
+    if args.input.cloud.follow {
+        return usage_error("summary reads to the end: --follow is for parse and audit");
+    }
     let thresholds = match thresholds(&args) {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
@@ -934,8 +1122,10 @@ fn run_summary(args: SummaryArgs) -> i32 {
     let mut names = summary::Names::default();
     let mut code =
         match for_each_session(&args.input, &args.filter, correlator.as_ref(), &mut |s| {
-            sessions.push(summary::SessionFacts::new(s, &mut names));
-            Ok(())
+            if let Some(s) = s {
+                sessions.push(summary::SessionFacts::new(s, &mut names));
+            }
+            Ok(None)
         }) {
             Ok(code) => combine_codes(code, aws_code),
             Err(code) => return code,
@@ -948,8 +1138,10 @@ fn run_summary(args: SummaryArgs) -> i32 {
     } else {
         SummaryFormat::Json
     });
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = match Output::open(&args.input.cloud) {
+        Ok(out) => out,
+        Err(e) => return usage_error(&e),
+    };
     let written = match format {
         SummaryFormat::Json => summary_sink::write_json(&mut out, &summary, &findings, &thresholds),
         SummaryFormat::Table => {

@@ -10,11 +10,12 @@ use std::sync::{Arc, mpsc};
 
 use rayon::prelude::*;
 
+use crate::cloudwatch::payload::{self, Sniffed};
 use crate::event::Event;
 use crate::extract::{Enricher, Out, Stats};
 use crate::frame::{self, Framing};
 use crate::message::Catalog;
-use crate::pipeline::{self, DetectError, Detected, ParseOptions};
+use crate::pipeline::{self, DetectError, Detected, FormatChoice, ParseOptions};
 use crate::source::{self, Block, InputSpec, SourceError};
 
 /// How the engine splits and schedules work.
@@ -49,6 +50,10 @@ pub struct InputResult {
     pub detected: Option<Result<Detected, DetectError>>,
     pub stats: Stats,
     pub error: Option<SourceError>,
+    /// The whole input, when it is CloudWatch data (a subscription payload,
+    /// CLI JSON, an `iam-db-auth-error` log) rather than a PostgreSQL log:
+    /// the caller decodes it (`cloudwatch::payload`) and runs its streams.
+    pub captured: Option<(Sniffed, Vec<u8>)>,
 }
 
 /// A worker pool (or none, for one thread).
@@ -119,6 +124,7 @@ impl Engine {
             detected: None,
             stats: Stats::default(),
             error: None,
+            captured: None,
         };
         let mut reader = Reader {
             stream: &stream,
@@ -133,6 +139,17 @@ impl Engine {
         }
         if reader.pending.is_empty() {
             result.error = reader.error.take();
+            return Ok(result);
+        }
+        if parse.format == FormatChoice::Auto
+            && let Some(kind) = payload::sniff(&reader.pending)
+        {
+            // CloudWatch data is small and not streamable: read it all.
+            while !reader.at_end {
+                reader.receive();
+            }
+            result.error = reader.error.take();
+            result.captured = Some((kind, std::mem::take(&mut reader.pending)));
             return Ok(result);
         }
         let detected = match pipeline::detect(&reader.pending, parse, catalog) {

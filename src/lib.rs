@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cloud;
+pub mod cloudwatch;
 pub mod engine;
 pub mod event;
 pub mod extract;
@@ -15,9 +16,11 @@ pub mod follow;
 pub mod frame;
 pub mod grammar;
 pub mod iam;
+pub mod iam_auth;
 pub mod message;
 pub mod pipeline;
 pub mod prefix;
+pub mod reader;
 pub mod record;
 pub mod session;
 pub mod sink;

@@ -28,6 +28,13 @@ use flate2::bufread::MultiGzDecoder;
 pub enum InputSpec {
     Path(PathBuf),
     Stdin,
+    /// Text already in memory (a CloudWatch log stream rendered as lines):
+    /// its input label and server label, and the bytes (not compressed).
+    Memory {
+        label: Arc<str>,
+        server: Arc<str>,
+        bytes: Arc<[u8]>,
+    },
 }
 
 /// An input read into memory.
@@ -530,6 +537,7 @@ mod tests {
                     .to_string_lossy()
                     .into_owned(),
                 InputSpec::Stdin => "-".to_owned(),
+                InputSpec::Memory { label, .. } => label.to_string(),
             })
             .collect();
         assert_eq!(
@@ -651,12 +659,23 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
             Arc::from(server_label(p).as_str()),
             p.clone(),
         ),
+        InputSpec::Memory { label, server, .. } => {
+            (label.clone(), server.clone(), PathBuf::from(&**label))
+        }
     };
     let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
     let spec = spec.clone();
     let reader = std::thread::spawn(move || {
         let input: Box<dyn Read> = match &spec {
             InputSpec::Stdin => Box::new(io::stdin()),
+            InputSpec::Memory { bytes, .. } => {
+                for block in bytes.chunks(block_bytes.max(1)) {
+                    if tx.send(Block::Data(block.to_vec())).is_err() {
+                        return;
+                    }
+                }
+                return;
+            }
             InputSpec::Path(p) => match fs::File::open(p) {
                 Ok(f) => Box::new(f),
                 Err(source) => {

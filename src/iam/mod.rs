@@ -84,6 +84,7 @@ pub(crate) fn read_files(path: &Path) -> Result<Vec<(PathBuf, Vec<u8>)>, InputEr
         let file = match &spec {
             InputSpec::Path(p) => p.clone(),
             InputSpec::Stdin => PathBuf::from("-"),
+            InputSpec::Memory { label, .. } => PathBuf::from(&**label),
         };
         let loaded = source::load(&spec);
         if let Some(e) = loaded.error {

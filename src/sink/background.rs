@@ -3,14 +3,23 @@
 //!
 //! Items are handed over in batches through a bounded channel (memory stays
 //! bounded: at most [`BATCHES_IN_FLIGHT`] batches wait); the writer thread
-//! serialises them one by one with the given function. The first write
-//! error stops the thread; the next [`BackgroundWriter::push`] (or
-//! [`BackgroundWriter::finish`]) returns it, so the producer stops reading
-//! input too.
+//! serialises them one by one with the given function. A commit (the live
+//! CloudWatch source's checkpoint) waits until everything before it is
+//! written and the writer's own commit has run. The first write error stops
+//! the thread; the next [`BackgroundWriter::push`] (or
+//! [`BackgroundWriter::commit`], [`BackgroundWriter::finish`]) returns it,
+//! so the producer stops reading input too.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{self, SyncSender};
 use std::thread::JoinHandle;
+
+/// What the producer sends to the writer thread.
+enum Message<T> {
+    Items(Vec<T>),
+    /// Write what came before, commit, and answer.
+    Commit(SyncSender<io::Result<Option<u64>>>),
+}
 
 /// Items per batch sent to the writer thread.
 const BATCH: usize = 1024;
@@ -21,25 +30,51 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// Writes items of type `T` on a background thread, in the order pushed.
 pub struct BackgroundWriter<T: Send + 'static> {
     batch: Vec<T>,
-    sender: Option<SyncSender<Vec<T>>>,
+    sender: Option<SyncSender<Message<T>>>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl<T: Send + 'static> BackgroundWriter<T> {
     /// Starts the writer thread, which owns `out` and calls `write` for
-    /// each item, then flushes `out` at the end.
-    pub fn new<W, F>(mut out: W, mut write: F) -> io::Result<Self>
+    /// each item, then flushes `out` at the end. Commits only flush.
+    pub fn new<W, F>(out: W, write: F) -> io::Result<Self>
     where
         W: Write + Send + 'static,
         F: FnMut(&mut W, &T) -> io::Result<()> + Send + 'static,
     {
-        let (sender, receiver) = mpsc::sync_channel::<Vec<T>>(BATCHES_IN_FLIGHT);
+        Self::with_commit(out, write, |out: &mut W| out.flush().map(|()| None))
+    }
+
+    /// Like [`BackgroundWriter::new`], with what a commit does on `out`
+    /// (e.g. flush and sync a file, returning its length).
+    pub fn with_commit<W, F, C>(mut out: W, mut write: F, mut commit: C) -> io::Result<Self>
+    where
+        W: Write + Send + 'static,
+        F: FnMut(&mut W, &T) -> io::Result<()> + Send + 'static,
+        C: FnMut(&mut W) -> io::Result<Option<u64>> + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::sync_channel::<Message<T>>(BATCHES_IN_FLIGHT);
         let thread = std::thread::Builder::new()
             .name("pgtrail-writer".into())
             .spawn(move || {
-                for batch in receiver {
-                    for item in &batch {
-                        write(&mut out, item)?;
+                for message in receiver {
+                    match message {
+                        Message::Items(batch) => {
+                            for item in &batch {
+                                write(&mut out, item)?;
+                            }
+                        }
+                        Message::Commit(answer) => {
+                            let committed = commit(&mut out);
+                            let failed = committed
+                                .as_ref()
+                                .err()
+                                .map(|e| io::Error::new(e.kind(), e.to_string()));
+                            let _ = answer.send(committed);
+                            if let Some(e) = failed {
+                                return Err(e);
+                            }
+                        }
                     }
                 }
                 out.flush()
@@ -60,22 +95,40 @@ impl<T: Send + 'static> BackgroundWriter<T> {
         Ok(())
     }
 
+    /// Writes everything pushed so far and runs the writer's commit;
+    /// returns what it returned.
+    pub fn commit(&mut self) -> io::Result<Option<u64>> {
+        if !self.batch.is_empty() {
+            self.send()?;
+        }
+        let (answer, answered) = mpsc::sync_channel(1);
+        self.send_message(Message::Commit(answer))?;
+        match answered.recv() {
+            Ok(result) => result,
+            // The thread stopped before answering: its error says why.
+            Err(_) => Err(self.stopped()),
+        }
+    }
+
     fn send(&mut self) -> io::Result<()> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.send_message(Message::Items(batch))
+    }
+
+    fn send_message(&mut self, message: Message<T>) -> io::Result<()> {
         let sent = match &self.sender {
-            Some(sender) => sender.send(batch).is_ok(),
+            Some(sender) => sender.send(message).is_ok(),
             None => false,
         };
-        if sent {
-            Ok(())
-        } else {
-            // The thread stopped: its error says why.
-            self.sender = None;
-            Err(self
-                .join()
-                .err()
-                .unwrap_or_else(|| io::Error::other("the output thread stopped without an error")))
-        }
+        if sent { Ok(()) } else { Err(self.stopped()) }
+    }
+
+    /// The error the stopped writer thread ended with.
+    fn stopped(&mut self) -> io::Error {
+        self.sender = None;
+        self.join()
+            .err()
+            .unwrap_or_else(|| io::Error::other("the output thread stopped without an error"))
     }
 
     fn join(&mut self) -> io::Result<()> {
@@ -139,6 +192,24 @@ mod tests {
         let text = String::from_utf8(shared.0.lock().unwrap().clone()).unwrap();
         let expected: String = (0..5000u32).map(|n| format!("{n}\n")).collect();
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_commit_sees_everything_pushed_before_it() {
+        let shared = Shared::default();
+        let probe = shared.clone();
+        let mut w = BackgroundWriter::with_commit(
+            shared.clone(),
+            |out: &mut Shared, n: &u32| writeln!(out, "{n}"),
+            move |_: &mut Shared| Ok(Some(probe.0.lock().unwrap().len() as u64)),
+        )
+        .unwrap();
+        for n in 0..3000u32 {
+            w.push(n).unwrap();
+        }
+        let expected: usize = (0..3000u32).map(|n| format!("{n}\n").len()).sum();
+        assert_eq!(w.commit().unwrap(), Some(expected as u64));
+        w.finish().unwrap();
     }
 
     #[test]

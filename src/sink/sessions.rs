@@ -472,6 +472,13 @@ impl<W: Write> CsvWriter<W> {
         Ok(())
     }
 
+    /// Flushes the rows written so far to the underlying writer (a batch
+    /// boundary of `--follow`) and lends it.
+    pub fn flush(&mut self) -> io::Result<&W> {
+        self.inner.flush()?;
+        Ok(self.inner.get_ref())
+    }
+
     /// Writes the header if no session was written, flushes, and returns
     /// the underlying writer.
     pub fn finish(mut self) -> io::Result<W> {

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bad_input;
+mod cloudwatch;
 mod common;
 mod determinism;
 mod iam;
