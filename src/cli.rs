@@ -278,7 +278,7 @@ fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
     }
     let mut code = exit::OK;
     let mut report = |e: iam::InputError| {
-        eprintln!("pgtrail: error: {e}");
+        note!("pgtrail: error: {e}");
         code = code.max(match e {
             iam::InputError::Unreadable { .. } => exit::INPUT_ERROR,
             iam::InputError::Unrecognised { .. } => exit::UNRECOGNISED,
@@ -323,10 +323,10 @@ fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
     }
     let stats = &index.trail.stats;
     for e in stats.errors.iter().take(20) {
-        eprintln!("pgtrail: warning: cloudtrail: {e}");
+        note!("pgtrail: warning: cloudtrail: {e}");
     }
     if stats.errors.len() > 20 {
-        eprintln!(
+        note!(
             "pgtrail: warning: cloudtrail: … and {} more",
             stats.errors.len() - 20
         );
@@ -338,12 +338,12 @@ fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
         .chain(index.inventory.iter().flat_map(|i| i.skipped.iter()));
     for note in skipped {
         if !quiet {
-            eprintln!("pgtrail: skipped {note}");
+            note!("pgtrail: skipped {note}");
         }
     }
     if !quiet {
         if !args.cloudtrail.is_empty() {
-            eprintln!(
+            note!(
                 "pgtrail: cloudtrail: {} files, {} events ({} duplicates dropped, {} skipped, {} unreadable), {} IAM sessions",
                 stats.files,
                 stats.events,
@@ -354,14 +354,14 @@ fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
             );
         }
         if let Some(auth) = &index.auth {
-            eprintln!(
+            note!(
                 "pgtrail: iam authorization: {} files, {} principals",
                 auth.files,
                 auth.principals.len()
             );
         }
         if let Some(inv) = &index.inventory {
-            eprintln!(
+            note!(
                 "pgtrail: ec2 inventory: {} files, {} addresses, {} instances",
                 inv.files,
                 inv.by_ip.len(),
@@ -508,7 +508,7 @@ pub fn main() -> i32 {
 }
 
 fn usage_error(message: &str) -> i32 {
-    eprintln!("pgtrail: error: {message}");
+    note!("pgtrail: error: {message}");
     exit::USAGE
 }
 
@@ -564,7 +564,7 @@ fn read_inputs(
     let mut code = exit::OK;
     if args.inputs.is_empty() && !live.is_live() {
         if io::stdin().is_terminal() {
-            eprintln!(
+            note!(
                 "pgtrail: error: no input: give log files or directories, --log-group, or pipe a log into stdin (see --help)"
             );
             return Ok(exit::USAGE);
@@ -575,14 +575,14 @@ fn read_inputs(
         match source::expand(std::slice::from_ref(arg)) {
             Ok(found) => {
                 if found.is_empty() {
-                    eprintln!("pgtrail: error: {}: no files found", arg.display());
+                    note!("pgtrail: error: {}: no files found", arg.display());
                     code = exit::INPUT_ERROR;
                 }
                 let walked = arg.is_dir();
                 inputs.extend(found.into_iter().map(|spec| (spec, walked)));
             }
             Err(e) => {
-                eprintln!("pgtrail: error: {e}");
+                note!("pgtrail: error: {e}");
                 code = exit::INPUT_ERROR;
             }
         }
@@ -1017,7 +1017,7 @@ fn run_follow(args: &AuditArgs) -> i32 {
     let path = match args.input.inputs.as_slice() {
         [path] if path.is_file() => path,
         [path] if path.as_os_str() != "-" && !path.exists() => {
-            eprintln!("pgtrail: error: {}: no such file", path.display());
+            note!("pgtrail: error: {}: no such file", path.display());
             return exit::INPUT_ERROR;
         }
         _ => return usage_error("--follow takes exactly one log file"),
@@ -1047,7 +1047,7 @@ fn run_follow(args: &AuditArgs) -> i32 {
         &follow_options,
         &mut |detected| {
             if !quiet {
-                eprintln!(
+                note!(
                     "pgtrail: following {} ({detected}); attempts not authorized within {} min are written as abandoned",
                     path.display(),
                     follow::ABANDON_DELAY_MINUTES
@@ -1074,11 +1074,11 @@ fn run_follow(args: &AuditArgs) -> i32 {
         Ok(()) => finish_output(Ok(combine_codes(exit::OK, aws_code)), out.flush()),
         Err(follow::FollowError::Output(e)) => output_error(e),
         Err(follow::FollowError::Input(e)) => {
-            eprintln!("pgtrail: error: {}: {e}", path.display());
+            note!("pgtrail: error: {}: {e}", path.display());
             exit::INPUT_ERROR
         }
         Err(follow::FollowError::Format(e)) => {
-            eprintln!("pgtrail: error: {}: {e}", path.display());
+            note!("pgtrail: error: {}: {e}", path.display());
             exit::UNRECOGNISED
         }
     }
@@ -1165,7 +1165,7 @@ fn output_error(e: io::Error) -> i32 {
     if e.kind() == io::ErrorKind::BrokenPipe {
         return exit::OK;
     }
-    eprintln!("pgtrail: error: writing output: {e}");
+    note!("pgtrail: error: writing output: {e}");
     exit::OUTPUT_ERROR
 }
 

@@ -4,6 +4,16 @@
 //! `source` (bytes) → `record` decoders (`Record<'a>`) → `message`
 //! (grammar match) → `event` (`Event`) → sinks.
 
+/// `eprintln!` that ignores a closed or failing stderr instead of
+/// panicking: the stats and notes must not kill a run whose stderr went to
+/// a pipe that closed (`pgtrail … 2>&1 | head`).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod cloud;
 pub mod cloudwatch;

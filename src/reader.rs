@@ -231,7 +231,7 @@ impl<'r> Reader<'r> {
             },
         )?;
         if let Some(err) = &result.error {
-            eprintln!("pgtrail: error: {err}");
+            note!("pgtrail: error: {err}");
             self.code = self.code.max(exit::INPUT_ERROR);
         }
         if let Some((kind, bytes)) = &result.captured {
@@ -246,7 +246,7 @@ impl<'r> Reader<'r> {
         let detected = match result.detected {
             None => {
                 if result.error.is_none() && !self.quiet {
-                    eprintln!("pgtrail: {}: empty", result.label);
+                    note!("pgtrail: {}: empty", result.label);
                 }
                 return None;
             }
@@ -256,27 +256,28 @@ impl<'r> Reader<'r> {
                 return None;
             }
             Some(Err(e)) => {
-                eprintln!("pgtrail: error: {}: {e}", result.label);
+                note!("pgtrail: error: {}: {e}", result.label);
                 self.code = self.code.max(exit::UNRECOGNISED);
                 return None;
             }
         };
         self.parsed_inputs += 1;
         if !self.quiet {
-            eprintln!(
+            note!(
                 "pgtrail: {}: {}",
                 result.label,
                 stats_line(&detected, &result.stats)
             );
         }
         if result.stats.records == 0 {
-            eprintln!(
+            note!(
                 "pgtrail: error: {}: no record recognised ({}); check --log-format/--prefix",
-                result.label, detected
+                result.label,
+                detected
             );
             self.code = self.code.max(exit::UNRECOGNISED);
         } else if result.stats.events == 0 && !self.quiet {
-            eprintln!(
+            note!(
                 "pgtrail: warning: {}: no connection events; is log_connections on?",
                 result.label
             );
@@ -313,7 +314,7 @@ impl<'r> Reader<'r> {
                     .to_owned();
                 let decoded = payload::decode(bytes, &default_stream);
                 if !self.quiet {
-                    eprintln!(
+                    note!(
                         "pgtrail: {label}: CloudWatch data: {} events ({} DATA_MESSAGE, {} CONTROL_MESSAGE skipped, {} CLI documents)",
                         decoded.events.len(),
                         decoded.data_messages,
@@ -322,11 +323,11 @@ impl<'r> Reader<'r> {
                     );
                 }
                 if let Some(e) = &decoded.error {
-                    eprintln!("pgtrail: error: {label}: {e}; the events before it were read");
+                    note!("pgtrail: error: {label}: {e}; the events before it were read");
                     self.code = self.code.max(exit::INPUT_ERROR);
                 }
                 if decoded.events.is_empty() && decoded.control_messages == 0 {
-                    eprintln!("pgtrail: error: {label}: no CloudWatch event found");
+                    note!("pgtrail: error: {label}: no CloudWatch event found");
                     self.code = self.code.max(exit::UNRECOGNISED);
                 }
                 let inputs = stream_inputs(decoded.events, self.server_override.as_ref());
@@ -338,13 +339,15 @@ impl<'r> Reader<'r> {
     fn report_iam(&mut self, label: &str, stats: &crate::iam_auth::ReadStats) {
         self.parsed_inputs += 1;
         if !self.quiet {
-            eprintln!(
+            note!(
                 "pgtrail: {label}: iam-db-auth-error log: {} lines, {} errors, unrecognised: {}",
-                stats.lines, stats.errors, stats.unrecognised
+                stats.lines,
+                stats.errors,
+                stats.unrecognised
             );
         }
         if stats.errors == 0 && stats.unrecognised > 0 {
-            eprintln!("pgtrail: error: {label}: no iam-db-auth-error line recognised");
+            note!("pgtrail: error: {label}: no iam-db-auth-error line recognised");
             self.code = self.code.max(exit::UNRECOGNISED);
         }
     }
@@ -361,9 +364,10 @@ impl<'r> Reader<'r> {
         inputs.sort_by_key(|i| i.kind);
         for input in inputs {
             if input.duplicates > 0 && !self.quiet {
-                eprintln!(
+                note!(
                     "pgtrail: {}: {} repeated events (same event id) dropped",
-                    input.label, input.duplicates
+                    input.label,
+                    input.duplicates
                 );
             }
             if input.kind == GroupKind::IamAuthError {
@@ -437,21 +441,21 @@ impl<'r> Reader<'r> {
             } else {
                 ""
             };
-            eprintln!(
+            note!(
                 "pgtrail: skipped {} files found in directories that are not PostgreSQL logs ({}{more})",
                 skipped.len(),
                 shown.join(", ")
             );
         }
         if self.parsed_inputs == 0 && !skipped.is_empty() {
-            eprintln!(
+            note!(
                 "pgtrail: error: none of the {} files found is a PostgreSQL log",
                 skipped.len()
             );
             self.code = self.code.max(exit::UNRECOGNISED);
         }
         if self.parsed_inputs > 1 && !self.quiet {
-            eprintln!(
+            note!(
                 "pgtrail: total: {} inputs, {} records, {} events, {} unrecognised lines{}",
                 self.parsed_inputs,
                 self.total.records,
@@ -481,7 +485,7 @@ impl<'r> Reader<'r> {
         let fetcher = match Fetcher::new(live.fetch.clone()) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("pgtrail: error: CloudWatch Logs: {e}");
+                note!("pgtrail: error: CloudWatch Logs: {e}");
                 self.code = self.code.max(exit::INPUT_ERROR);
                 return Ok(());
             }
@@ -490,7 +494,7 @@ impl<'r> Reader<'r> {
             Some(path) => match Checkpoint::load(path) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    eprintln!("pgtrail: error: checkpoint {e}");
+                    note!("pgtrail: error: checkpoint {e}");
                     self.code = self.code.max(exit::INPUT_ERROR);
                     return Ok(());
                 }
@@ -504,7 +508,7 @@ impl<'r> Reader<'r> {
             let now = chrono::Utc::now().timestamp_millis();
             match fetcher.discover() {
                 Err(e) => {
-                    eprintln!("pgtrail: error: CloudWatch Logs: {e}");
+                    note!("pgtrail: error: CloudWatch Logs: {e}");
                     self.code = self.code.max(exit::INPUT_ERROR);
                     if !live.follow {
                         return Ok(());
@@ -512,7 +516,7 @@ impl<'r> Reader<'r> {
                 }
                 Ok(targets) => {
                     if targets.is_empty() && !self.quiet {
-                        eprintln!("pgtrail: warning: CloudWatch Logs: no log stream found");
+                        note!("pgtrail: warning: CloudWatch Logs: no log stream found");
                     }
                     self.poll(
                         &fetcher,
@@ -566,13 +570,15 @@ impl<'r> Reader<'r> {
             pages += f.pages;
             received += f.events.len();
             if let Some(e) = &f.error {
-                eprintln!("pgtrail: error: CloudWatch Logs: {e}; the events before it were read");
+                note!("pgtrail: error: CloudWatch Logs: {e}; the events before it were read");
                 self.code = self.code.max(exit::INPUT_ERROR);
             }
             if f.malformed > 0 {
-                eprintln!(
+                note!(
                     "pgtrail: warning: {}:{}: {} events without timestamp or message skipped",
-                    f.target.group, f.target.stream, f.malformed
+                    f.target.group,
+                    f.target.stream,
+                    f.malformed
                 );
             }
             let key = checkpoint::key(&f.target.group, &f.target.stream);
@@ -615,12 +621,12 @@ impl<'r> Reader<'r> {
             self.run_streams(inputs, options, emit)
         })?;
         if !self.quiet {
-            eprintln!(
+            note!(
                 "pgtrail: CloudWatch Logs: {} streams, {pages} pages, {received} events",
                 windows.len()
             );
             if skipped > 0 && !live.follow {
-                eprintln!(
+                note!(
                     "pgtrail: CloudWatch Logs: {skipped} events already emitted (checkpoint) skipped"
                 );
             }
@@ -649,7 +655,7 @@ impl<'r> Reader<'r> {
             })?;
         }
         if live.follow && !self.quiet && fetched_events > 0 {
-            eprintln!("pgtrail: CloudWatch Logs: poll: {fetched_events} new events");
+            note!("pgtrail: CloudWatch Logs: poll: {fetched_events} new events");
         }
         Ok(())
     }

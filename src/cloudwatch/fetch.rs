@@ -396,7 +396,7 @@ impl Fetcher {
             }
             if show {
                 self.print_progress(targets.len());
-                eprintln!();
+                note!();
             }
             Ok(())
         })
@@ -404,7 +404,9 @@ impl Fetcher {
 
     fn print_progress(&self, streams: usize) {
         let p = &self.progress;
-        eprint!(
+        use std::io::Write as _;
+        let _ = write!(
+            std::io::stderr(),
             "\rpgtrail: CloudWatch: {}/{streams} streams, {} pages, {} events, {} requests ",
             p.streams_done.load(Ordering::Relaxed),
             p.pages.load(Ordering::Relaxed),

@@ -241,3 +241,29 @@ fn mutated_samples_never_panic() {
         }
     }
 }
+
+/// A reader that went away is not an error: with stdout or stderr a pipe
+/// whose reader is gone (`pgtrail … | head`, `2>&1 | head`), every command
+/// stops quietly with exit code 0 instead of panicking or reporting an
+/// output error.
+#[test]
+fn closed_stdout_or_stderr_is_not_a_failure() {
+    for command in ["parse", "audit", "summary"] {
+        for closed in ["stdout", "stderr"] {
+            let (reader, writer) = std::io::pipe().expect("pipe");
+            drop(reader);
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgtrail"));
+            cmd.args([command, "samples/"]).current_dir(repo());
+            if command == "audit" {
+                cmd.args(["--format", "jsonl"]);
+            }
+            if closed == "stdout" {
+                cmd.stdout(writer).stderr(Stdio::null());
+            } else {
+                cmd.stdout(Stdio::null()).stderr(writer);
+            }
+            let status = cmd.status().expect("run pgtrail");
+            assert_eq!(status.code(), Some(0), "{command} with {closed} closed");
+        }
+    }
+}
