@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloudwatch::checkpoint::Checkpoint;
-use crate::cloudwatch::fetch::FetchOptions;
+use crate::cloudwatch::fetch::{FetchOptions, Fetcher};
 use crate::engine::{self, Engine, EngineOptions};
 use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
@@ -234,6 +234,11 @@ struct IamArgs {
     /// `aws cloudtrail lookup-events` output (repeatable; gzip by content).
     #[arg(long, value_name = "PATH", help_heading = "IAM correlation")]
     cloudtrail: Vec<PathBuf>,
+    /// A CloudWatch Logs group CloudTrail delivers to (repeatable; read with
+    /// the CloudWatch options: --profile, --region, --endpoint-url,
+    /// --rate-limit).
+    #[arg(long, value_name = "NAME", help_heading = "IAM correlation")]
+    cloudtrail_log_group: Vec<String>,
     /// `aws iam get-account-authorization-details` output (repeatable: one
     /// per account).
     #[arg(long, value_name = "PATH", help_heading = "IAM correlation")]
@@ -260,6 +265,7 @@ struct IamArgs {
 impl IamArgs {
     fn wanted(&self) -> bool {
         !self.cloudtrail.is_empty()
+            || !self.cloudtrail_log_group.is_empty()
             || !self.iam_authorization.is_empty()
             || !self.ec2_inventory.is_empty()
             || self.db_resource_id.is_some()
@@ -269,10 +275,61 @@ impl IamArgs {
     }
 }
 
+/// Reads the CloudTrail events delivered to CloudWatch Logs `groups` (one
+/// event per log event, whole groups) into `trail`; provenance is
+/// `<group>:<stream>#<event id>`. Events that are not CloudTrail JSON are
+/// counted in the trail's errors.
+fn read_cloudtrail_groups(
+    groups: &[String],
+    cloud: &CloudArgs,
+    trail: &mut iam::cloudtrail::CloudTrailIndex,
+) -> Result<(), iam::InputError> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let unreadable = |group: &str, e: &dyn std::fmt::Display| {
+        iam::InputError::unreadable(std::path::Path::new(group), e.to_string())
+    };
+    let fetcher = Fetcher::new(FetchOptions {
+        profile: cloud.profile.clone(),
+        region: cloud.region.clone(),
+        endpoint_url: cloud.endpoint_url.clone(),
+        rate_limit: cloud.rate_limit,
+        parallel: 4,
+        page_size: cloud.page_size,
+        max_attempts: cloud.max_attempts,
+        progress: true,
+        ..FetchOptions::default()
+    })
+    .map_err(|e| unreadable(&groups[0], &e))?;
+    for group in groups {
+        let streams = fetcher
+            .group_events(group, None, None)
+            .map_err(|e| unreadable(group, &e))?;
+        for mut fetched in streams {
+            if let Some(e) = &fetched.error {
+                return Err(unreadable(group, e));
+            }
+            crate::cloudwatch::events::order_and_dedupe(&mut fetched.events);
+            for event in &fetched.events {
+                let provenance = format!(
+                    "{group}:{}#{}",
+                    event.stream,
+                    event.event_id.as_deref().unwrap_or("-")
+                );
+                if let Err(e) = trail.add_event_json(&provenance, &event.message) {
+                    trail.stats.errors.push(e);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads the AWS inputs before the logs. `Ok(None)` when no IAM option was
 /// given (nothing changes in the output); errors are printed, and the exit
 /// code so far is returned beside what could be read.
-fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
+fn build_correlator(args: &IamArgs, cloud: &CloudArgs, quiet: bool) -> (Option<Correlator>, i32) {
     if !args.wanted() {
         return (None, exit::OK);
     }
@@ -302,6 +359,9 @@ fn build_correlator(args: &IamArgs, quiet: bool) -> (Option<Correlator>, i32) {
         if let Err(e) = index.trail.read_path(path) {
             report(e);
         }
+    }
+    if let Err(e) = read_cloudtrail_groups(&args.cloudtrail_log_group, cloud, &mut index.trail) {
+        report(e);
     }
     if !args.iam_authorization.is_empty() {
         let mut auth = iam::policy::AuthorizationDetails::new();
@@ -933,7 +993,7 @@ fn run_audit(args: AuditArgs) -> i32 {
         Ok(out) => out,
         Err(e) => return usage_error(&e),
     };
-    let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
+    let (correlator, aws_code) = build_correlator(&args.iam, &args.input.cloud, args.input.quiet);
     let correlator = correlator.as_ref();
     let code = match format {
         // Streamed as sessions end, serialised on the output thread.
@@ -1037,7 +1097,7 @@ fn run_follow(args: &AuditArgs) -> i32 {
         ..follow::FollowOptions::default()
     };
     let quiet = args.input.quiet;
-    let (correlator, aws_code) = build_correlator(&args.iam, quiet);
+    let (correlator, aws_code) = build_correlator(&args.iam, &args.input.cloud, quiet);
     let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let result = follow::follow(
         path,
@@ -1116,7 +1176,7 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Ok(t) => t,
         Err(e) => return usage_error(&e),
     };
-    let (correlator, aws_code) = build_correlator(&args.iam, args.input.quiet);
+    let (correlator, aws_code) = build_correlator(&args.iam, &args.input.cloud, args.input.quiet);
     // Every session is held (findings look across all of them), compactly.
     let mut sessions = Vec::new();
     let mut names = summary::Names::default();

@@ -1156,3 +1156,139 @@ fn throttling_and_empty_pages_lose_nothing() {
     // Empty pages are pages: counted, not the end.
     assert!(pages_of(&stderr) > expected.len() as u64 / 30, "{stderr}");
 }
+
+// ------------------------------------------- CloudTrail in CloudWatch Logs
+
+/// Every CloudTrail record of `samples/iam` (the S3 delivery file of the
+/// database account and the security account's one-per-line file), as
+/// JSON texts.
+fn iam_sample_trail_records() -> Vec<String> {
+    use std::io::Read as _;
+    let mut records = Vec::new();
+    let mut stack = vec![repo().join("samples/iam/cloudtrail/AWSLogs")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().contains("/CloudTrail/") {
+                let mut text = String::new();
+                flate2::read::GzDecoder::new(std::fs::File::open(&path).expect("open"))
+                    .read_to_string(&mut text)
+                    .expect("gunzip");
+                let doc: Value = serde_json::from_str(&text).expect("json");
+                for r in doc["Records"].as_array().expect("Records") {
+                    records.push(r.to_string());
+                }
+            }
+        }
+    }
+    let lines =
+        std::fs::read_to_string(repo().join("samples/iam/cloudtrail/security-account.jsonl"))
+            .expect("read jsonl");
+    records.extend(
+        lines
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned),
+    );
+    records
+}
+
+/// `(match, principal)` per session id of an audit with IAM correlation.
+fn attributions(sessions: &[Value]) -> BTreeMap<String, (String, String)> {
+    sessions
+        .iter()
+        .map(|s| {
+            let iam = &s["iam"];
+            (
+                s["session_id"].as_str().unwrap_or_default().to_owned(),
+                (
+                    iam["match"].as_str().unwrap_or_default().to_owned(),
+                    iam["principal_arn"].as_str().unwrap_or_default().to_owned(),
+                ),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cloudtrail_from_a_log_group_correlates_like_the_trail_files() {
+    let Some(moto) = moto_or_skip("cloudtrail") else {
+        return;
+    };
+    // CloudTrail → CloudWatch Logs: one record per log event. The log
+    // events are stamped now (CloudWatch refuses old ones); correlation
+    // reads the records' own eventTime.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    let records = iam_sample_trail_records();
+    assert!(records.len() >= 6, "{} records", records.len());
+    let events: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| serde_json::json!({"timestamp": now_ms - 60_000 + i as i64, "message": r}))
+        .collect();
+    let file = moto.dir.join("trail-events.json");
+    std::fs::write(&file, serde_json::to_vec(&events).expect("json")).expect("write");
+    moto.helper(&[
+        "raw",
+        "aws-cloudtrail-logs-123456789012",
+        "123456789012_CloudTrail_us-east-1",
+        file.to_str().expect("utf-8 path"),
+    ]);
+
+    let common = [
+        "audit",
+        "--format",
+        "jsonl",
+        "samples/iam/postgresql.log",
+        "--iam-authorization",
+        "samples/iam/aws/iam-authorization-app-account.json",
+        "--iam-authorization",
+        "samples/iam/aws/iam-authorization-security-account.json",
+        "--ec2-inventory",
+        "samples/iam/aws/ec2-describe-instances.json",
+        "--ec2-inventory",
+        "samples/iam/aws/ec2-describe-network-interfaces.json",
+        "--aws-config",
+        "samples/iam/aws-config.toml",
+    ];
+    let mut from_group = common.to_vec();
+    from_group.extend(["--cloudtrail-log-group", "aws-cloudtrail-logs-123456789012"]);
+    let (code, live, stderr) = moto.pgtrail(&from_group);
+    assert_eq!(code, 0, "{stderr}");
+    let mut from_files = common.to_vec();
+    from_files.extend(["--cloudtrail", "samples/iam/cloudtrail"]);
+    let (code, files, stderr) = local(&from_files);
+    assert_eq!(code, 0, "{stderr}");
+
+    let live = attributions(&live);
+    assert_eq!(live, attributions(&files));
+    // Not vacuous: the recorded scenario's exact matches are there.
+    assert!(
+        live.values().filter(|(kind, _)| kind == "exact").count() >= 3,
+        "{live:#?}"
+    );
+    // Evidence names the log group, stream and event of the record used.
+    let (code, explained, stderr) = moto.pgtrail(&[&from_group[..], &["--explain"]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    let sources: Vec<String> = explained
+        .iter()
+        .flat_map(|s| {
+            s["iam"]["candidate_list"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|c| c["sources"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        sources.iter().any(|s| s
+            .starts_with("aws-cloudtrail-logs-123456789012:123456789012_CloudTrail_us-east-1#")),
+        "{sources:?}"
+    );
+}
