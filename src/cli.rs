@@ -200,6 +200,7 @@ struct ParseArgs {
 }
 
 #[derive(clap::Args, Debug, Default)]
+#[command(next_help_heading = "Filters")]
 struct FilterArgs {
     /// Only these users (repeatable; `*` globs).
     #[arg(long, value_name = "USER")]
@@ -460,10 +461,10 @@ struct AuditArgs {
     /// Output format; a table when stdout is a terminal, JSON Lines
     /// otherwise. ocsf, ecs and cef write one logon event per attempt and
     /// one logoff per ended session, for a SIEM.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Output")]
     format: Option<AuditFormat>,
     /// Colour in tables.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", help_heading = "Output")]
     color: ColorArg,
     /// With --follow on a file: stop after the file has been quiet this
     /// many milliseconds, writing the sessions still open (tests, scripts).
@@ -493,45 +494,80 @@ struct SummaryArgs {
     #[command(flatten)]
     iam: IamArgs,
     /// Output format; a table when stdout is a terminal, JSON otherwise.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = "Output")]
     format: Option<SummaryFormat>,
     /// Colour in tables.
-    #[arg(long, value_enum, default_value = "auto")]
+    #[arg(long, value_enum, default_value = "auto", help_heading = "Output")]
     color: ColorArg,
     /// Exit with code 5 when there are findings of at least this severity
     /// (low when given without a value), for batch jobs.
-    #[arg(long, value_enum, num_args = 0..=1,
+    #[arg(long, value_enum, num_args = 0..=1, help_heading = "Output",
         require_equals = true, default_missing_value = "low", value_name = "SEVERITY")]
     fail_on_findings: Option<SeverityArg>,
     /// brute_force_user: credential failures for one user … (0 disables)
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        help_heading = "Findings"
+    )]
     brute_force_user_failures: usize,
     /// … within this window.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        help_heading = "Findings"
+    )]
     brute_force_user_window: String,
     /// brute_force_client: credential failures from one client … (0 disables)
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        help_heading = "Findings"
+    )]
     brute_force_client_failures: usize,
     /// … within this window.
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "5m",
+        value_name = "DURATION",
+        help_heading = "Findings"
+    )]
     brute_force_client_window: String,
     /// password_spraying: distinct users one client fails against … (0 disables)
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = 5, value_name = "N", help_heading = "Findings")]
     spraying_users: usize,
     /// … within this window.
-    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "10m",
+        value_name = "DURATION",
+        help_heading = "Findings"
+    )]
     spraying_window: String,
     /// repeated_iam_failures: PAM (RDS IAM) failures for one user … (0 disables)
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Findings")]
     iam_failures: usize,
     /// … within this window.
-    #[arg(long, default_value = "15m", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "15m",
+        value_name = "DURATION",
+        help_heading = "Findings"
+    )]
     iam_window: String,
     /// new_client_for_user: flag only while the user had at most this many known clients (0 disables).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = 3, value_name = "N", help_heading = "Findings")]
     new_client_max_known: usize,
     /// new_client_for_user: learning period after a user's first login.
-    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    #[arg(
+        long,
+        default_value = "1h",
+        value_name = "DURATION",
+        help_heading = "Findings"
+    )]
     new_client_baseline: String,
 }
 
