@@ -963,7 +963,7 @@ fn for_each_session(
             Feed::Events(events) => events,
         };
         for event in events {
-            stitcher.push_owned(*event);
+            stitcher.push_owned(event);
         }
         for session in stitcher.take_done() {
             pass(Some(session))?;

@@ -310,11 +310,13 @@ impl Stitcher {
 
     /// Feeds one event (cloned; see [`Stitcher::push_owned`]).
     pub fn push(&mut self, event: &Event) {
-        self.push_owned(event.clone());
+        self.push_owned(Box::new(event.clone()));
     }
 
-    /// Feeds one event, moving its strings into the session.
-    pub fn push_owned(&mut self, mut event: Event) {
+    /// Feeds one event, moving its strings into the session (boxed as the
+    /// engine hands events out: an event is large, moving it showed up in
+    /// profiles).
+    pub fn push_owned(&mut self, mut event: Box<Event>) {
         if self.clock.tick(&event) {
             self.sweep();
         }
