@@ -185,6 +185,24 @@ impl CloudArgs {
     fn is_live(&self) -> bool {
         !self.log_group.is_empty() || !self.log_group_prefix.is_empty()
     }
+
+    /// What to fetch and how to connect, as the command line says.
+    fn fetch_options(&self) -> FetchOptions {
+        FetchOptions {
+            groups: self.log_group.clone(),
+            group_prefixes: self.log_group_prefix.clone(),
+            streams: self.log_stream.clone(),
+            stream_prefix: self.log_stream_prefix.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            rate_limit: self.rate_limit,
+            parallel: 4,
+            page_size: self.page_size,
+            max_attempts: self.max_attempts,
+            progress: true,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -291,16 +309,13 @@ fn read_cloudtrail_groups(
     let unreadable = |group: &str, e: &dyn std::fmt::Display| {
         iam::InputError::unreadable(std::path::Path::new(group), e.to_string())
     };
+    // The connection options only: the groups are read whole.
     let fetcher = Fetcher::new(FetchOptions {
-        profile: cloud.profile.clone(),
-        region: cloud.region.clone(),
-        endpoint_url: cloud.endpoint_url.clone(),
-        rate_limit: cloud.rate_limit,
-        parallel: 4,
-        page_size: cloud.page_size,
-        max_attempts: cloud.max_attempts,
-        progress: true,
-        ..FetchOptions::default()
+        groups: Vec::new(),
+        group_prefixes: Vec::new(),
+        streams: Vec::new(),
+        stream_prefix: None,
+        ..cloud.fetch_options()
     })
     .map_err(|e| unreadable(&groups[0], &e))?;
     for group in groups {
@@ -735,20 +750,7 @@ fn live_options(
             .map_err(|e| format!("--{flag}: {e}"))
     };
     let live = LiveOptions {
-        fetch: FetchOptions {
-            groups: cloud.log_group.clone(),
-            group_prefixes: cloud.log_group_prefix.clone(),
-            streams: cloud.log_stream.clone(),
-            stream_prefix: cloud.log_stream_prefix.clone(),
-            profile: cloud.profile.clone(),
-            region: cloud.region.clone(),
-            endpoint_url: cloud.endpoint_url.clone(),
-            rate_limit: cloud.rate_limit,
-            parallel: 4,
-            page_size: cloud.page_size,
-            max_attempts: cloud.max_attempts,
-            progress: true,
-        },
+        fetch: cloud.fetch_options(),
         start_ms,
         end_ms,
         follow: cloud.follow,
