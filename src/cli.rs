@@ -961,7 +961,16 @@ fn for_each_session(
     };
     let code = read_inputs(input, window, &options, true, &shared, &mut |_, feed| {
         let events = match feed {
-            Feed::Commit => return pass(None),
+            Feed::Commit => {
+                // A poll of the live source is in: attempts past the
+                // abandon delay (log time) leave now, not at the next
+                // periodic sweep, then the output commits.
+                stitcher.close_stale(0);
+                for session in stitcher.take_done() {
+                    pass(Some(session))?;
+                }
+                return pass(None);
+            }
             Feed::Events(events) => events,
         };
         for event in events {
