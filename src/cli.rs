@@ -886,9 +886,18 @@ fn run_parse(args: ParseArgs) -> i32 {
         Ok(w) => w,
         Err(e) => return usage_error(&e),
     };
-    let mut out = match Output::open(&args.input.cloud) {
+    let out = match Output::open(&args.input.cloud) {
         Ok(out) => out,
         Err(e) => return usage_error(&e),
+    };
+    // Serialised and written on the output thread, in order.
+    let mut writer = match BackgroundWriter::<Box<crate::event::Event>>::with_commit(
+        out,
+        |out: &mut Output, event| jsonl::write_event(out, event),
+        Output::commit,
+    ) {
+        Ok(writer) => writer,
+        Err(e) => return output_error(e),
     };
     let shared = RefCell::new(RunShared::default());
     let result = read_inputs(
@@ -897,24 +906,15 @@ fn run_parse(args: ParseArgs) -> i32 {
         &options,
         false,
         &shared,
-        &mut |engine, feed| match feed {
-            Feed::Commit => out.commit(),
+        &mut |feed| match feed {
+            Feed::Commit => writer.commit(),
             Feed::Events(events) => {
-                // Serialised in parallel, written in order.
-                let buffers = engine.map_slices(&events, 2048, |slice| {
-                    let mut buf = Vec::with_capacity(slice.len() * 400);
-                    for event in slice {
-                        // Writing to a Vec cannot fail.
-                        let _ = jsonl::write_event(&mut buf, event);
-                    }
-                    buf
-                });
-                buffers.iter().try_for_each(|b| out.write_all(b))?;
+                events.into_iter().try_for_each(|e| writer.push(e))?;
                 Ok(None)
             }
         },
     );
-    finish_output(result, out.commit().map(|_| ()))
+    finish_output(result, writer.finish())
 }
 
 fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32 {
@@ -959,7 +959,7 @@ fn for_each_session(
         }
         Ok(None)
     };
-    let code = read_inputs(input, window, &options, true, &shared, &mut |_, feed| {
+    let code = read_inputs(input, window, &options, true, &shared, &mut |feed| {
         let events = match feed {
             Feed::Commit => {
                 // A poll of the live source is in: attempts past the

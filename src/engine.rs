@@ -82,23 +82,6 @@ impl Engine {
         &self.options
     }
 
-    /// Maps `items` in slices of `per_task` on the worker pool, keeping order
-    /// (used to serialise output in parallel).
-    pub fn map_slices<T: Sync, R: Send>(
-        &self,
-        items: &[T],
-        per_task: usize,
-        f: impl Fn(&[T]) -> R + Sync + Send,
-    ) -> Vec<R> {
-        let per_task = per_task.max(1);
-        match &self.pool {
-            Some(pool) if items.len() > per_task => {
-                pool.install(|| items.par_chunks(per_task).map(&f).collect())
-            }
-            _ => items.chunks(per_task).map(f).collect(),
-        }
-    }
-
     /// Reads one input and feeds its events, in order, to `emit` through
     /// `enricher` (which carries per-process state across inputs of a run).
     /// `server` overrides the label derived from the file name.

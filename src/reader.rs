@@ -37,7 +37,7 @@ pub enum Feed {
 }
 
 /// The output side of a run.
-pub type EventSink<'a> = dyn FnMut(&Engine, Feed) -> io::Result<Option<u64>> + 'a;
+pub type EventSink<'a> = dyn FnMut(Feed) -> io::Result<Option<u64>> + 'a;
 
 /// The live CloudWatch source, as the command line asked for it.
 #[derive(Debug, Clone, Default)]
@@ -227,7 +227,7 @@ impl<'r> Reader<'r> {
             enricher,
             &mut |mut batch| {
                 annotate(maps, &mut batch);
-                emit(engine, Feed::Events(batch)).map(|_| ())
+                emit(Feed::Events(batch)).map(|_| ())
             },
         )?;
         if let Some(err) = &result.error {
@@ -426,7 +426,7 @@ impl<'r> Reader<'r> {
         let mut rest = Vec::new();
         self.enricher.finish(&mut |event| rest.push(event));
         annotate(&self.maps, &mut rest);
-        emit(&self.engine, Feed::Events(rest)).map(|_| ())
+        emit(Feed::Events(rest)).map(|_| ())
     }
 
     /// The end of the run: held events, the notes about skipped files, the
@@ -634,7 +634,7 @@ impl<'r> Reader<'r> {
         let fetched_events = fresh;
         // Everything of this poll goes out before the checkpoint covers it.
         self.flush_held(emit)?;
-        let output_len = emit(&self.engine, Feed::Commit)?;
+        let output_len = emit(Feed::Commit)?;
         let Some(cp) = checkpoint else {
             return Ok(());
         };
