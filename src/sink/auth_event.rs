@@ -12,7 +12,10 @@
 //!
 //! Nothing here serialises: each sink owns its wire shape.
 
+use std::io::{self, Write};
 use std::net::IpAddr;
+
+use serde::Serialize;
 
 use crate::event::Provenance;
 use crate::session::{EndReason, Outcome, Session};
@@ -188,6 +191,21 @@ pub fn events_of(session: &Session, part: Part) -> impl Iterator<Item = AuthEven
         activity: Activity::Logoff,
     });
     logon.into_iter().chain(logoff)
+}
+
+/// Writes the events of `part` of `session` as JSON Lines, each in the
+/// wire shape `wire` makes of it (the OCSF and ECS sinks).
+pub fn write_json_lines<'s, W: Write, T: Serialize>(
+    out: &mut W,
+    session: &'s Session,
+    part: Part,
+    wire: impl Fn(AuthEvent<'s>) -> T,
+) -> io::Result<()> {
+    for ev in events_of(session, part) {
+        serde_json::to_writer(&mut *out, &wire(ev)).map_err(io::Error::from)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
 }
 
 /// Where a client connected from, as PostgreSQL logged it.

@@ -484,11 +484,7 @@ pub fn write_session<W: Write>(out: &mut W, session: &Session) -> io::Result<()>
 
 /// Writes the events of `part` of one session, one JSON object per line.
 pub fn write_events<W: Write>(out: &mut W, session: &Session, part: Part) -> io::Result<()> {
-    for ev in auth_event::events_of(session, part) {
-        serde_json::to_writer(&mut *out, &OcsfEvent::new(ev)).map_err(io::Error::from)?;
-        out.write_all(b"\n")?;
-    }
-    Ok(())
+    auth_event::write_json_lines(out, session, part, OcsfEvent::new)
 }
 
 #[cfg(test)]
