@@ -18,7 +18,7 @@ use crate::findings::{self, Thresholds};
 use crate::follow;
 use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
-use crate::pipeline::{Detected, FormatChoice, ParseOptions};
+use crate::pipeline::{Detected, FormatChoice, MessageText, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
 use crate::session::{self, Session, Stitcher};
@@ -649,6 +649,7 @@ fn parse_options(args: &InputArgs) -> Result<ParseOptions, String> {
         },
         prefix,
         max_line_bytes: args.max_line_bytes,
+        messages: MessageText::Every,
     })
 }
 
@@ -939,7 +940,10 @@ fn for_each_session(
     correlator: Option<&Correlator>,
     each: &mut dyn FnMut(Option<Session>) -> io::Result<Option<u64>>,
 ) -> Result<i32, i32> {
-    let options = parse_options(input).map_err(|e| usage_error(&e))?;
+    let options = ParseOptions {
+        messages: MessageText::Explanations,
+        ..parse_options(input).map_err(|e| usage_error(&e))?
+    };
     let filter = build_filter(filter_args).map_err(|e| usage_error(&e))?;
     let window = time_window(filter_args.since.as_deref(), filter_args.until.as_deref())
         .map_err(|e| usage_error(&e))?;
@@ -1130,7 +1134,10 @@ fn run_follow(args: &AuditArgs) -> i32 {
         _ => return usage_error("--follow takes exactly one log file"),
     };
     let options = match parse_options(&args.input) {
-        Ok(o) => o,
+        Ok(o) => ParseOptions {
+            messages: MessageText::Explanations,
+            ..o
+        },
         Err(e) => return usage_error(&e),
     };
     let filter = match build_filter(&args.filter) {

@@ -111,6 +111,7 @@ impl Engine {
         };
         let mut reader = Reader {
             stream: &stream,
+            block_bytes: self.options.block_bytes,
             pending: Vec::new(),
             at_end: false,
             error: None,
@@ -275,6 +276,8 @@ struct Batch {
 /// yet decoded, and the read error if one ended the input.
 struct Reader<'s> {
     stream: &'s source::Stream,
+    /// Size of the blocks the stream sends.
+    block_bytes: usize,
     pending: Vec<u8>,
     at_end: bool,
     error: Option<SourceError>,
@@ -322,7 +325,11 @@ impl Reader<'_> {
                 self.receive();
                 continue;
             };
-            let rest = self.pending.split_off(consumed);
+            // The rest starts the next batch, in a buffer that will not
+            // have to grow (and be copied) while blocks arrive.
+            let mut rest = Vec::with_capacity(batch_bytes + self.block_bytes);
+            rest.extend_from_slice(&self.pending[consumed..]);
+            self.pending.truncate(consumed);
             let bytes = std::mem::replace(&mut self.pending, rest);
             return Some(Batch { bytes, cuts });
         }

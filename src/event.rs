@@ -7,6 +7,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// The text of a field (user, database, address, method, …): stored inline
+/// up to 24 bytes, so most fields of an event cost no allocation.
+pub use compact_str::CompactString as Text;
+
 macro_rules! named_enum {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -138,25 +142,25 @@ pub struct Event {
     pub message_id: Option<Arc<str>>,
     pub server: Arc<str>,
     pub pid: Option<u32>,
-    pub user: Option<String>,
-    pub database: Option<String>,
-    pub application_name: Option<String>,
-    pub client_addr: Option<String>,
+    pub user: Option<Text>,
+    pub database: Option<Text>,
+    pub application_name: Option<Text>,
+    pub client_addr: Option<Text>,
     pub client_port: Option<u16>,
-    pub auth_method: Option<String>,
-    pub identity: Option<String>,
-    pub hba_line: Option<String>,
-    pub ssl_protocol: Option<String>,
-    pub ssl_cipher: Option<String>,
+    pub auth_method: Option<Text>,
+    pub identity: Option<Text>,
+    pub hba_line: Option<Text>,
+    pub ssl_protocol: Option<Text>,
+    pub ssl_cipher: Option<Text>,
     pub ssl_bits: Option<u32>,
     /// True when the TLS fields come from text that a client-chosen
     /// application name could have forged (stderr formats, see README).
     pub ssl_unverified: bool,
     pub failure_class: Option<FailureClass>,
-    pub sqlstate: Option<String>,
+    pub sqlstate: Option<Text>,
     pub severity: Option<&'static str>,
     pub message: String,
-    pub detail: Option<String>,
+    pub detail: Option<Text>,
     pub session_duration_ms: Option<u64>,
     /// When the CloudWatch/S3 export wrapper gave an ingestion time.
     pub ingest_time_ms: Option<i64>,

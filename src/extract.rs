@@ -11,11 +11,14 @@
 //!    prefix, and the TLS check against the application name that csvlog
 //!    and jsonlog report on later records.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
-use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason};
+use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason, Text};
 use crate::message::{Catalog, Field, Match};
+use crate::pipeline::MessageText;
 use crate::record::{Item, Label, Record, Unparsed};
 use crate::session::LogClock;
 
@@ -77,6 +80,8 @@ pub struct Extractor<'c> {
     input: Arc<str>,
     /// Processes whose application name this chunk already reported.
     app_seen: HashSet<u32>,
+    /// Which events keep their message text.
+    pub messages: MessageText,
     pub out: Vec<Out>,
     pub stats: Stats,
 }
@@ -88,6 +93,7 @@ impl<'c> Extractor<'c> {
             server,
             input,
             app_seen: HashSet::new(),
+            messages: MessageText::Every,
             out: Vec::new(),
             stats: Stats::default(),
         }
@@ -136,11 +142,11 @@ impl<'c> Extractor<'c> {
         let mut event = Event::new(EventKind::Suspect, self.server.clone());
         event.time_ms = record.time_ms;
         event.pid = record.pid;
-        event.client_addr = record.client_addr.as_deref().map(str::to_owned);
+        event.client_addr = record.client_addr.as_deref().map(Text::from);
         event.client_port = record.client_port;
         event.severity = Some(record.label.as_str());
         event.message = record.message.to_string();
-        event.detail = record.detail.as_deref().map(str::to_owned);
+        event.detail = record.detail.as_deref().map(Text::from);
         event.ingest_time_ms = record.ingest_time_ms;
         event.invalid_utf8 = record.invalid_utf8;
         event.source = Some(self.provenance(record.line));
@@ -188,25 +194,24 @@ impl<'c> Extractor<'c> {
 
     fn build(&self, record: &Record<'_>, found: &Match<'_>) -> Event {
         let mut event = Event::new(found.event, self.server.clone());
-        let get = |f: Field| found.get(f).map(str::to_owned);
-        let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let get = |f: Field| found.get(f).map(Text::from);
+        let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
         event.time_ms = record.time_ms;
         event.message_id = Some(found.def.id.clone());
         event.pid = record.pid;
         event.user =
-            non_empty(get(Field::User)).or_else(|| record.user.as_deref().map(str::to_owned));
-        event.database = non_empty(get(Field::Database))
-            .or_else(|| record.database.as_deref().map(str::to_owned));
-        event.application_name = non_empty(get(Field::ApplicationName))
-            .or_else(|| record.application_name.as_deref().map(str::to_owned));
+            non_empty(found.get(Field::User)).or_else(|| record.user.as_deref().map(Text::from));
+        event.database = non_empty(found.get(Field::Database))
+            .or_else(|| record.database.as_deref().map(Text::from));
+        event.application_name = non_empty(found.get(Field::ApplicationName))
+            .or_else(|| record.application_name.as_deref().map(Text::from));
         // The client: the message's own host= (received, disconnection, hba
         // messages), else the prefix/column, else what `received` said.
-        let message_host = non_empty(get(Field::Host));
-        if let Some(host) = message_host {
+        if let Some(host) = non_empty(found.get(Field::Host)) {
             event.client_addr = Some(host);
             event.client_port = found.get(Field::Port).and_then(|p| p.parse().ok());
         } else if let Some(addr) = record.client_addr.as_deref() {
-            event.client_addr = Some(addr.to_owned());
+            event.client_addr = Some(Text::from(addr));
             event.client_port = record.client_port;
         }
         event.auth_method = get(Field::Method);
@@ -214,7 +219,7 @@ impl<'c> Extractor<'c> {
         if let (Some(file), Some(line)) =
             (found.get(Field::HbaFile), found.get(Field::HbaLineNumber))
         {
-            event.hba_line = Some(format!("{file}:{line}"));
+            event.hba_line = Some(compact_str::format_compact!("{file}:{line}"));
         }
         event.ssl_protocol = get(Field::SslProtocol);
         event.ssl_cipher = get(Field::SslCipher);
@@ -230,21 +235,31 @@ impl<'c> Extractor<'c> {
                 event.failure_class = Some(class);
             }
             if let (Some(file), Some(line)) = (info.hba_file, info.hba_line_number) {
-                event.hba_line = Some(format!("{file}:{line}"));
+                event.hba_line = Some(compact_str::format_compact!("{file}:{line}"));
             } else if let Some(line) = info.hba_line_number {
-                event.hba_line = Some(format!("pg_hba.conf:{line}"));
+                event.hba_line = Some(compact_str::format_compact!("pg_hba.conf:{line}"));
             }
             if event.auth_method.is_none() {
-                event.auth_method = info.hba_line.and_then(hba_rule_method).map(str::to_owned);
+                event.auth_method = info.hba_line.and_then(hba_rule_method).map(Text::from);
             }
         }
         if event.kind == EventKind::AuthFailed && event.failure_class.is_none() {
             event.failure_class = Some(FailureClass::Other);
         }
-        event.sqlstate = record.sqlstate.as_deref().map(str::to_owned);
+        event.sqlstate = record.sqlstate.as_deref().map(Text::from);
         event.severity = Some(record.label.as_str());
-        event.message = record.message.to_string();
-        event.detail = record.detail.as_deref().map(str::to_owned);
+        let keep_message = match self.messages {
+            MessageText::Every => true,
+            MessageText::Explanations => match event.kind {
+                EventKind::AuthFailed | EventKind::AuthNote | EventKind::Protocol => true,
+                EventKind::Authorized => record.structured,
+                _ => false,
+            },
+        };
+        if keep_message {
+            event.message = record.message.to_string();
+        }
+        event.detail = record.detail.as_deref().map(Text::from);
         event.session_duration_ms = found.get(Field::SessionTime).and_then(parse_session_time);
         event.ingest_time_ms = record.ingest_time_ms;
         event.invalid_utf8 = record.invalid_utf8;
@@ -261,7 +276,7 @@ impl<'c> Extractor<'c> {
 /// The client of a process, as `connection received` said.
 #[derive(Debug, Clone)]
 struct Client {
-    addr: String,
+    addr: Text,
     port: Option<u16>,
     /// When `received` was logged, and whether the process got past
     /// authorization (only then may it live long).
@@ -524,8 +539,8 @@ fn verify_tls(catalog: &Catalog, event: &mut Event, real: &str) {
         return;
     };
     let (name, suffix) = rest.split_at(*end);
-    let (name, suffix) = (name.to_owned(), suffix.to_owned());
-    event.application_name = Some(name);
+    let suffix = suffix.to_owned();
+    event.application_name = Some(Text::from(name));
     event.ssl_protocol = None;
     event.ssl_cipher = None;
     event.ssl_bits = None;
@@ -535,8 +550,8 @@ fn verify_tls(catalog: &Catalog, event: &mut Event, real: &str) {
         // client text before it.
         let probe = format!("connection authorized: user=u database=d{suffix}");
         if let Some(found) = catalog.classify(Label::Log, &probe) {
-            event.ssl_protocol = found.get(Field::SslProtocol).map(str::to_owned);
-            event.ssl_cipher = found.get(Field::SslCipher).map(str::to_owned);
+            event.ssl_protocol = found.get(Field::SslProtocol).map(Text::from);
+            event.ssl_cipher = found.get(Field::SslCipher).map(Text::from);
             event.ssl_bits = found.get(Field::SslBits).and_then(|b| b.parse().ok());
         }
     }

@@ -604,34 +604,34 @@ mod tests {
         let mut events = Vec::new();
         if spec.start.is_some() {
             let mut r = event(EventKind::Received, spec.pid, spec.start, 1);
-            r.client_addr = Some(spec.addr.to_owned());
+            r.client_addr = Some(spec.addr.into());
             r.client_port = Some(50000);
             events.push(r);
         }
         match spec.fail {
             Some(class) => {
                 let mut f = event(EventKind::AuthFailed, spec.pid, spec.end, 2);
-                f.user = Some(spec.user.to_owned());
-                f.database = Some(spec.db.to_owned());
-                f.client_addr = Some(spec.addr.to_owned());
+                f.user = Some(spec.user.into());
+                f.database = Some(spec.db.into());
+                f.client_addr = Some(spec.addr.into());
                 f.failure_class = Some(class);
                 f.message = "password authentication failed".to_owned();
                 events.push(f);
             }
             None => {
                 let mut a = event(EventKind::Authorized, spec.pid, spec.start.or(spec.end), 2);
-                a.user = Some(spec.user.to_owned());
-                a.database = Some(spec.db.to_owned());
-                a.application_name = Some(spec.app.to_owned());
-                a.client_addr = Some(spec.addr.to_owned());
+                a.user = Some(spec.user.into());
+                a.database = Some(spec.db.into());
+                a.application_name = Some(spec.app.into());
+                a.client_addr = Some(spec.addr.into());
                 if spec.start.is_some() {
                     events.push(a);
                 }
                 if let Some(end) = spec.end {
                     let mut d = event(EventKind::Disconnected, spec.pid, Some(end), 3);
-                    d.user = Some(spec.user.to_owned());
-                    d.database = Some(spec.db.to_owned());
-                    d.client_addr = Some(spec.addr.to_owned());
+                    d.user = Some(spec.user.into());
+                    d.database = Some(spec.db.into());
+                    d.client_addr = Some(spec.addr.into());
                     d.session_duration_ms = Some(1000);
                     events.push(d);
                 }

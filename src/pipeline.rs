@@ -29,6 +29,8 @@ pub struct ParseOptions {
     /// A prefix given with `--prefix` or `--preset`; `None` auto-detects.
     pub prefix: Option<Prefix>,
     pub max_line_bytes: usize,
+    /// Which events keep their message text.
+    pub messages: MessageText,
 }
 
 impl Default for ParseOptions {
@@ -37,8 +39,25 @@ impl Default for ParseOptions {
             format: FormatChoice::Auto,
             prefix: None,
             max_line_bytes: 1 << 20,
+            messages: MessageText::Every,
         }
     }
+}
+
+/// Which events keep their message text ([`crate::event::Event::message`]).
+/// Copying the text of every record costs an allocation per event; sessions
+/// read only the text that explains an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageText {
+    /// Every event (`parse` prints them).
+    #[default]
+    Every,
+    /// Only what a session reads: refusals, authentication notes and
+    /// protocol errors (its `failure_message` and `notes`), suspect events,
+    /// and `authorized` events of csvlog/jsonlog (their text is read again
+    /// when the application name settles the TLS check). Other events
+    /// have an empty message.
+    Explanations,
 }
 
 /// The format found for an input.
@@ -288,6 +307,7 @@ pub fn extract_bytes(
     input: Arc<str>,
 ) -> (Vec<Out>, Stats) {
     let mut extractor = Extractor::new(catalog, server, input);
+    extractor.messages = options.messages;
     let check = |label, body: &[u8]| is_connection_message(catalog, label, body);
     let stderr_options = stderr::StderrOptions {
         max_line_bytes: options.max_line_bytes,

@@ -163,6 +163,7 @@ fn fixed_options(detected: &Detected, base: &ParseOptions) -> ParseOptions {
         format,
         prefix,
         max_line_bytes: base.max_line_bytes,
+        messages: base.messages,
     }
 }
 

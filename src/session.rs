@@ -15,11 +15,11 @@
 //!
 //! Events must arrive in time order per (server, pid); `stitch` sorts them.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use crate::cloud::{CloudContext, IamAttribution};
-use crate::event::{Event, EventKind, FailureClass, Provenance};
+use crate::event::{Event, EventKind, FailureClass, Provenance, Text};
 
 /// How a connection attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,16 +99,16 @@ pub struct Session {
     pub failure_detail: Option<String>,
     /// LOG lines that explained the failure (`pam_authenticate failed: …`).
     pub notes: Vec<String>,
-    pub user: Option<String>,
-    pub database: Option<String>,
-    pub application_name: Option<String>,
-    pub client_addr: Option<String>,
+    pub user: Option<Text>,
+    pub database: Option<Text>,
+    pub application_name: Option<Text>,
+    pub client_addr: Option<Text>,
     pub client_port: Option<u16>,
-    pub auth_method: Option<String>,
-    pub identity: Option<String>,
-    pub hba_line: Option<String>,
-    pub ssl_protocol: Option<String>,
-    pub ssl_cipher: Option<String>,
+    pub auth_method: Option<Text>,
+    pub identity: Option<Text>,
+    pub hba_line: Option<Text>,
+    pub ssl_protocol: Option<Text>,
+    pub ssl_cipher: Option<Text>,
     pub ssl_bits: Option<u32>,
     pub ssl_unverified: bool,
     pub end_reason: Option<EndReason>,
@@ -378,7 +378,7 @@ impl Stitcher {
                 session.outcome = Outcome::Failure;
                 session.failure_class = event.failure_class;
                 session.failure_message = Some(std::mem::take(&mut event.message));
-                session.failure_detail = event.detail.take();
+                session.failure_detail = event.detail.take().map(String::from);
                 session.end_ms = event.time_ms;
                 session.end_reason = None;
                 if let Some(done) = self.open.remove(&key) {

@@ -60,9 +60,9 @@ pub struct Names {
 }
 
 impl Names {
-    fn share(&mut self, name: Option<String>) -> Option<Arc<str>> {
+    fn share(&mut self, name: Option<&str>) -> Option<Arc<str>> {
         let name = name?;
-        if let Some(known) = self.known.get(name.as_str()) {
+        if let Some(known) = self.known.get(name) {
             return Some(known.clone());
         }
         let shared: Arc<str> = Arc::from(name);
@@ -83,9 +83,9 @@ impl SessionFacts {
             last_ms: session.last_ms,
             outcome: session.outcome,
             failure_class: session.failure_class,
-            user: names.share(session.user),
-            database: names.share(session.database),
-            client_addr: names.share(session.client_addr),
+            user: names.share(session.user.as_deref()),
+            database: names.share(session.database.as_deref()),
+            client_addr: names.share(session.client_addr.as_deref()),
             suspect: session.suspect,
             iam: session.iam,
         }
@@ -444,33 +444,33 @@ pub(crate) mod tests {
             };
             let mut out = Vec::new();
             let mut received = ev(EventKind::Received, 0);
-            received.client_addr.clone_from(&self.client);
+            received.client_addr = self.client.as_deref().map(crate::event::Text::from);
             out.push(received);
             match self.outcome {
                 Outcome::Success => {
                     let mut a = ev(EventKind::Authorized, 5);
-                    a.user.clone_from(&self.user);
-                    a.database.clone_from(&self.database);
-                    a.client_addr.clone_from(&self.client);
+                    a.user = self.user.as_deref().map(crate::event::Text::from);
+                    a.database = self.database.as_deref().map(crate::event::Text::from);
+                    a.client_addr = self.client.as_deref().map(crate::event::Text::from);
                     out.push(a);
                     let mut d = ev(EventKind::Disconnected, 1000);
-                    d.user.clone_from(&self.user);
-                    d.database.clone_from(&self.database);
+                    d.user = self.user.as_deref().map(crate::event::Text::from);
+                    d.database = self.database.as_deref().map(crate::event::Text::from);
                     d.session_duration_ms = Some(1000);
                     out.push(d);
                 }
                 Outcome::Failure => {
                     let mut f = ev(EventKind::AuthFailed, 5);
-                    f.user.clone_from(&self.user);
-                    f.database.clone_from(&self.database);
-                    f.client_addr.clone_from(&self.client);
+                    f.user = self.user.as_deref().map(crate::event::Text::from);
+                    f.database = self.database.as_deref().map(crate::event::Text::from);
+                    f.client_addr = self.client.as_deref().map(crate::event::Text::from);
                     f.failure_class = self.class;
                     f.message = "authentication failed".to_owned();
                     out.push(f);
                 }
                 Outcome::Abandoned => {
                     let mut p = ev(EventKind::Protocol, 5);
-                    p.user.clone_from(&self.user);
+                    p.user = self.user.as_deref().map(crate::event::Text::from);
                     out.push(p);
                 }
             }

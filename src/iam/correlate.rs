@@ -638,10 +638,10 @@ mod tests {
             let mut e = Event::new(kind, Arc::from("db1"));
             e.pid = Some(7);
             e.time_ms = Some(t + dt);
-            e.client_addr = Some(client.to_owned());
+            e.client_addr = Some(client.into());
             if kind != EventKind::Received {
-                e.user = Some(user.to_owned());
-                e.auth_method = Some("pam".to_owned());
+                e.user = Some(user.into());
+                e.auth_method = Some("pam".into());
             }
             events.push(e);
         }
@@ -909,7 +909,7 @@ mod tests {
             false,
         );
         let mut s = login("app", "10.0.0.1", T0 + MIN);
-        s.auth_method = Some("scram-sha-256".to_owned());
+        s.auth_method = Some("scram-sha-256".into());
         assert_eq!(attribute(&c, s.clone()).kind, MatchKind::NotApplicable);
         let all = Correlator::new(
             IamIndex {

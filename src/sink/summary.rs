@@ -834,8 +834,8 @@ mod tests {
                     let mut e = Event::new(kinds[*k], std::sync::Arc::from("s"));
                     e.pid = Some(*pid);
                     e.time_ms = *t;
-                    e.user.clone_from(user);
-                    e.client_addr.clone_from(client);
+                    e.user = user.as_deref().map(crate::event::Text::from);
+                    e.client_addr = client.as_deref().map(crate::event::Text::from);
                     e.failure_class = FailureClass::ALL.get(*class).copied();
                     e
                 })

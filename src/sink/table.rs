@@ -27,6 +27,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::cloud::{IamAttribution, MatchKind};
+use crate::event::Text;
 use crate::session::{Outcome, Session};
 
 const GREEN: &str = "\x1b[32m";
@@ -148,8 +149,8 @@ impl<W: Write> TableWriter<W> {
 
     /// Adds one session (written by [`TableWriter::finish`]).
     pub fn write(&mut self, s: &Session) -> io::Result<()> {
-        let text = |v: &Option<String>| Cell {
-            text: v.clone().unwrap_or_else(|| "-".to_owned()),
+        let text = |v: &Option<Text>| Cell {
+            text: v.as_deref().unwrap_or("-").to_owned(),
             suffix: "",
         };
         let plain = |t: String| Cell {
@@ -158,7 +159,7 @@ impl<W: Write> TableWriter<W> {
         };
         let tls = match &s.ssl_protocol {
             Some(p) => Cell {
-                text: p.clone(),
+                text: p.to_string(),
                 suffix: if s.ssl_unverified { "?" } else { "" },
             },
             None => plain("-".to_owned()),

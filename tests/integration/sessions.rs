@@ -138,7 +138,7 @@ fn sessions_match_the_ground_truth_in_every_sample() {
                 sessions
                     .iter()
                     .filter(|s| s.outcome == Outcome::Abandoned)
-                    .map(|s| s.client_addr.clone().unwrap_or_default()),
+                    .map(|s| s.client_addr.as_deref().unwrap_or("").to_string()),
             );
             let label = log
                 .strip_prefix(repo())
