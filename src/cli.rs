@@ -970,7 +970,7 @@ fn for_each_session(
                 // abandon delay (log time) leave now, not at the next
                 // periodic sweep, then the output commits.
                 stitcher.close_stale(0);
-                for session in stitcher.take_done() {
+                for session in stitcher.drain_done() {
                     pass(Some(session))?;
                 }
                 return pass(None);
@@ -980,7 +980,7 @@ fn for_each_session(
         for event in events {
             stitcher.push_owned(event);
         }
-        for session in stitcher.take_done() {
+        for session in stitcher.drain_done() {
             pass(Some(session))?;
         }
         Ok(None)

@@ -112,6 +112,7 @@ impl Engine {
         let mut reader = Reader {
             stream: &stream,
             block_bytes: self.options.block_bytes,
+            spare: None,
             pending: Vec::new(),
             at_end: false,
             error: None,
@@ -187,12 +188,13 @@ impl Engine {
                     reader.next_batch(&framing, batch_bytes, self.options.chunk_bytes)
                 {
                     sequential(decode(&batch))?;
+                    reader.recycle(batch.bytes);
                 }
                 Ok(())
             })(),
             Some(pool) => pool.in_place_scope(|scope| {
                 let decode = &decode;
-                let mut ahead: Option<mpsc::Receiver<Vec<Decoded>>> = None;
+                let mut ahead: Option<mpsc::Receiver<(Vec<Decoded>, Batch)>> = None;
                 loop {
                     let next = reader
                         .next_batch(&framing, batch_bytes, self.options.chunk_bytes)
@@ -200,14 +202,15 @@ impl Engine {
                             let (tx, rx) = mpsc::sync_channel(1);
                             scope.spawn(move |_| {
                                 // The receiver is gone only if the run stopped.
-                                let _ = tx.send(decode(&batch));
+                                let _ = tx.send((decode(&batch), batch));
                             });
                             rx
                         });
                     if let Some(rx) = ahead.take() {
-                        let outputs = rx.recv().map_err(|_| {
+                        let (outputs, batch) = rx.recv().map_err(|_| {
                             io::Error::other("a decoding task stopped without a result")
                         })?;
+                        reader.recycle(batch.bytes);
                         sequential(outputs)?;
                     }
                     match next {
@@ -278,12 +281,20 @@ struct Reader<'s> {
     stream: &'s source::Stream,
     /// Size of the blocks the stream sends.
     block_bytes: usize,
+    /// A decoded batch's buffer, reused for the next one: fresh memory
+    /// would be faulted in (and zeroed by the kernel) page by page.
+    spare: Option<Vec<u8>>,
     pending: Vec<u8>,
     at_end: bool,
     error: Option<SourceError>,
 }
 
 impl Reader<'_> {
+    /// Gives back the buffer of a batch that is decoded.
+    fn recycle(&mut self, bytes: Vec<u8>) {
+        self.spare = Some(bytes);
+    }
+
     /// Waits for the next block.
     fn receive(&mut self) {
         match self.stream.blocks.recv() {
@@ -327,7 +338,9 @@ impl Reader<'_> {
             };
             // The rest starts the next batch, in a buffer that will not
             // have to grow (and be copied) while blocks arrive.
-            let mut rest = Vec::with_capacity(batch_bytes + self.block_bytes);
+            let mut rest = self.spare.take().unwrap_or_default();
+            rest.clear();
+            rest.reserve(batch_bytes + self.block_bytes);
             rest.extend_from_slice(&self.pending[consumed..]);
             self.pending.truncate(consumed);
             let bytes = std::mem::replace(&mut self.pending, rest);

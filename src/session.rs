@@ -594,6 +594,12 @@ impl Stitcher {
         std::mem::take(&mut self.done)
     }
 
+    /// Like [`Stitcher::take_done`], keeping the list's memory for the next
+    /// sessions (the streaming path: no regrowth, no fresh pages per batch).
+    pub fn drain_done(&mut self) -> std::vec::Drain<'_, Session> {
+        self.done.drain(..)
+    }
+
     /// Closes everything still open (in (start, server, pid) order) and
     /// returns the sessions not yet taken.
     pub fn finish(mut self) -> Vec<Session> {
