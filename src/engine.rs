@@ -34,7 +34,7 @@ impl Default for EngineOptions {
         EngineOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             chunk_bytes: 1 << 20,
-            block_bytes: 4 << 20,
+            block_bytes: 1 << 20,
         }
     }
 }
