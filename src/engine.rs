@@ -358,13 +358,16 @@ fn decode_chunk(
     server: &Arc<str>,
     label: &Arc<str>,
 ) -> (Vec<Out>, Stats) {
+    // Copies of the names for this chunk's events: every event holds both,
+    // and sharing one reference count with the events of other threads made
+    // each clone and drop a contended atomic.
     pipeline::extract_bytes(
         chunk,
         detected,
         parse,
         catalog,
-        server.clone(),
-        label.clone(),
+        Arc::from(&**server),
+        Arc::from(&**label),
     )
 }
 

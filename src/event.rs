@@ -139,7 +139,7 @@ pub struct Event {
     pub time_ms: Option<i64>,
     pub kind: EventKind,
     /// The grammar message id that matched (e.g. `auth_failed.password`).
-    pub message_id: Option<Arc<str>>,
+    pub message_id: Option<&'static str>,
     pub server: Arc<str>,
     pub pid: Option<u32>,
     pub user: Option<Text>,

@@ -197,7 +197,7 @@ impl<'c> Extractor<'c> {
         let get = |f: Field| found.get(f).map(Text::from);
         let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
         event.time_ms = record.time_ms;
-        event.message_id = Some(found.def.id.clone());
+        event.message_id = Some(found.def.id);
         event.pid = record.pid;
         event.user =
             non_empty(found.get(Field::User)).or_else(|| record.user.as_deref().map(Text::from));

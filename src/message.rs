@@ -110,8 +110,9 @@ fields! {
 /// One `[[message]]` of the grammar files, compiled.
 #[derive(Debug, Clone)]
 pub struct MessageDef {
-    /// E.g. `auth_failed.password`. An `Arc` so events can share it.
-    pub id: Arc<str>,
+    /// E.g. `auth_failed.password`. Interned ([`intern_id`]): events carry
+    /// it without a reference count shared across threads.
+    pub id: &'static str,
     /// The grammar file it comes from (`grammars/messages/auth.toml`).
     pub file: Arc<str>,
     /// The levels as printed in the log (COMMERROR → LOG, ERROR during
@@ -366,21 +367,21 @@ impl Catalog {
     pub fn from_sources(files: &[(&str, &str)]) -> Result<Catalog, GrammarError> {
         let mut messages = Vec::new();
         let mut raw_details = Vec::new();
-        let mut ids: HashMap<Arc<str>, (Arc<str>, usize)> = HashMap::new();
+        let mut ids: HashMap<&'static str, (Arc<str>, usize)> = HashMap::new();
         for (file, text) in files {
             let raw = grammar::parse_file(file, text)?;
             let file: Arc<str> = Arc::from(*file);
             for m in raw.messages {
                 let index = messages.len();
                 let def = compile_message(&file, m, index)?;
-                if let Some((other, _)) = ids.get(&def.id) {
+                if let Some((other, _)) = ids.get(def.id) {
                     return Err(GrammarError::new(
                         &file,
                         Some(&format!("message \"{}\"", def.id)),
                         format!("duplicate id (also in {other})"),
                     ));
                 }
-                ids.insert(def.id.clone(), (file.clone(), index));
+                ids.insert(def.id, (file.clone(), index));
                 messages.push(def);
             }
             for (n, d) in raw.details.into_iter().enumerate() {
@@ -571,7 +572,7 @@ impl Catalog {
                 if def.level_mask & bit != 0 && def.template.matches(message, &mut caps) {
                     return Some(Match {
                         def,
-                        id: &def.id,
+                        id: def.id,
                         event: def.event,
                         class: def.class,
                         fields: Fields::from_captures(&caps, message),
@@ -658,7 +659,7 @@ impl Catalog {
 
     /// The message with this id.
     pub fn message(&self, id: &str) -> Option<&MessageDef> {
-        self.messages.iter().find(|m| &*m.id == id)
+        self.messages.iter().find(|m| m.id == id)
     }
 }
 
@@ -736,7 +737,7 @@ fn compile_message(
     let template =
         Template::compile(&m.text, Field::NAMES).map_err(|e| err(format!("text: {e}")))?;
     Ok(MessageDef {
-        id: Arc::from(m.id),
+        id: intern_id(&m.id),
         file: file.clone(),
         levels: levels.into_boxed_slice(),
         sqlstates: sqlstates.into_boxed_slice(),
@@ -756,7 +757,7 @@ fn compile_detail(
     file: &Arc<str>,
     n: usize,
     d: grammar::RawDetail,
-    ids: &HashMap<Arc<str>, (Arc<str>, usize)>,
+    ids: &HashMap<&'static str, (Arc<str>, usize)>,
 ) -> Result<DetailDef, GrammarError> {
     let id: Arc<str> = match &d.id {
         Some(id) => Arc::from(id.as_str()),
@@ -822,6 +823,24 @@ fn hint(name: &str, candidates: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The one copy of a message id for the life of the process. Ids are few
+/// (one per grammar message) and every catalogue built reuses them, so
+/// what this keeps is bounded by the grammar, not by how often it is loaded.
+pub fn intern_id(id: &str) -> &'static str {
+    static IDS: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    let mut ids = IDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = ids.get(id) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(id.to_owned().into_boxed_str());
+    ids.insert(leaked);
+    leaked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -861,7 +880,7 @@ mod tests {
                     let got = c
                         .classify(level, sample)
                         .unwrap_or_else(|| panic!("{}: sample {sample:?} does not match", def.id));
-                    assert_eq!(got.id, &*def.id, "sample {sample:?}");
+                    assert_eq!(got.id, def.id, "sample {sample:?}");
                     assert_eq!(got.event, def.event);
                     assert_eq!(got.class, def.class);
                 }
@@ -883,7 +902,7 @@ mod tests {
                 let def = c.message(target).expect("applies_to id exists");
                 let fake = Match {
                     def,
-                    id: &def.id,
+                    id: def.id,
                     event: def.event,
                     class: def.class,
                     fields: Fields::from_captures(&Captures::default(), ""),

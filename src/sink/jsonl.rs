@@ -93,7 +93,7 @@ pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
         failure_class: event.failure_class.map(|c| c.as_str()),
         sqlstate: event.sqlstate.as_deref(),
         severity: event.severity,
-        message_id: event.message_id.as_deref(),
+        message_id: event.message_id,
         message: &event.message,
         detail: event.detail.as_deref(),
         session_duration_ms: event.session_duration_ms,
