@@ -938,7 +938,7 @@ fn for_each_session(
     input: &InputArgs,
     filter_args: &FilterArgs,
     correlator: Option<&Correlator>,
-    each: &mut dyn FnMut(Option<Session>) -> io::Result<Option<u64>>,
+    each: &mut dyn FnMut(Option<Box<Session>>) -> io::Result<Option<u64>>,
 ) -> Result<i32, i32> {
     let options = ParseOptions {
         messages: MessageText::Explanations,
@@ -950,7 +950,7 @@ fn for_each_session(
     let shared = RefCell::new(RunShared::default());
     let mut stitcher = Stitcher::new();
     // A session on its way out (`None`: a commit of the live source).
-    let mut pass = |session: Option<Session>| -> io::Result<Option<u64>> {
+    let mut pass = |session: Option<Box<Session>>| -> io::Result<Option<u64>> {
         let Some(mut session) = session else {
             return each(None);
         };
@@ -990,7 +990,7 @@ fn for_each_session(
         return Err(code);
     }
     for session in stitcher.finish() {
-        pass(Some(session)).map_err(output_error)?;
+        pass(Some(Box::new(session))).map_err(output_error)?;
     }
     Ok(code)
 }
@@ -1055,6 +1055,10 @@ fn run_audit(args: AuditArgs) -> i32 {
                 AuditFormat::Cef => cef::write_session,
                 _ => session_sink::write_jsonl,
             };
+            // Sessions stay boxed on their way to the output thread (moving
+            // them showed up in profiles); the writer sees `&Box<Session>`.
+            #[allow(clippy::borrowed_box)]
+            let write = move |out: &mut Output, s: &Box<Session>| write(out, s);
             match BackgroundWriter::with_commit(out, write, Output::commit) {
                 Ok(mut writer) => {
                     let code =
@@ -1083,7 +1087,7 @@ fn run_audit(args: AuditArgs) -> i32 {
         AuditFormat::Table => {
             let mut sessions = Vec::new();
             let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                sessions.extend(s);
+                sessions.extend(s.map(|s| *s));
                 Ok(None)
             });
             session::sort_by_start(&mut sessions);
@@ -1237,7 +1241,7 @@ fn run_summary(args: SummaryArgs) -> i32 {
     let mut code =
         match for_each_session(&args.input, &args.filter, correlator.as_ref(), &mut |s| {
             if let Some(s) = s {
-                sessions.push(summary::SessionFacts::new(s, &mut names));
+                sessions.push(summary::SessionFacts::new(*s, &mut names));
             }
             Ok(None)
         }) {

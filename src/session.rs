@@ -238,7 +238,10 @@ pub struct Stitcher {
     /// Boxed: a session is large, and moving it in and out of the table
     /// showed up in profiles.
     open: HashMap<(Arc<str>, u32), Box<Session>>,
-    done: Vec<Session>,
+    /// Boxed like `open`: ended sessions move through several hands (the
+    /// filter, the correlator, the output thread) without being copied.
+    #[allow(clippy::vec_box)]
+    done: Vec<Box<Session>>,
     /// The last id base of each process, its start and how often it was
     /// used: a pid reused within one timestamp tick gets `#2`, `#3`…
     last_id: HashMap<(Arc<str>, u32), LastId>,
@@ -334,7 +337,7 @@ impl Stitcher {
         }
         if event.kind == EventKind::Received {
             if let Some(previous) = self.open.remove(&key) {
-                self.close_at_end(*previous);
+                self.close_at_end(previous);
             }
             let mut session = Box::new(Session::new(event.server.clone(), pid, event.time_ms));
             session.absorb(&mut event);
@@ -382,7 +385,7 @@ impl Stitcher {
                 session.end_ms = event.time_ms;
                 session.end_reason = None;
                 if let Some(done) = self.open.remove(&key) {
-                    self.close(*done);
+                    self.close(done);
                 }
             }
             EventKind::Terminated => {
@@ -410,7 +413,7 @@ impl Stitcher {
                         session.outcome = Outcome::Failure;
                         session.end_reason = None;
                         if let Some(done) = self.open.remove(&key) {
-                            self.close(*done);
+                            self.close(done);
                         }
                     } else {
                         session.end_reason = Some(EndReason::Eof);
@@ -425,14 +428,14 @@ impl Stitcher {
                     session.end_reason = Some(EndReason::Client);
                 }
                 if let Some(done) = self.open.remove(&key) {
-                    self.close(*done);
+                    self.close(done);
                 }
             }
         }
     }
 
     /// Decides the outcome of a session no failure or disconnection closed.
-    fn close_at_end(&mut self, mut session: Session) {
+    fn close_at_end(&mut self, mut session: Box<Session>) {
         if session.authorized || session.established || session.terminated {
             session.outcome = Outcome::Success;
             if session.end_reason.is_none() {
@@ -490,7 +493,7 @@ impl Stitcher {
         }
         stale.sort_by(|a, b| (a.start_ms, &a.server, a.pid).cmp(&(b.start_ms, &b.server, b.pid)));
         for session in stale {
-            self.close_at_end(*session);
+            self.close_at_end(session);
         }
         // A later attempt can only share an id with one that started in the
         // same timestamp tick (a second at most).
@@ -503,7 +506,7 @@ impl Stitcher {
 
     /// Assigns the session id (unless announced already) and hands the
     /// session out.
-    fn close(&mut self, mut session: Session) {
+    fn close(&mut self, mut session: Box<Session>) {
         if session.session_id.is_empty() {
             self.assign_id(&mut session);
         }
@@ -591,24 +594,25 @@ impl Stitcher {
 
     /// The sessions that ended since the last call, in the order they ended.
     pub fn take_done(&mut self) -> Vec<Session> {
-        std::mem::take(&mut self.done)
+        self.done.drain(..).map(|s| *s).collect()
     }
 
     /// Like [`Stitcher::take_done`], keeping the list's memory for the next
     /// sessions (the streaming path: no regrowth, no fresh pages per batch).
-    pub fn drain_done(&mut self) -> std::vec::Drain<'_, Session> {
+    /// Boxed, as they are kept.
+    pub fn drain_done(&mut self) -> std::vec::Drain<'_, Box<Session>> {
         self.done.drain(..)
     }
 
     /// Closes everything still open (in (start, server, pid) order) and
     /// returns the sessions not yet taken.
     pub fn finish(mut self) -> Vec<Session> {
-        let mut open: Vec<Session> = self.open.drain().map(|(_, s)| *s).collect();
+        let mut open: Vec<Box<Session>> = self.open.drain().map(|(_, s)| s).collect();
         open.sort_by(|a, b| (a.start_ms, &a.server, a.pid).cmp(&(b.start_ms, &b.server, b.pid)));
         for session in open {
             self.close_at_end(session);
         }
-        self.done
+        self.done.into_iter().map(|s| *s).collect()
     }
 }
 
