@@ -67,6 +67,7 @@ use std::fmt;
 use std::fs::File;
 use std::hash::Hash;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cloud::{IamAttribution, MatchKind};
@@ -231,10 +232,10 @@ pub struct Finding {
     /// `password_spraying`).
     pub distinct_users: Option<usize>,
     /// The session ids of the evidence, in time order (complete).
-    pub sessions: Vec<String>,
+    pub sessions: SessionIds,
     /// The successful logins that made a burst `high` (session ids, time
     /// order); empty otherwise.
-    pub successes: Vec<String>,
+    pub successes: SessionIds,
     /// One readable sentence. Contains client-controlled names as they are:
     /// escape it before printing to a terminal.
     pub summary: String,
@@ -393,6 +394,87 @@ impl Ids {
     }
 }
 
+/// The session ids of a finding: indexes into one text shared by every
+/// finding of a run (bursts of a client and spraying from it list the same
+/// failures; a `String` per id would cost more than the rest of a run).
+#[derive(Clone, Default)]
+pub struct SessionIds {
+    text: Arc<Ids>,
+    items: Vec<u32>,
+}
+
+impl SessionIds {
+    /// Ids from a list (tests, library users).
+    pub fn from_ids<S: AsRef<str>>(ids: impl IntoIterator<Item = S>) -> Self {
+        let mut text = Ids::default();
+        let items = ids.into_iter().map(|id| text.push(id.as_ref())).collect();
+        SessionIds {
+            text: Arc::new(text),
+            items,
+        }
+    }
+
+    fn of(text: &Arc<Ids>, items: Vec<u32>) -> Self {
+        SessionIds {
+            text: Arc::clone(text),
+            items,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.items.get(i).map(|&id| self.text.get(id))
+    }
+
+    pub fn first(&self) -> Option<&str> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<&str> {
+        self.items.last().map(|&id| self.text.get(id))
+    }
+
+    /// The ids, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.items.iter().map(|&id| self.text.get(id))
+    }
+}
+
+impl std::ops::Index<usize> for SessionIds {
+    type Output = str;
+
+    fn index(&self, i: usize) -> &str {
+        self.text.get(self.items[i])
+    }
+}
+
+impl fmt::Debug for SessionIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for SessionIds {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SessionIds {}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for SessionIds {
+    fn eq(&self, other: &[S; N]) -> bool {
+        self.iter().eq(other.iter().map(AsRef::as_ref))
+    }
+}
+
 /// Where a kept session stands in the order findings read sessions in:
 /// by time ([`session_time`]) and session id, ties broken by (start,
 /// server, pid) and then by arrival, as sorting every session by (start,
@@ -452,6 +534,9 @@ struct FirstLogin {
     server: u32,
     pid: u32,
     seq: u64,
+    /// Its id in the collector's [`Ids`], once [`Collector::finish`] put
+    /// it there.
+    in_ids: u32,
 }
 
 impl FirstLogin {
@@ -661,12 +746,12 @@ pub struct Collector {
     thresholds: Thresholds,
     names: Interner,
     seq: u64,
-    fail_ids: Ids,
+    /// Session ids of the failures and IAM logins kept.
+    ids: Ids,
     fails: Vec<Fail>,
     first_logins: HashMap<(u32, u32), FirstLogin>,
     /// Successful logins for the bursts; `None` when no burst finding is on.
     logins: Option<Spill>,
-    iam_ids: Ids,
     iam: Vec<IamLogin>,
 }
 
@@ -690,11 +775,10 @@ impl Collector {
             thresholds: t.clone(),
             names: Interner::default(),
             seq: 0,
-            fail_ids: Ids::default(),
+            ids: Ids::default(),
             fails: Vec::new(),
             first_logins: HashMap::new(),
             logins: bursts_on.then(|| Spill::new(use_file)),
-            iam_ids: Ids::default(),
             iam: Vec::new(),
         }
     }
@@ -713,7 +797,7 @@ impl Collector {
             {
                 let key = Key {
                     t,
-                    id: self.fail_ids.push(s.session_id),
+                    id: self.ids.push(s.session_id),
                     start: s.start_ms,
                     server: self.names.intern(Some(s.server)),
                     pid: s.pid,
@@ -737,6 +821,7 @@ impl Collector {
                     server,
                     pid: s.pid,
                     seq,
+                    in_ids: 0,
                 };
                 let names = &self.names;
                 match self.first_logins.entry((user, client)) {
@@ -786,7 +871,7 @@ impl Collector {
         }
         let key = Key {
             t,
-            id: self.iam_ids.push(s.session_id),
+            id: self.ids.push(s.session_id),
             start: s.start_ms,
             server: self.names.intern(Some(s.server)),
             pid: s.pid,
@@ -811,24 +896,15 @@ impl Collector {
         let Collector {
             thresholds: t,
             names,
-            fail_ids,
+            mut ids,
             mut fails,
-            first_logins,
+            mut first_logins,
             logins,
-            iam_ids,
             mut iam,
             ..
         } = self;
-        fails.sort_by(|a, b| {
-            a.key
-                .rank(&fail_ids, &names)
-                .cmp(&b.key.rank(&fail_ids, &names))
-        });
-        iam.sort_by(|a, b| {
-            a.key
-                .rank(&iam_ids, &names)
-                .cmp(&b.key.rank(&iam_ids, &names))
-        });
+        fails.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
+        iam.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
         let fail_refs: Vec<&Fail> = fails.iter().collect();
         let name = |i: u32| names.name(i).unwrap_or_default();
 
@@ -880,7 +956,6 @@ impl Collector {
         for spans in wanted.values_mut() {
             *spans = merge_spans(std::mem::take(spans));
         }
-        let mut login_ids = Ids::default();
         let mut index: HashMap<(u32, u32), Vec<Login>> = HashMap::new();
         if let Some(spill) = logins {
             spill.read(&mut |mut login, id| {
@@ -889,7 +964,7 @@ impl Collector {
                 };
                 let i = spans.partition_point(|s| s.1 < login.key.t);
                 if spans.get(i).is_some_and(|s| s.0 <= login.key.t) {
-                    login.key.id = login_ids.push(id);
+                    login.key.id = ids.push(id);
                     index
                         .entry((login.user, login.client))
                         .or_default()
@@ -898,21 +973,18 @@ impl Collector {
             })?;
         }
         for logins in index.values_mut() {
-            logins.sort_by(|a, b| {
-                a.key
-                    .rank(&login_ids, &names)
-                    .cmp(&b.key.rank(&login_ids, &names))
-            });
+            logins.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
         }
-        let successes = |burst: &[&Fail], window: i64| -> Vec<String> {
-            successes_after(burst, &index, window, &login_ids, &names)
+        // Every id a finding lists is in `ids` from here on.
+        for first in first_logins.values_mut() {
+            first.in_ids = ids.push(&first.id);
+        }
+        let ids = Arc::new(ids);
+        let successes = |burst: &[&Fail], window: i64| -> SessionIds {
+            SessionIds::of(&ids, successes_after(burst, &index, window, &ids, &names))
         };
-        let ids = |burst: &[&Fail]| -> Vec<String> {
-            burst
-                .iter()
-                .map(|f| fail_ids.get(f.key.id).to_owned())
-                .collect()
-        };
+        let evidence =
+            |burst: &[&Fail]| SessionIds::of(&ids, burst.iter().map(|f| f.key.id).collect());
 
         let mut findings = Vec::new();
 
@@ -935,7 +1007,7 @@ impl Collector {
                 name(*user),
                 burst,
                 None,
-                ids(burst),
+                evidence(burst),
                 successes,
                 summary,
             ));
@@ -960,7 +1032,7 @@ impl Collector {
                 name(*client),
                 burst,
                 Some(users),
-                ids(burst),
+                evidence(burst),
                 successes,
                 summary,
             ));
@@ -985,7 +1057,7 @@ impl Collector {
                 name(*client),
                 burst,
                 Some(users),
-                ids(burst),
+                evidence(burst),
                 successes,
                 summary,
             ));
@@ -1014,8 +1086,8 @@ impl Collector {
                     name(user),
                     burst,
                     None,
-                    ids(burst),
-                    Vec::new(),
+                    evidence(burst),
+                    SessionIds::default(),
                     summary,
                 );
                 finding.severity = Severity::Low;
@@ -1026,7 +1098,7 @@ impl Collector {
         if t.new_client_max_known > 0 {
             new_clients(
                 &fail_refs,
-                &fail_ids,
+                &ids,
                 &first_logins,
                 &names,
                 t.new_client_max_known,
@@ -1035,7 +1107,7 @@ impl Collector {
             );
         }
 
-        iam_findings(&iam, &iam_ids, &names, &mut findings);
+        iam_findings(&iam, &ids, &names, &mut findings);
 
         findings.sort_by(|a, b| {
             b.severity
@@ -1094,7 +1166,7 @@ fn successes_after(
     window: i64,
     ids: &Ids,
     names: &Interner,
-) -> Vec<String> {
+) -> Vec<u32> {
     let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
         return Vec::new();
     };
@@ -1112,10 +1184,7 @@ fn successes_after(
         }
     }
     found.sort_by(|a, b| a.key.rank(ids, names).cmp(&b.key.rank(ids, names)));
-    found
-        .into_iter()
-        .map(|l| ids.get(l.key.id).to_owned())
-        .collect()
+    found.into_iter().map(|l| l.key.id).collect()
 }
 
 /// Distinct known names among a burst's failures.
@@ -1147,7 +1216,7 @@ fn group<'r, T>(
     groups
 }
 
-fn add_success_note(summary: &mut String, successes: &[String], how: &str) {
+fn add_success_note(summary: &mut String, successes: &SessionIds, how: &str) {
     if !successes.is_empty() {
         summary.push_str(&format!(
             "; followed by {} {how}",
@@ -1161,8 +1230,8 @@ fn burst_finding(
     subject: &str,
     burst: &[&Fail],
     distinct_users: Option<usize>,
-    sessions: Vec<String>,
-    successes: Vec<String>,
+    sessions: SessionIds,
+    successes: SessionIds,
     summary: String,
 ) -> Finding {
     Finding {
@@ -1184,7 +1253,7 @@ fn burst_finding(
 }
 
 /// The IAM findings over the time-sorted IAM logins kept.
-fn iam_findings(iam: &[IamLogin], ids: &Ids, names: &Interner, findings: &mut Vec<Finding>) {
+fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &mut Vec<Finding>) {
     let name = |i: u32| names.name(i).unwrap_or_default();
     let finding = |kind, severity, subject: &str, group: &[&IamLogin], summary: String| Finding {
         kind,
@@ -1194,12 +1263,15 @@ fn iam_findings(iam: &[IamLogin], ids: &Ids, names: &Interner, findings: &mut Ve
         last_ms: group.last().map_or(0, |x| x.key.t),
         count: group.len(),
         distinct_users: None,
-        sessions: group.iter().map(|x| ids.get(x.key.id).to_owned()).collect(),
-        successes: group
-            .iter()
-            .filter(|x| x.success)
-            .map(|x| ids.get(x.key.id).to_owned())
-            .collect(),
+        sessions: SessionIds::of(ids, group.iter().map(|x| x.key.id).collect()),
+        successes: SessionIds::of(
+            ids,
+            group
+                .iter()
+                .filter(|x| x.success)
+                .map(|x| x.key.id)
+                .collect(),
+        ),
         summary,
     };
     let succeeded = |g: &[&IamLogin]| g.iter().filter(|x| x.success).count();
@@ -1303,7 +1375,7 @@ fn iam_findings(iam: &[IamLogin], ids: &Ids, names: &Interner, findings: &mut Ve
 /// client) pair that came before it.
 fn new_clients(
     fails: &[&Fail],
-    fail_ids: &Ids,
+    ids: &Arc<Ids>,
     first_logins: &HashMap<(u32, u32), FirstLogin>,
     names: &Interner,
     max_known: usize,
@@ -1341,7 +1413,7 @@ fn new_clients(
                     .map(|f| {
                         f.iter()
                             .copied()
-                            .take_while(|f| f.key.rank(fail_ids, names) < rank)
+                            .take_while(|f| f.key.rank(ids, names) < rank)
                             .collect()
                     })
                     .unwrap_or_default();
@@ -1360,11 +1432,8 @@ fn new_clients(
                         plural(before.len(), "credential failure", "credential failures")
                     ));
                 }
-                let mut sessions: Vec<String> = before
-                    .iter()
-                    .map(|f| fail_ids.get(f.key.id).to_owned())
-                    .collect();
-                sessions.push(x.id.to_string());
+                let mut sessions: Vec<u32> = before.iter().map(|f| f.key.id).collect();
+                sessions.push(x.in_ids);
                 findings.push(Finding {
                     kind: FindingKind::NewClientForUser,
                     severity: if before.is_empty() {
@@ -1377,8 +1446,8 @@ fn new_clients(
                     last_ms: x.t,
                     count: sessions.len(),
                     distinct_users: None,
-                    sessions,
-                    successes: Vec::new(),
+                    sessions: SessionIds::of(ids, sessions),
+                    successes: SessionIds::default(),
                     summary,
                 });
             }
@@ -1395,7 +1464,7 @@ fn new_clients(
 mod reference {
     #![allow(clippy::all)]
     use super::{
-        Finding, FindingKind, Severity, Thresholds, bursts, distinct_bursts, human,
+        Finding, FindingKind, SessionIds, Severity, Thresholds, bursts, distinct_bursts, human,
         is_credential_failure, plural, window_ms,
     };
     use crate::event::FailureClass;
@@ -1681,8 +1750,8 @@ mod reference {
             last_ms: burst.last().map_or(0, |x| x.t),
             count: burst.len(),
             distinct_users,
-            sessions: ids(burst),
-            successes,
+            sessions: SessionIds::from_ids(ids(burst)),
+            successes: SessionIds::from_ids(successes),
             summary,
         }
     }
@@ -1709,12 +1778,13 @@ mod reference {
                 last_ms: group.last().map_or(0, |x| x.t),
                 count: group.len(),
                 distinct_users: None,
-                sessions: ids(group),
-                successes: group
-                    .iter()
-                    .filter(|x| x.s.outcome == Outcome::Success)
-                    .map(|x| x.s.session_id.to_string())
-                    .collect(),
+                sessions: SessionIds::from_ids(ids(group)),
+                successes: SessionIds::from_ids(
+                    group
+                        .iter()
+                        .filter(|x| x.s.outcome == Outcome::Success)
+                        .map(|x| x.s.session_id.to_string()),
+                ),
                 summary,
             };
         let succeeded =
@@ -1916,8 +1986,8 @@ mod reference {
                             last_ms: x.t,
                             count: evidence.len(),
                             distinct_users: None,
-                            sessions: ids(&evidence),
-                            successes: Vec::new(),
+                            sessions: SessionIds::from_ids(ids(&evidence)),
+                            successes: SessionIds::default(),
                             summary,
                         });
                     }
@@ -2278,7 +2348,7 @@ mod tests {
         let f = find(&sessions(&a), &only(FindingKind::NewClientForUser));
         let flagged: Vec<_> = f
             .iter()
-            .map(|x| x.sessions.last().unwrap().clone())
+            .map(|x| x.sessions.last().unwrap().to_owned())
             .collect();
         assert_eq!(f.len(), 3, "{flagged:?}");
         assert!(!flagged.iter().any(|id| id.starts_with("db1/12/")));
