@@ -663,8 +663,11 @@ fn decode_logins(mut reader: impl Read, each: &mut dyn FnMut(Login, &str)) -> io
     let mut bytes = Vec::new();
     loop {
         // A record starts here, or the records end.
-        if reader.read(&mut head[..1])? == 0 {
-            return Ok(());
+        match reader.read(&mut head[..1]) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
         }
         reader.read_exact(&mut head[1..])?;
         let u32_at =
