@@ -1235,22 +1235,30 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Err(e) => return usage_error(&e),
     };
     let (correlator, aws_code) = build_correlator(&args.iam, &args.input.cloud, args.input.quiet);
-    // Every session is held (findings look across all of them), compactly.
-    let mut sessions = Vec::new();
-    let mut names = summary::Names::default();
+    // No session is held: each is counted and noted for the findings as it
+    // arrives (see `summary::Tally`, `findings::Collector`).
+    let mut tally = summary::Tally::default();
+    let mut collector = findings::Collector::new(&thresholds);
     let mut code =
         match for_each_session(&args.input, &args.filter, correlator.as_ref(), &mut |s| {
             if let Some(s) = s {
-                sessions.push(summary::SessionFacts::new(*s, &mut names));
+                let view = summary::SessionView::of(&s);
+                tally.add(&view);
+                collector.add(&view);
             }
             Ok(None)
         }) {
             Ok(code) => combine_codes(code, aws_code),
             Err(code) => return code,
         };
-    summary::sort_facts(&mut sessions);
-    let summary = summary::summarize(&sessions);
-    let findings = findings::find(&sessions, &thresholds);
+    let summary = tally.finish();
+    let findings = match collector.finish() {
+        Ok(findings) => findings,
+        Err(e) => {
+            note!("pgtrail: error: reading back the successful logins set aside: {e}");
+            return exit::OUTPUT_ERROR;
+        }
+    };
     let format = args.format.unwrap_or(if io::stdout().is_terminal() {
         SummaryFormat::Table
     } else {

@@ -54,15 +54,26 @@
 //!
 //! Findings are ordered by severity (high first), first time, kind,
 //! subject, last time.
+//!
+//! Owns the rules above, [`Thresholds`], [`Finding`], and [`Collector`]:
+//! what a run keeps for them, gathered one session at a time in any order
+//! (compact records of credential failures, of the first login of each
+//! (user, client) pair and of IAM logins; successful logins set aside in a
+//! temporary file and read back only where a burst can list them).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::fs::File;
+use std::hash::Hash;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::cloud::{IamAttribution, MatchKind};
 use crate::event::FailureClass;
 use crate::session::Outcome;
-use crate::summary::SessionFacts;
-use crate::summary::session_time;
+use crate::summary::{Interner, NO_NAME, SessionFacts, SessionView, session_time};
 
 /// The thresholds of the findings. A count threshold of 0 disables its
 /// finding.
@@ -221,10 +232,10 @@ pub struct Finding {
     /// `password_spraying`).
     pub distinct_users: Option<usize>,
     /// The session ids of the evidence, in time order (complete).
-    pub sessions: Vec<String>,
+    pub sessions: SessionIds,
     /// The successful logins that made a burst `high` (session ids, time
     /// order); empty otherwise.
-    pub successes: Vec<String>,
+    pub successes: SessionIds,
     /// One readable sentence. Contains client-controlled names as they are:
     /// escape it before printing to a terminal.
     pub summary: String,
@@ -258,13 +269,6 @@ fn window_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// A timed session.
-#[derive(Clone, Copy)]
-struct Timed<'s> {
-    t: i64,
-    s: &'s SessionFacts,
-}
-
 /// Maximal bursts over time-sorted `times`: index ranges (inclusive) that
 /// are unions of overlapping windows of at most `window` ms holding at least
 /// `min` items. A two-pointer sweep, O(n).
@@ -289,22 +293,26 @@ fn bursts(times: &[i64], min: usize, window: i64) -> Vec<(usize, usize)> {
 
 /// Like [`bursts`], but a window qualifies when its items name at least
 /// `min` distinct keys.
-fn distinct_bursts(items: &[(i64, &str)], min: usize, window: i64) -> Vec<(usize, usize)> {
+fn distinct_bursts<K: Copy + Eq + Hash>(
+    items: &[(i64, K)],
+    min: usize,
+    window: i64,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     if min == 0 {
         return out;
     }
     let mut left = 0;
     let mut current: Option<(usize, usize)> = None;
-    let mut in_window: HashMap<&str, usize> = HashMap::new();
+    let mut in_window: HashMap<K, usize> = HashMap::new();
     for (right, &(t, key)) in items.iter().enumerate() {
         *in_window.entry(key).or_default() += 1;
         while left < right && t.saturating_sub(items[left].0) > window {
             let gone = items[left].1;
-            if let Some(n) = in_window.get_mut(gone) {
+            if let Some(n) = in_window.get_mut(&gone) {
                 *n -= 1;
                 if *n == 0 {
-                    in_window.remove(gone);
+                    in_window.remove(&gone);
                 }
             }
             left += 1;
@@ -365,240 +373,853 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-/// Successful logins, by (user, client), time-sorted.
-type SuccessIndex<'s> = HashMap<(&'s str, &'s str), Vec<Timed<'s>>>;
+/// Session ids of kept records, in one string (no allocation per id).
+#[derive(Default)]
+struct Ids {
+    text: String,
+    ends: Vec<usize>,
+}
 
-/// The successful logins for the (user, client) pairs of `burst` in
-/// `[first, last + window]`.
-fn successes_after(burst: &[Timed<'_>], index: &SuccessIndex<'_>, window: i64) -> Vec<String> {
-    let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
-        return Vec::new();
-    };
-    let until = last.t.saturating_add(window);
-    let pairs: HashSet<(&str, &str)> = burst
-        .iter()
-        .filter_map(|f| Some((f.s.user.as_deref()?, f.s.client_addr.as_deref()?)))
-        .collect();
-    let mut found: Vec<Timed<'_>> = Vec::new();
-    for pair in pairs {
-        if let Some(logins) = index.get(&pair) {
-            let start = logins.partition_point(|l| l.t < first.t);
-            found.extend(logins[start..].iter().take_while(|l| l.t <= until));
+impl Ids {
+    fn push(&mut self, id: &str) -> u32 {
+        self.text.push_str(id);
+        self.ends.push(self.text.len());
+        u32::try_from(self.ends.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+}
+
+/// The session ids of a finding: indexes into one text shared by every
+/// finding of a run (bursts of a client and spraying from it list the same
+/// failures; a `String` per id would cost more than the rest of a run).
+#[derive(Clone, Default)]
+pub struct SessionIds {
+    text: Arc<Ids>,
+    items: Vec<u32>,
+}
+
+impl SessionIds {
+    /// Ids from a list (tests, library users).
+    pub fn from_ids<S: AsRef<str>>(ids: impl IntoIterator<Item = S>) -> Self {
+        let mut text = Ids::default();
+        let items = ids.into_iter().map(|id| text.push(id.as_ref())).collect();
+        SessionIds {
+            text: Arc::new(text),
+            items,
         }
     }
-    found.sort_by(|a, b| (a.t, &a.s.session_id).cmp(&(b.t, &b.s.session_id)));
-    found
-        .into_iter()
-        .map(|l| l.s.session_id.to_string())
-        .collect()
-}
 
-fn distinct<'s>(burst: &[Timed<'s>], f: impl Fn(&'s SessionFacts) -> Option<&'s str>) -> usize {
-    burst
-        .iter()
-        .filter_map(|x| f(x.s))
-        .collect::<HashSet<_>>()
-        .len()
-}
-
-fn ids(burst: &[Timed<'_>]) -> Vec<String> {
-    burst.iter().map(|x| x.s.session_id.to_string()).collect()
-}
-
-/// Groups time-sorted sessions by a key, keeping the order inside groups;
-/// groups come out sorted by key.
-fn group<'s>(
-    items: &[Timed<'s>],
-    key: impl Fn(&'s SessionFacts) -> Option<&'s str>,
-) -> Vec<(&'s str, Vec<Timed<'s>>)> {
-    let mut map: HashMap<&str, Vec<Timed<'s>>> = HashMap::new();
-    for item in items {
-        if let Some(k) = key(item.s) {
-            map.entry(k).or_default().push(*item);
+    fn of(text: &Arc<Ids>, items: Vec<u32>) -> Self {
+        SessionIds {
+            text: Arc::clone(text),
+            items,
         }
     }
-    let mut groups: Vec<_> = map.into_iter().collect();
-    groups.sort_by(|a, b| a.0.cmp(b.0));
-    groups
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.items.get(i).map(|&id| self.text.get(id))
+    }
+
+    pub fn first(&self) -> Option<&str> {
+        self.get(0)
+    }
+
+    pub fn last(&self) -> Option<&str> {
+        self.items.last().map(|&id| self.text.get(id))
+    }
+
+    /// The ids, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.items.iter().map(|&id| self.text.get(id))
+    }
 }
 
-/// Finds the patterns of the module documentation in `sessions`.
-pub fn find(sessions: &[SessionFacts], t: &Thresholds) -> Vec<Finding> {
-    let mut timed: Vec<Timed<'_>> = sessions
-        .iter()
-        .filter_map(|s| {
-            Some(Timed {
-                t: session_time(s)?,
-                s,
-            })
-        })
-        .collect();
-    timed.sort_by(|a, b| (a.t, &a.s.session_id).cmp(&(b.t, &b.s.session_id)));
+impl std::ops::Index<usize> for SessionIds {
+    type Output = str;
 
-    let credential: Vec<Timed<'_>> = timed
-        .iter()
-        .copied()
-        .filter(|x| {
-            x.s.outcome == Outcome::Failure && x.s.failure_class.is_some_and(is_credential_failure)
-        })
-        .collect();
-    let mut index: SuccessIndex<'_> = HashMap::new();
-    for x in &timed {
-        if x.s.outcome == Outcome::Success
-            && let (Some(user), Some(client)) = (x.s.user.as_deref(), x.s.client_addr.as_deref())
+    fn index(&self, i: usize) -> &str {
+        self.text.get(self.items[i])
+    }
+}
+
+impl fmt::Debug for SessionIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for SessionIds {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SessionIds {}
+
+impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for SessionIds {
+    fn eq(&self, other: &[S; N]) -> bool {
+        self.iter().eq(other.iter().map(AsRef::as_ref))
+    }
+}
+
+/// Where a kept session stands in the order findings read sessions in:
+/// by time ([`session_time`]) and session id, ties broken by (start,
+/// server, pid) and then by arrival, as sorting every session by (start,
+/// server, pid, session id) and then, stably, by (time, session id) did.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    t: i64,
+    /// In the [`Ids`] of the record's kind.
+    id: u32,
+    start: Option<i64>,
+    /// In the collector's names.
+    server: u32,
+    pid: u32,
+    /// Arrival order.
+    seq: u64,
+}
+
+/// The part of a [`Key`] that is compared, with its id and server resolved.
+type Rank<'a> = (i64, &'a str, Option<i64>, Option<&'a str>, u32, u64);
+
+impl Key {
+    fn rank<'a>(&self, ids: &'a Ids, names: &'a Interner) -> Rank<'a> {
+        (
+            self.t,
+            ids.get(self.id),
+            self.start,
+            names.name(self.server),
+            self.pid,
+            self.seq,
+        )
+    }
+}
+
+/// A timed credential failure with a user or a client address.
+#[derive(Debug, Clone, Copy)]
+struct Fail {
+    key: Key,
+    user: u32,
+    client: u32,
+    pam: bool,
+}
+
+/// A timed successful login with a user and a client address.
+#[derive(Debug, Clone, Copy)]
+struct Login {
+    key: Key,
+    user: u32,
+    client: u32,
+}
+
+/// The first successful login of a (user, client) pair (by [`Key`]).
+#[derive(Debug)]
+struct FirstLogin {
+    t: i64,
+    id: Box<str>,
+    start: Option<i64>,
+    server: u32,
+    pid: u32,
+    seq: u64,
+    /// Its id in the collector's [`Ids`], once [`Collector::finish`] put
+    /// it there.
+    in_ids: u32,
+}
+
+impl FirstLogin {
+    fn rank<'a>(&'a self, names: &'a Interner) -> Rank<'a> {
+        (
+            self.t,
+            &self.id,
+            self.start,
+            names.name(self.server),
+            self.pid,
+            self.seq,
+        )
+    }
+}
+
+/// What the IAM findings read of a timed session IAM correlation found to
+/// be an IAM login, kept only when one of them can list it.
+#[derive(Debug)]
+struct IamLogin {
+    key: Key,
+    user: u32,
+    client: u32,
+    success: bool,
+    /// No principal may connect as the user (`iam_login_no_policy`).
+    no_policy: bool,
+    /// The foreign account and the chosen principal of an `exact` or
+    /// `probable` attribution (`iam_cross_account_login`).
+    foreign: Option<(Box<str>, Option<Box<str>>)>,
+    /// The address is unknown (`iam_unknown_address`).
+    unknown_address: bool,
+    /// No candidate fits (`MatchKind::None`).
+    unmatched: bool,
+}
+
+/// Successful logins written aside while sessions arrive and read back
+/// once, by [`Collector::finish`], keeping only those a burst can list:
+/// in an unlinked temporary file (falling back to memory when none can be
+/// written), or in memory.
+struct Spill {
+    /// Records not written to the file yet (all of them without a file).
+    buf: Vec<u8>,
+    file: Option<File>,
+    /// Bytes of whole records in the file.
+    in_file: u64,
+    /// Whether to use a temporary file at all.
+    use_file: bool,
+    tried_file: bool,
+}
+
+/// Bytes of records gathered before they go to the file.
+const SPILL_CHUNK: usize = 1 << 20;
+
+impl Spill {
+    fn new(use_file: bool) -> Self {
+        Spill {
+            buf: Vec::new(),
+            file: None,
+            in_file: 0,
+            use_file,
+            tried_file: false,
+        }
+    }
+
+    fn push(&mut self, login: &Login, id: &str) {
+        let b = &mut self.buf;
+        b.extend_from_slice(&login.user.to_le_bytes());
+        b.extend_from_slice(&login.client.to_le_bytes());
+        b.extend_from_slice(&login.key.t.to_le_bytes());
+        b.push(u8::from(login.key.start.is_some()));
+        b.extend_from_slice(&login.key.start.unwrap_or(0).to_le_bytes());
+        b.extend_from_slice(&login.key.server.to_le_bytes());
+        b.extend_from_slice(&login.key.pid.to_le_bytes());
+        b.extend_from_slice(&login.key.seq.to_le_bytes());
+        // Session ids are short; a longer one would be cut, not misread.
+        let id = &id.as_bytes()[..id.len().min(u32::MAX as usize)];
+        b.extend_from_slice(&(id.len() as u32).to_le_bytes());
+        b.extend_from_slice(id);
+        if self.use_file && self.buf.len() >= SPILL_CHUNK {
+            self.write_chunk();
+        }
+    }
+
+    /// Moves the gathered records to the file. Without a file (none could
+    /// be created, or a write failed) they stay in memory; the file keeps
+    /// the whole records written before.
+    fn write_chunk(&mut self) {
+        if !self.tried_file {
+            self.tried_file = true;
+            self.file = temp_file().ok();
+        }
+        let Some(file) = &mut self.file else {
+            self.use_file = false;
+            return;
+        };
+        match file.write_all(&self.buf) {
+            Ok(()) => {
+                self.in_file += self.buf.len() as u64;
+                self.buf.clear();
+            }
+            Err(_) => self.use_file = false,
+        }
+    }
+
+    /// Reads every record back, in the order written.
+    fn read(mut self, each: &mut dyn FnMut(Login, &str)) -> io::Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        match self.file.take() {
+            Some(mut file) if self.in_file > 0 => {
+                file.seek(SeekFrom::Start(0))?;
+                let from_file = BufReader::with_capacity(SPILL_CHUNK, file).take(self.in_file);
+                decode_logins(from_file.chain(&buf[..]), each)
+            }
+            _ => decode_logins(&buf[..], each),
+        }
+    }
+}
+
+/// Decodes the records [`Spill::push`] wrote: user, client (u32), time
+/// (i64), start (a presence byte and an i64), server, pid (u32), arrival
+/// (u64), id length (u32), id bytes; little-endian.
+fn decode_logins(mut reader: impl Read, each: &mut dyn FnMut(Login, &str)) -> io::Result<()> {
+    const HEAD: usize = 45;
+    let mut head = [0u8; HEAD];
+    let mut bytes = Vec::new();
+    loop {
+        // A record starts here, or the records end.
+        match reader.read(&mut head[..1]) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        reader.read_exact(&mut head[1..])?;
+        let u32_at =
+            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let i64_at = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&head[i..i + 8]);
+            i64::from_le_bytes(b)
+        };
+        let login = Login {
+            user: u32_at(0),
+            client: u32_at(4),
+            key: Key {
+                t: i64_at(8),
+                id: 0,
+                start: (head[16] == 1).then(|| i64_at(17)),
+                server: u32_at(25),
+                pid: u32_at(29),
+                seq: i64_at(33) as u64,
+            },
+        };
+        bytes.resize(u32_at(41) as usize, 0);
+        reader.read_exact(&mut bytes)?;
+        each(login, &String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// A new temporary file, already unlinked where the system allows it (so
+/// nothing is left behind, even after a crash), readable by its owner only.
+fn temp_file() -> io::Result<File> {
+    use std::fs::OpenOptions;
+    let dir = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..16 {
+        let path = dir.join(format!(
+            ".pgtrail-summary-{}-{nanos}-{attempt}",
+            std::process::id()
+        ));
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
         {
-            index.entry((user, client)).or_default().push(*x);
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&path) {
+            Ok(file) => {
+                // Where an open file cannot be removed, it stays: the
+                // collector then keeps its records in memory instead.
+                if std::fs::remove_file(&path).is_err() {
+                    drop(file);
+                    let _ = std::fs::remove_file(&path);
+                    return Err(io::Error::other("temporary file cannot be unlinked"));
+                }
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::other("no free temporary file name"))
+}
+
+/// What findings need of a run, gathered one session at a time in any
+/// order; [`Collector::finish`] gives exactly what [`find`] gives for the
+/// same sessions.
+///
+/// Kept in memory: the timed credential failures with a user or client
+/// (time, names as indexes, session id in one string), the first successful
+/// login of each (user, client) pair, and the IAM logins an IAM finding can
+/// list. Successful logins, which a burst lists when they follow it, are
+/// written aside (a temporary file) and only those within a window of a
+/// burst of their pair are read back. Memory grows with the credential
+/// failures, the distinct names and pairs and the evidence, never with the
+/// successful or other sessions.
+pub struct Collector {
+    thresholds: Thresholds,
+    names: Interner,
+    seq: u64,
+    /// Session ids of the failures and IAM logins kept.
+    ids: Ids,
+    fails: Vec<Fail>,
+    first_logins: HashMap<(u32, u32), FirstLogin>,
+    /// Successful logins for the bursts; `None` when no burst finding is on.
+    logins: Option<Spill>,
+    iam: Vec<IamLogin>,
+}
+
+impl Collector {
+    /// A collector that writes successful logins to a temporary file
+    /// (`pgtrail summary`).
+    pub fn new(thresholds: &Thresholds) -> Self {
+        Collector::with_spill(thresholds, true)
+    }
+
+    /// A collector that keeps everything in memory.
+    pub fn in_memory(thresholds: &Thresholds) -> Self {
+        Collector::with_spill(thresholds, false)
+    }
+
+    fn with_spill(t: &Thresholds, use_file: bool) -> Self {
+        let bursts_on = t.brute_force_user_failures > 0
+            || t.brute_force_client_failures > 0
+            || t.spraying_users > 0;
+        Collector {
+            thresholds: t.clone(),
+            names: Interner::default(),
+            seq: 0,
+            ids: Ids::default(),
+            fails: Vec::new(),
+            first_logins: HashMap::new(),
+            logins: bursts_on.then(|| Spill::new(use_file)),
+            iam: Vec::new(),
         }
     }
 
-    let mut findings = Vec::new();
+    /// Takes note of one session.
+    pub fn add(&mut self, s: &SessionView<'_>) {
+        let seq = self.seq;
+        self.seq += 1;
+        let Some(t) = session_time(s) else {
+            return;
+        };
+        match s.outcome {
+            Outcome::Failure
+                if s.failure_class.is_some_and(is_credential_failure)
+                    && (s.user.is_some() || s.client_addr.is_some()) =>
+            {
+                let key = Key {
+                    t,
+                    id: self.ids.push(s.session_id),
+                    start: s.start_ms,
+                    server: self.names.intern(Some(s.server)),
+                    pid: s.pid,
+                    seq,
+                };
+                self.fails.push(Fail {
+                    key,
+                    user: self.names.intern(s.user),
+                    client: self.names.intern(s.client_addr),
+                    pam: s.failure_class == Some(FailureClass::Pam),
+                });
+            }
+            Outcome::Success if s.user.is_some() && s.client_addr.is_some() => {
+                let user = self.names.intern(s.user);
+                let client = self.names.intern(s.client_addr);
+                let server = self.names.intern(Some(s.server));
+                let first = FirstLogin {
+                    t,
+                    id: s.session_id.into(),
+                    start: s.start_ms,
+                    server,
+                    pid: s.pid,
+                    seq,
+                    in_ids: 0,
+                };
+                let names = &self.names;
+                match self.first_logins.entry((user, client)) {
+                    Entry::Vacant(v) => {
+                        v.insert(first);
+                    }
+                    Entry::Occupied(mut o) => {
+                        if first.rank(names) < o.get().rank(names) {
+                            o.insert(first);
+                        }
+                    }
+                }
+                if let Some(spill) = &mut self.logins {
+                    let key = Key {
+                        t,
+                        id: 0,
+                        start: s.start_ms,
+                        server,
+                        pid: s.pid,
+                        seq,
+                    };
+                    spill.push(&Login { key, user, client }, s.session_id);
+                }
+            }
+            _ => {}
+        }
+        if let Some(a) = s.iam {
+            self.add_iam(s, a, t, seq);
+        }
+    }
 
-    // Brute force against one user.
-    let window = window_ms(t.brute_force_user_window);
-    for (user, fails) in group(&credential, |s| s.user.as_deref()) {
-        let times: Vec<i64> = fails.iter().map(|x| x.t).collect();
-        for (a, b) in bursts(&times, t.brute_force_user_failures, window) {
-            let burst = &fails[a..=b];
-            let successes = successes_after(burst, &index, window);
-            let clients = distinct(burst, |s| s.client_addr.as_deref());
+    fn add_iam(&mut self, s: &SessionView<'_>, a: &IamAttribution, t: i64, seq: u64) {
+        if a.kind == MatchKind::NotApplicable {
+            return;
+        }
+        let no_policy = a.policy_principals == Some(0);
+        let foreign = match (&a.foreign_account, a.kind) {
+            (Some(account), MatchKind::Exact | MatchKind::Probable) => Some((
+                Box::from(account.as_str()),
+                a.best.as_ref().map(|b| Box::from(b.principal_arn.as_str())),
+            )),
+            _ => None,
+        };
+        let unknown_address = a.address_known == Some(false);
+        if !no_policy && foreign.is_none() && !unknown_address {
+            return;
+        }
+        let key = Key {
+            t,
+            id: self.ids.push(s.session_id),
+            start: s.start_ms,
+            server: self.names.intern(Some(s.server)),
+            pid: s.pid,
+            seq,
+        };
+        self.iam.push(IamLogin {
+            key,
+            user: self.names.intern(s.user),
+            client: self.names.intern(s.client_addr),
+            success: s.outcome == Outcome::Success,
+            no_policy,
+            foreign,
+            unknown_address,
+            unmatched: a.kind == MatchKind::None,
+        });
+    }
+
+    /// The findings of every session added, ordered as the module
+    /// documentation says. Fails only when the successful logins written
+    /// aside cannot be read back.
+    pub fn finish(self) -> io::Result<Vec<Finding>> {
+        let Collector {
+            thresholds: t,
+            names,
+            mut ids,
+            mut fails,
+            mut first_logins,
+            logins,
+            mut iam,
+            ..
+        } = self;
+        fails.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
+        iam.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
+        let fail_refs: Vec<&Fail> = fails.iter().collect();
+        let name = |i: u32| names.name(i).unwrap_or_default();
+
+        // The bursts first: they say which successful logins to read back.
+        let user_window = window_ms(t.brute_force_user_window);
+        let client_window = window_ms(t.brute_force_client_window);
+        let spraying_window = window_ms(t.spraying_window);
+        let mut user_bursts = Vec::new();
+        for (user, group) in group(&fail_refs, |f| f.user, &names) {
+            for (a, b) in bursts(&times(&group), t.brute_force_user_failures, user_window) {
+                user_bursts.push((user, group[a..=b].to_vec()));
+            }
+        }
+        let mut client_bursts = Vec::new();
+        let mut spraying_bursts = Vec::new();
+        for (client, group) in group(&fail_refs, |f| f.client, &names) {
+            for (a, b) in bursts(&times(&group), t.brute_force_client_failures, client_window) {
+                client_bursts.push((client, group[a..=b].to_vec()));
+            }
+            let with_user: Vec<&Fail> = group.into_iter().filter(|f| f.user != NO_NAME).collect();
+            let items: Vec<(i64, u32)> = with_user.iter().map(|f| (f.key.t, f.user)).collect();
+            for (a, b) in distinct_bursts(&items, t.spraying_users, spraying_window) {
+                spraying_bursts.push((client, with_user[a..=b].to_vec()));
+            }
+        }
+
+        // The successful logins within a window after a burst of their pair.
+        let mut wanted: HashMap<(u32, u32), Vec<(i64, i64)>> = HashMap::new();
+        for (found, window) in [
+            (&user_bursts, user_window),
+            (&client_bursts, client_window),
+            (&spraying_bursts, spraying_window),
+        ] {
+            for (_, burst) in found {
+                let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
+                    continue;
+                };
+                let until = last.key.t.saturating_add(window);
+                for f in burst {
+                    if f.user != NO_NAME && f.client != NO_NAME {
+                        wanted
+                            .entry((f.user, f.client))
+                            .or_default()
+                            .push((first.key.t, until));
+                    }
+                }
+            }
+        }
+        for spans in wanted.values_mut() {
+            *spans = merge_spans(std::mem::take(spans));
+        }
+        let mut index: HashMap<(u32, u32), Vec<Login>> = HashMap::new();
+        if let Some(spill) = logins {
+            spill.read(&mut |mut login, id| {
+                let Some(spans) = wanted.get(&(login.user, login.client)) else {
+                    return;
+                };
+                let i = spans.partition_point(|s| s.1 < login.key.t);
+                if spans.get(i).is_some_and(|s| s.0 <= login.key.t) {
+                    login.key.id = ids.push(id);
+                    index
+                        .entry((login.user, login.client))
+                        .or_default()
+                        .push(login);
+                }
+            })?;
+        }
+        for logins in index.values_mut() {
+            logins.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
+        }
+        // Every id a finding lists is in `ids` from here on.
+        for first in first_logins.values_mut() {
+            first.in_ids = ids.push(&first.id);
+        }
+        let ids = Arc::new(ids);
+        let successes = |burst: &[&Fail], window: i64| -> SessionIds {
+            SessionIds::of(&ids, successes_after(burst, &index, window, &ids, &names))
+        };
+        let evidence =
+            |burst: &[&Fail]| SessionIds::of(&ids, burst.iter().map(|f| f.key.id).collect());
+
+        let mut findings = Vec::new();
+
+        // Brute force against one user.
+        for (user, burst) in &user_bursts {
+            let successes = successes(burst, user_window);
+            let clients = distinct(burst, |f| f.client);
             let mut summary = format!(
-                "{} for user \"{user}\" in {} from {} (threshold: {} within {})",
+                "{} for user \"{}\" in {} from {} (threshold: {} within {})",
                 plural(burst.len(), "credential failure", "credential failures"),
-                human(times[b].saturating_sub(times[a])),
+                name(*user),
+                human(span_ms(burst)),
                 plural(clients, "client", "clients"),
                 t.brute_force_user_failures,
-                human(window),
+                human(user_window),
             );
             add_success_note(&mut summary, &successes, "from a client that failed");
             findings.push(burst_finding(
                 FindingKind::BruteForceUser,
-                user,
+                name(*user),
                 burst,
                 None,
+                evidence(burst),
                 successes,
                 summary,
             ));
         }
-    }
 
-    // Brute force from one client.
-    let window = window_ms(t.brute_force_client_window);
-    for (client, fails) in group(&credential, |s| s.client_addr.as_deref()) {
-        let times: Vec<i64> = fails.iter().map(|x| x.t).collect();
-        for (a, b) in bursts(&times, t.brute_force_client_failures, window) {
-            let burst = &fails[a..=b];
-            let successes = successes_after(burst, &index, window);
-            let users = distinct(burst, |s| s.user.as_deref());
+        // Brute force from one client.
+        for (client, burst) in &client_bursts {
+            let successes = successes(burst, client_window);
+            let users = distinct(burst, |f| f.user);
             let mut summary = format!(
-                "{} from {client} for {} in {} (threshold: {} within {})",
+                "{} from {} for {} in {} (threshold: {} within {})",
                 plural(burst.len(), "credential failure", "credential failures"),
+                name(*client),
                 plural(users, "user", "users"),
-                human(times[b].saturating_sub(times[a])),
+                human(span_ms(burst)),
                 t.brute_force_client_failures,
-                human(window),
+                human(client_window),
             );
             add_success_note(&mut summary, &successes, "for a user that failed");
             findings.push(burst_finding(
                 FindingKind::BruteForceClient,
-                client,
+                name(*client),
                 burst,
                 Some(users),
+                evidence(burst),
                 successes,
                 summary,
             ));
         }
-    }
 
-    // Password spraying: one client, many users.
-    let window = window_ms(t.spraying_window);
-    for (client, fails) in group(&credential, |s| s.client_addr.as_deref()) {
-        let fails: Vec<Timed<'_>> = fails.into_iter().filter(|x| x.s.user.is_some()).collect();
-        let items: Vec<(i64, &str)> = fails
-            .iter()
-            .filter_map(|x| Some((x.t, x.s.user.as_deref()?)))
-            .collect();
-        for (a, b) in distinct_bursts(&items, t.spraying_users, window) {
-            let burst = &fails[a..=b];
-            let successes = successes_after(burst, &index, window);
-            let users = distinct(burst, |s| s.user.as_deref());
+        // Password spraying: one client, many users.
+        for (client, burst) in &spraying_bursts {
+            let successes = successes(burst, spraying_window);
+            let users = distinct(burst, |f| f.user);
             let mut summary = format!(
-                "{client} failed to log in as {} ({}) in {} (threshold: {} within {})",
+                "{} failed to log in as {} ({}) in {} (threshold: {} within {})",
+                name(*client),
                 plural(users, "distinct user", "distinct users"),
                 plural(burst.len(), "credential failure", "credential failures"),
-                human(items[b].0.saturating_sub(items[a].0)),
+                human(span_ms(burst)),
                 plural(t.spraying_users, "user", "users"),
-                human(window),
+                human(spraying_window),
             );
             add_success_note(&mut summary, &successes, "as one of those users");
             findings.push(burst_finding(
                 FindingKind::PasswordSpraying,
-                client,
+                name(*client),
                 burst,
                 Some(users),
+                evidence(burst),
                 successes,
                 summary,
             ));
         }
-    }
 
-    // Repeated IAM (PAM) failures for one user.
-    let window = window_ms(t.iam_window);
-    let pam: Vec<Timed<'_>> = credential
-        .iter()
-        .copied()
-        .filter(|x| x.s.failure_class == Some(FailureClass::Pam))
-        .collect();
-    for (user, fails) in group(&pam, |s| s.user.as_deref()) {
-        let times: Vec<i64> = fails.iter().map(|x| x.t).collect();
-        for (a, b) in bursts(&times, t.iam_failures, window) {
-            let burst = &fails[a..=b];
-            let clients = distinct(burst, |s| s.client_addr.as_deref());
-            let summary = format!(
-                "{} for user \"{user}\" in {} from {} (threshold: {} within {}); \
-                 on RDS: an expired IAM token (15 minutes), a role without rds_iam \
-                 or a policy without rds-db:connect",
-                plural(burst.len(), "PAM (IAM) failure", "PAM (IAM) failures"),
-                human(times[b].saturating_sub(times[a])),
-                plural(clients, "client", "clients"),
-                t.iam_failures,
-                human(window),
-            );
-            let mut finding = burst_finding(
-                FindingKind::RepeatedIamFailures,
-                user,
-                burst,
-                None,
-                Vec::new(),
-                summary,
-            );
-            finding.severity = Severity::Low;
-            findings.push(finding);
+        // Repeated IAM (PAM) failures for one user.
+        let window = window_ms(t.iam_window);
+        let pam: Vec<&Fail> = fail_refs.iter().copied().filter(|f| f.pam).collect();
+        for (user, group) in group(&pam, |f| f.user, &names) {
+            for (a, b) in bursts(&times(&group), t.iam_failures, window) {
+                let burst = &group[a..=b];
+                let clients = distinct(burst, |f| f.client);
+                let summary = format!(
+                    "{} for user \"{}\" in {} from {} (threshold: {} within {}); \
+                     on RDS: an expired IAM token (15 minutes), a role without rds_iam \
+                     or a policy without rds-db:connect",
+                    plural(burst.len(), "PAM (IAM) failure", "PAM (IAM) failures"),
+                    name(user),
+                    human(span_ms(burst)),
+                    plural(clients, "client", "clients"),
+                    t.iam_failures,
+                    human(window),
+                );
+                let mut finding = burst_finding(
+                    FindingKind::RepeatedIamFailures,
+                    name(user),
+                    burst,
+                    None,
+                    evidence(burst),
+                    SessionIds::default(),
+                    summary,
+                );
+                finding.severity = Severity::Low;
+                findings.push(finding);
+            }
         }
+
+        if t.new_client_max_known > 0 {
+            new_clients(
+                &fail_refs,
+                &ids,
+                &first_logins,
+                &names,
+                t.new_client_max_known,
+                window_ms(t.new_client_baseline),
+                &mut findings,
+            );
+        }
+
+        iam_findings(&iam, &ids, &names, &mut findings);
+
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.first_ms.cmp(&b.first_ms))
+                .then(a.kind.cmp(&b.kind))
+                .then_with(|| a.subject.cmp(&b.subject))
+                .then(a.last_ms.cmp(&b.last_ms))
+        });
+        Ok(findings)
     }
-
-    if t.new_client_max_known > 0 {
-        new_clients(
-            &timed,
-            t.new_client_max_known,
-            window_ms(t.new_client_baseline),
-            &mut findings,
-        );
-    }
-
-    iam_findings(&timed, &mut findings);
-
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then(a.first_ms.cmp(&b.first_ms))
-            .then(a.kind.cmp(&b.kind))
-            .then_with(|| a.subject.cmp(&b.subject))
-            .then(a.last_ms.cmp(&b.last_ms))
-    });
-    findings
 }
 
-fn add_success_note(summary: &mut String, successes: &[String], how: &str) {
+/// Finds the patterns of the module documentation in `sessions` (in any
+/// order): a [`Collector`] of them, in memory.
+pub fn find(sessions: &[SessionFacts], t: &Thresholds) -> Vec<Finding> {
+    let mut collector = Collector::in_memory(t);
+    for s in sessions {
+        collector.add(&SessionView::of_facts(s));
+    }
+    collector
+        .finish()
+        .expect("reading records back from memory cannot fail")
+}
+
+/// Sorted, overlapping or touching spans merged.
+fn merge_spans(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    spans.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
+    for (from, until) in spans {
+        match out.last_mut() {
+            Some(last) if from <= last.1 => last.1 = last.1.max(until),
+            _ => out.push((from, until)),
+        }
+    }
+    out
+}
+
+fn times(group: &[&Fail]) -> Vec<i64> {
+    group.iter().map(|f| f.key.t).collect()
+}
+
+/// Time from the first to the last failure of a burst.
+fn span_ms(burst: &[&Fail]) -> i64 {
+    match (burst.first(), burst.last()) {
+        (Some(a), Some(b)) => b.key.t.saturating_sub(a.key.t),
+        _ => 0,
+    }
+}
+
+/// The successful logins (session ids, in time order) for the (user,
+/// client) pairs of `burst` in `[first, last + window]`.
+fn successes_after(
+    burst: &[&Fail],
+    index: &HashMap<(u32, u32), Vec<Login>>,
+    window: i64,
+    ids: &Ids,
+    names: &Interner,
+) -> Vec<u32> {
+    let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
+        return Vec::new();
+    };
+    let until = last.key.t.saturating_add(window);
+    let pairs: HashSet<(u32, u32)> = burst
+        .iter()
+        .filter(|f| f.user != NO_NAME && f.client != NO_NAME)
+        .map(|f| (f.user, f.client))
+        .collect();
+    let mut found: Vec<&Login> = Vec::new();
+    for pair in pairs {
+        if let Some(logins) = index.get(&pair) {
+            let start = logins.partition_point(|l| l.key.t < first.key.t);
+            found.extend(logins[start..].iter().take_while(|l| l.key.t <= until));
+        }
+    }
+    found.sort_by(|a, b| a.key.rank(ids, names).cmp(&b.key.rank(ids, names)));
+    found.into_iter().map(|l| l.key.id).collect()
+}
+
+/// Distinct known names among a burst's failures.
+fn distinct(burst: &[&Fail], f: impl Fn(&Fail) -> u32) -> usize {
+    burst
+        .iter()
+        .map(|x| f(x))
+        .filter(|&n| n != NO_NAME)
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// Groups sorted records by a name, keeping the order inside groups;
+/// records without the name are left out; groups come out sorted by name.
+fn group<'r, T>(
+    items: &[&'r T],
+    key: impl Fn(&T) -> u32,
+    names: &Interner,
+) -> Vec<(u32, Vec<&'r T>)> {
+    let mut map: HashMap<u32, Vec<&'r T>> = HashMap::new();
+    for &item in items {
+        let k = key(item);
+        if k != NO_NAME {
+            map.entry(k).or_default().push(item);
+        }
+    }
+    let mut groups: Vec<_> = map.into_iter().collect();
+    groups.sort_by(|a, b| names.name(a.0).cmp(&names.name(b.0)));
+    groups
+}
+
+fn add_success_note(summary: &mut String, successes: &SessionIds, how: &str) {
     if !successes.is_empty() {
         summary.push_str(&format!(
             "; followed by {} {how}",
@@ -610,9 +1231,10 @@ fn add_success_note(summary: &mut String, successes: &[String], how: &str) {
 fn burst_finding(
     kind: FindingKind,
     subject: &str,
-    burst: &[Timed<'_>],
+    burst: &[&Fail],
     distinct_users: Option<usize>,
-    successes: Vec<String>,
+    sessions: SessionIds,
+    successes: SessionIds,
     summary: String,
 ) -> Finding {
     Finding {
@@ -623,62 +1245,56 @@ fn burst_finding(
             Severity::High
         },
         subject: subject.to_owned(),
-        first_ms: burst.first().map_or(0, |x| x.t),
-        last_ms: burst.last().map_or(0, |x| x.t),
+        first_ms: burst.first().map_or(0, |x| x.key.t),
+        last_ms: burst.last().map_or(0, |x| x.key.t),
         count: burst.len(),
         distinct_users,
-        sessions: ids(burst),
+        sessions,
         successes,
         summary,
     }
 }
 
-/// The IAM findings over time-sorted sessions (only sessions IAM
-/// correlation ran on and found to be IAM logins count).
-fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
-    use crate::cloud::MatchKind;
-    let iam: Vec<Timed<'_>> = timed
-        .iter()
-        .copied()
-        .filter(|x| {
-            x.s.iam
-                .as_ref()
-                .is_some_and(|a| a.kind != MatchKind::NotApplicable)
-        })
-        .collect();
-    let finding = |kind, severity, subject: &str, group: &[Timed<'_>], summary: String| Finding {
+/// The IAM findings over the time-sorted IAM logins kept.
+fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &mut Vec<Finding>) {
+    let name = |i: u32| names.name(i).unwrap_or_default();
+    let finding = |kind, severity, subject: &str, group: &[&IamLogin], summary: String| Finding {
         kind,
         severity,
         subject: subject.to_owned(),
-        first_ms: group.first().map_or(0, |x| x.t),
-        last_ms: group.last().map_or(0, |x| x.t),
+        first_ms: group.first().map_or(0, |x| x.key.t),
+        last_ms: group.last().map_or(0, |x| x.key.t),
         count: group.len(),
         distinct_users: None,
-        sessions: ids(group),
-        successes: group
-            .iter()
-            .filter(|x| x.s.outcome == Outcome::Success)
-            .map(|x| x.s.session_id.to_string())
-            .collect(),
+        sessions: SessionIds::of(ids, group.iter().map(|x| x.key.id).collect()),
+        successes: SessionIds::of(
+            ids,
+            group
+                .iter()
+                .filter(|x| x.success)
+                .map(|x| x.key.id)
+                .collect(),
+        ),
         summary,
     };
-    let succeeded = |g: &[Timed<'_>]| g.iter().filter(|x| x.s.outcome == Outcome::Success).count();
+    let succeeded = |g: &[&IamLogin]| g.iter().filter(|x| x.success).count();
+    let users_of = |g: &[&IamLogin]| -> String {
+        let users: BTreeSet<&str> = g.iter().filter_map(|x| names.name(x.user)).collect();
+        users
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
 
-    let no_policy: Vec<Timed<'_>> = iam
-        .iter()
-        .copied()
-        .filter(|x| {
-            x.s.iam
-                .as_ref()
-                .is_some_and(|a| a.policy_principals == Some(0))
-        })
-        .collect();
-    for (user, group) in group(&no_policy, |s| s.user.as_deref()) {
+    let no_policy: Vec<&IamLogin> = iam.iter().filter(|x| x.no_policy).collect();
+    for (user, group) in group(&no_policy, |x| x.user, names) {
         let ok = succeeded(&group);
         let summary = format!(
-            "{} as \"{user}\" ({ok} successful) although no principal in the authorization \
+            "{} as \"{}\" ({ok} successful) although no principal in the authorization \
              details may rds-db:connect as that user{}",
             plural(group.len(), "IAM login", "IAM logins"),
+            name(user),
             if ok > 0 {
                 ": the authorization details are stale or incomplete, or the user is reachable another way"
             } else {
@@ -693,37 +1309,28 @@ fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
         findings.push(finding(
             FindingKind::IamLoginNoPolicy,
             severity,
-            user,
+            name(user),
             &group,
             summary,
         ));
     }
 
-    let foreign: Vec<Timed<'_>> = iam
-        .iter()
-        .copied()
-        .filter(|x| {
-            x.s.iam.as_ref().is_some_and(|a| {
-                a.foreign_account.is_some()
-                    && matches!(a.kind, MatchKind::Exact | MatchKind::Probable)
-            })
-        })
-        .collect();
-    for (arn, group) in group(&foreign, best_principal) {
-        let accounts: std::collections::BTreeSet<&str> = group
+    // Grouped by the chosen principal (an ARN, not an interned name).
+    let mut by_principal: BTreeMap<&str, Vec<&IamLogin>> = BTreeMap::new();
+    for x in iam {
+        if let Some((_, Some(arn))) = &x.foreign {
+            by_principal.entry(arn).or_default().push(x);
+        }
+    }
+    for (arn, group) in by_principal {
+        let accounts: BTreeSet<&str> = group
             .iter()
-            .filter_map(|x| x.s.iam.as_ref()?.foreign_account.as_deref())
+            .filter_map(|x| x.foreign.as_ref().map(|(account, _)| &**account))
             .collect();
-        let users: std::collections::BTreeSet<&str> =
-            group.iter().filter_map(|x| x.s.user.as_deref()).collect();
         let summary = format!(
             "{} as {} attributed to {arn}, reached from account {}",
             plural(group.len(), "login", "logins"),
-            users
-                .iter()
-                .map(|u| format!("\"{u}\""))
-                .collect::<Vec<_>>()
-                .join(", "),
+            users_of(&group),
             accounts.into_iter().collect::<Vec<_>>().join(", "),
         );
         findings.push(finding(
@@ -735,37 +1342,21 @@ fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
         ));
     }
 
-    let unknown: Vec<Timed<'_>> = iam
-        .iter()
-        .copied()
-        .filter(|x| {
-            x.s.iam
-                .as_ref()
-                .is_some_and(|a| a.address_known == Some(false))
-        })
-        .collect();
-    for (client, group) in group(&unknown, |s| s.client_addr.as_deref()) {
+    let unknown: Vec<&IamLogin> = iam.iter().filter(|x| x.unknown_address).collect();
+    for (client, group) in group(&unknown, |x| x.client, names) {
         let ok = succeeded(&group);
-        let unmatched = group.iter().any(|x| {
-            x.s.outcome == Outcome::Success
-                && x.s.iam.as_ref().is_some_and(|a| a.kind == MatchKind::None)
-        });
+        let unmatched = group.iter().any(|x| x.success && x.unmatched);
         let severity = match (ok, unmatched) {
             (0, _) => Severity::Low,
             (_, true) => Severity::High,
             _ => Severity::Medium,
         };
-        let users: std::collections::BTreeSet<&str> =
-            group.iter().filter_map(|x| x.s.user.as_deref()).collect();
         let summary = format!(
-            "{} ({ok} successful) as {} from {client}, an address neither the EC2 inventory nor \
+            "{} ({ok} successful) as {} from {}, an address neither the EC2 inventory nor \
              CloudTrail knows{}",
             plural(group.len(), "IAM login", "IAM logins"),
-            users
-                .iter()
-                .map(|u| format!("\"{u}\""))
-                .collect::<Vec<_>>()
-                .join(", "),
+            users_of(&group),
+            name(client),
             if unmatched {
                 "; no IAM session fits a successful one"
             } else {
@@ -775,96 +1366,641 @@ fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
         findings.push(finding(
             FindingKind::IamUnknownAddress,
             severity,
-            client,
+            name(client),
             &group,
             summary,
         ));
     }
 }
 
-fn best_principal(s: &SessionFacts) -> Option<&str> {
-    s.iam
-        .as_ref()?
-        .best
-        .as_ref()
-        .map(|b| b.principal_arn.as_str())
-}
-
-/// `new_client_for_user` over time-sorted sessions.
-fn new_clients(timed: &[Timed<'_>], max_known: usize, baseline: i64, findings: &mut Vec<Finding>) {
-    /// What is known about a user's successful logins so far.
-    #[derive(Default)]
-    struct Known<'s> {
-        first_login: i64,
-        clients: HashSet<&'s str>,
-        /// The first few clients, in order of first login, for the sentence.
-        shown: Vec<&'s str>,
-    }
+/// `new_client_for_user`: each user's first successful login from each
+/// client, in time order, against the credential failures of that (user,
+/// client) pair that came before it.
+fn new_clients(
+    fails: &[&Fail],
+    ids: &Arc<Ids>,
+    first_logins: &HashMap<(u32, u32), FirstLogin>,
+    names: &Interner,
+    max_known: usize,
+    baseline: i64,
+    findings: &mut Vec<Finding>,
+) {
     const SHOWN: usize = 5;
-    let mut known: HashMap<&str, Known<'_>> = HashMap::new();
-    // Credential failures per (user, client) so far.
-    let mut failed: HashMap<(&str, &str), Vec<Timed<'_>>> = HashMap::new();
-    for x in timed {
-        let (Some(user), Some(client)) = (x.s.user.as_deref(), x.s.client_addr.as_deref()) else {
+    let name = |i: u32| names.name(i).unwrap_or_default();
+    // Credential failures per (user, client), time-sorted.
+    let mut failed: HashMap<(u32, u32), Vec<&Fail>> = HashMap::new();
+    for f in fails {
+        if f.user != NO_NAME && f.client != NO_NAME {
+            failed.entry((f.user, f.client)).or_default().push(f);
+        }
+    }
+    let mut by_user: HashMap<u32, Vec<(u32, &FirstLogin)>> = HashMap::new();
+    for (&(user, client), first) in first_logins {
+        by_user.entry(user).or_default().push((client, first));
+    }
+    let mut users: Vec<(u32, Vec<(u32, &FirstLogin)>)> = by_user.into_iter().collect();
+    users.sort_by(|a, b| names.name(a.0).cmp(&names.name(b.0)));
+    for (user, mut logins) in users {
+        logins.sort_by(|a, b| a.1.rank(names).cmp(&b.1.rank(names)));
+        let Some(first_login) = logins.first().map(|l| l.1.t) else {
             continue;
         };
-        match x.s.outcome {
-            Outcome::Failure if x.s.failure_class.is_some_and(is_credential_failure) => {
-                failed.entry((user, client)).or_default().push(*x);
-            }
-            Outcome::Success => {
-                let k = known.entry(user).or_insert_with(|| Known {
-                    first_login: x.t,
-                    ..Known::default()
-                });
-                if k.clients.contains(client) {
-                    continue;
+        // The first few clients, in order of first login, for the sentence.
+        let mut shown: Vec<&str> = Vec::new();
+        for (known, &(client, x)) in logins.iter().enumerate() {
+            let learning = x.t.saturating_sub(first_login) < baseline;
+            if known > 0 && known <= max_known && !learning {
+                let rank = x.rank(names);
+                let before: Vec<&Fail> = failed
+                    .get(&(user, client))
+                    .map(|f| {
+                        f.iter()
+                            .copied()
+                            .take_while(|f| f.key.rank(ids, names) < rank)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let more = if known > shown.len() { ", …" } else { "" };
+                let mut summary = format!(
+                    "user \"{}\" logged in from {}, a client it had not \
+                     logged in from before in the input (earlier: {}{more}; first login {} before)",
+                    name(user),
+                    name(client),
+                    shown.join(", "),
+                    human(x.t.saturating_sub(first_login)),
+                );
+                if !before.is_empty() {
+                    summary.push_str(&format!(
+                        "; {} from there came first",
+                        plural(before.len(), "credential failure", "credential failures")
+                    ));
                 }
-                let learning = x.t.saturating_sub(k.first_login) < baseline;
-                if !k.clients.is_empty() && k.clients.len() <= max_known && !learning {
-                    let before = failed.get(&(user, client)).map_or(&[][..], Vec::as_slice);
-                    let mut evidence: Vec<Timed<'_>> = before.to_vec();
-                    evidence.push(*x);
-                    let more = if k.clients.len() > k.shown.len() {
-                        ", …"
+                let mut sessions: Vec<u32> = before.iter().map(|f| f.key.id).collect();
+                sessions.push(x.in_ids);
+                findings.push(Finding {
+                    kind: FindingKind::NewClientForUser,
+                    severity: if before.is_empty() {
+                        Severity::Low
                     } else {
-                        ""
-                    };
-                    let mut summary = format!(
-                        "user \"{user}\" logged in from {client}, a client it had not \
-                         logged in from before in the input (earlier: {}{more}; first login {} before)",
-                        k.shown.join(", "),
-                        human(x.t.saturating_sub(k.first_login)),
-                    );
-                    if !before.is_empty() {
-                        summary.push_str(&format!(
-                            "; {} from there came first",
-                            plural(before.len(), "credential failure", "credential failures")
-                        ));
-                    }
-                    findings.push(Finding {
-                        kind: FindingKind::NewClientForUser,
-                        severity: if before.is_empty() {
-                            Severity::Low
-                        } else {
-                            Severity::Medium
-                        },
-                        subject: user.to_owned(),
-                        first_ms: evidence.first().map_or(x.t, |e| e.t),
-                        last_ms: x.t,
-                        count: evidence.len(),
-                        distinct_users: None,
-                        sessions: ids(&evidence),
-                        successes: Vec::new(),
-                        summary,
-                    });
-                }
-                k.clients.insert(client);
-                if k.shown.len() < SHOWN {
-                    k.shown.push(client);
-                }
+                        Severity::Medium
+                    },
+                    subject: name(user).to_owned(),
+                    first_ms: before.first().map_or(x.t, |f| f.key.t),
+                    last_ms: x.t,
+                    count: sessions.len(),
+                    distinct_users: None,
+                    sessions: SessionIds::of(ids, sessions),
+                    successes: SessionIds::default(),
+                    summary,
+                });
             }
-            _ => {}
+            if shown.len() < SHOWN {
+                shown.push(name(client));
+            }
+        }
+    }
+}
+
+/// The findings as they were computed before the [`Collector`]: a batch over
+/// every session, sorted. The oracle of the equivalence tests.
+#[cfg(test)]
+mod reference {
+    #![allow(clippy::all)]
+    use super::{
+        Finding, FindingKind, SessionIds, Severity, Thresholds, bursts, distinct_bursts, human,
+        is_credential_failure, plural, window_ms,
+    };
+    use crate::event::FailureClass;
+    use crate::session::Outcome;
+    use crate::summary::SessionFacts;
+    use std::collections::{HashMap, HashSet};
+
+    fn session_time(s: &SessionFacts) -> Option<i64> {
+        match s.outcome {
+            Outcome::Failure => s.end_ms.or(s.start_ms),
+            Outcome::Success | Outcome::Abandoned => s.start_ms.or(s.end_ms),
+        }
+    }
+
+    /// A timed session.
+    #[derive(Clone, Copy)]
+    struct Timed<'s> {
+        t: i64,
+        s: &'s SessionFacts,
+    }
+
+    /// Successful logins, by (user, client), time-sorted.
+    type SuccessIndex<'s> = HashMap<(&'s str, &'s str), Vec<Timed<'s>>>;
+
+    /// The successful logins for the (user, client) pairs of `burst` in
+    /// `[first, last + window]`.
+    fn successes_after(burst: &[Timed<'_>], index: &SuccessIndex<'_>, window: i64) -> Vec<String> {
+        let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
+            return Vec::new();
+        };
+        let until = last.t.saturating_add(window);
+        let pairs: HashSet<(&str, &str)> = burst
+            .iter()
+            .filter_map(|f| Some((f.s.user.as_deref()?, f.s.client_addr.as_deref()?)))
+            .collect();
+        let mut found: Vec<Timed<'_>> = Vec::new();
+        for pair in pairs {
+            if let Some(logins) = index.get(&pair) {
+                let start = logins.partition_point(|l| l.t < first.t);
+                found.extend(logins[start..].iter().take_while(|l| l.t <= until));
+            }
+        }
+        found.sort_by(|a, b| (a.t, &a.s.session_id).cmp(&(b.t, &b.s.session_id)));
+        found
+            .into_iter()
+            .map(|l| l.s.session_id.to_string())
+            .collect()
+    }
+
+    fn distinct<'s>(burst: &[Timed<'s>], f: impl Fn(&'s SessionFacts) -> Option<&'s str>) -> usize {
+        burst
+            .iter()
+            .filter_map(|x| f(x.s))
+            .collect::<HashSet<_>>()
+            .len()
+    }
+
+    fn ids(burst: &[Timed<'_>]) -> Vec<String> {
+        burst.iter().map(|x| x.s.session_id.to_string()).collect()
+    }
+
+    /// Groups time-sorted sessions by a key, keeping the order inside groups;
+    /// groups come out sorted by key.
+    fn group<'s>(
+        items: &[Timed<'s>],
+        key: impl Fn(&'s SessionFacts) -> Option<&'s str>,
+    ) -> Vec<(&'s str, Vec<Timed<'s>>)> {
+        let mut map: HashMap<&str, Vec<Timed<'s>>> = HashMap::new();
+        for item in items {
+            if let Some(k) = key(item.s) {
+                map.entry(k).or_default().push(*item);
+            }
+        }
+        let mut groups: Vec<_> = map.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(b.0));
+        groups
+    }
+
+    /// Finds the patterns of the module documentation in `sessions`.
+    pub(super) fn find(sessions: &[SessionFacts], t: &Thresholds) -> Vec<Finding> {
+        let mut timed: Vec<Timed<'_>> = sessions
+            .iter()
+            .filter_map(|s| {
+                Some(Timed {
+                    t: session_time(s)?,
+                    s,
+                })
+            })
+            .collect();
+        timed.sort_by(|a, b| (a.t, &a.s.session_id).cmp(&(b.t, &b.s.session_id)));
+
+        let credential: Vec<Timed<'_>> = timed
+            .iter()
+            .copied()
+            .filter(|x| {
+                x.s.outcome == Outcome::Failure
+                    && x.s.failure_class.is_some_and(is_credential_failure)
+            })
+            .collect();
+        let mut index: SuccessIndex<'_> = HashMap::new();
+        for x in &timed {
+            if x.s.outcome == Outcome::Success
+                && let (Some(user), Some(client)) =
+                    (x.s.user.as_deref(), x.s.client_addr.as_deref())
+            {
+                index.entry((user, client)).or_default().push(*x);
+            }
+        }
+
+        let mut findings = Vec::new();
+
+        // Brute force against one user.
+        let window = window_ms(t.brute_force_user_window);
+        for (user, fails) in group(&credential, |s| s.user.as_deref()) {
+            let times: Vec<i64> = fails.iter().map(|x| x.t).collect();
+            for (a, b) in bursts(&times, t.brute_force_user_failures, window) {
+                let burst = &fails[a..=b];
+                let successes = successes_after(burst, &index, window);
+                let clients = distinct(burst, |s| s.client_addr.as_deref());
+                let mut summary = format!(
+                    "{} for user \"{user}\" in {} from {} (threshold: {} within {})",
+                    plural(burst.len(), "credential failure", "credential failures"),
+                    human(times[b].saturating_sub(times[a])),
+                    plural(clients, "client", "clients"),
+                    t.brute_force_user_failures,
+                    human(window),
+                );
+                add_success_note(&mut summary, &successes, "from a client that failed");
+                findings.push(burst_finding(
+                    FindingKind::BruteForceUser,
+                    user,
+                    burst,
+                    None,
+                    successes,
+                    summary,
+                ));
+            }
+        }
+
+        // Brute force from one client.
+        let window = window_ms(t.brute_force_client_window);
+        for (client, fails) in group(&credential, |s| s.client_addr.as_deref()) {
+            let times: Vec<i64> = fails.iter().map(|x| x.t).collect();
+            for (a, b) in bursts(&times, t.brute_force_client_failures, window) {
+                let burst = &fails[a..=b];
+                let successes = successes_after(burst, &index, window);
+                let users = distinct(burst, |s| s.user.as_deref());
+                let mut summary = format!(
+                    "{} from {client} for {} in {} (threshold: {} within {})",
+                    plural(burst.len(), "credential failure", "credential failures"),
+                    plural(users, "user", "users"),
+                    human(times[b].saturating_sub(times[a])),
+                    t.brute_force_client_failures,
+                    human(window),
+                );
+                add_success_note(&mut summary, &successes, "for a user that failed");
+                findings.push(burst_finding(
+                    FindingKind::BruteForceClient,
+                    client,
+                    burst,
+                    Some(users),
+                    successes,
+                    summary,
+                ));
+            }
+        }
+
+        // Password spraying: one client, many users.
+        let window = window_ms(t.spraying_window);
+        for (client, fails) in group(&credential, |s| s.client_addr.as_deref()) {
+            let fails: Vec<Timed<'_>> = fails.into_iter().filter(|x| x.s.user.is_some()).collect();
+            let items: Vec<(i64, &str)> = fails
+                .iter()
+                .filter_map(|x| Some((x.t, x.s.user.as_deref()?)))
+                .collect();
+            for (a, b) in distinct_bursts(&items, t.spraying_users, window) {
+                let burst = &fails[a..=b];
+                let successes = successes_after(burst, &index, window);
+                let users = distinct(burst, |s| s.user.as_deref());
+                let mut summary = format!(
+                    "{client} failed to log in as {} ({}) in {} (threshold: {} within {})",
+                    plural(users, "distinct user", "distinct users"),
+                    plural(burst.len(), "credential failure", "credential failures"),
+                    human(items[b].0.saturating_sub(items[a].0)),
+                    plural(t.spraying_users, "user", "users"),
+                    human(window),
+                );
+                add_success_note(&mut summary, &successes, "as one of those users");
+                findings.push(burst_finding(
+                    FindingKind::PasswordSpraying,
+                    client,
+                    burst,
+                    Some(users),
+                    successes,
+                    summary,
+                ));
+            }
+        }
+
+        // Repeated IAM (PAM) failures for one user.
+        let window = window_ms(t.iam_window);
+        let pam: Vec<Timed<'_>> = credential
+            .iter()
+            .copied()
+            .filter(|x| x.s.failure_class == Some(FailureClass::Pam))
+            .collect();
+        for (user, fails) in group(&pam, |s| s.user.as_deref()) {
+            let times: Vec<i64> = fails.iter().map(|x| x.t).collect();
+            for (a, b) in bursts(&times, t.iam_failures, window) {
+                let burst = &fails[a..=b];
+                let clients = distinct(burst, |s| s.client_addr.as_deref());
+                let summary = format!(
+                    "{} for user \"{user}\" in {} from {} (threshold: {} within {}); \
+                 on RDS: an expired IAM token (15 minutes), a role without rds_iam \
+                 or a policy without rds-db:connect",
+                    plural(burst.len(), "PAM (IAM) failure", "PAM (IAM) failures"),
+                    human(times[b].saturating_sub(times[a])),
+                    plural(clients, "client", "clients"),
+                    t.iam_failures,
+                    human(window),
+                );
+                let mut finding = burst_finding(
+                    FindingKind::RepeatedIamFailures,
+                    user,
+                    burst,
+                    None,
+                    Vec::new(),
+                    summary,
+                );
+                finding.severity = Severity::Low;
+                findings.push(finding);
+            }
+        }
+
+        if t.new_client_max_known > 0 {
+            new_clients(
+                &timed,
+                t.new_client_max_known,
+                window_ms(t.new_client_baseline),
+                &mut findings,
+            );
+        }
+
+        iam_findings(&timed, &mut findings);
+
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(a.first_ms.cmp(&b.first_ms))
+                .then(a.kind.cmp(&b.kind))
+                .then_with(|| a.subject.cmp(&b.subject))
+                .then(a.last_ms.cmp(&b.last_ms))
+        });
+        findings
+    }
+
+    fn add_success_note(summary: &mut String, successes: &[String], how: &str) {
+        if !successes.is_empty() {
+            summary.push_str(&format!(
+                "; followed by {} {how}",
+                plural(successes.len(), "successful login", "successful logins")
+            ));
+        }
+    }
+
+    fn burst_finding(
+        kind: FindingKind,
+        subject: &str,
+        burst: &[Timed<'_>],
+        distinct_users: Option<usize>,
+        successes: Vec<String>,
+        summary: String,
+    ) -> Finding {
+        Finding {
+            kind,
+            severity: if successes.is_empty() {
+                Severity::Medium
+            } else {
+                Severity::High
+            },
+            subject: subject.to_owned(),
+            first_ms: burst.first().map_or(0, |x| x.t),
+            last_ms: burst.last().map_or(0, |x| x.t),
+            count: burst.len(),
+            distinct_users,
+            sessions: SessionIds::from_ids(ids(burst)),
+            successes: SessionIds::from_ids(successes),
+            summary,
+        }
+    }
+
+    /// The IAM findings over time-sorted sessions (only sessions IAM
+    /// correlation ran on and found to be IAM logins count).
+    fn iam_findings(timed: &[Timed<'_>], findings: &mut Vec<Finding>) {
+        use crate::cloud::MatchKind;
+        let iam: Vec<Timed<'_>> = timed
+            .iter()
+            .copied()
+            .filter(|x| {
+                x.s.iam
+                    .as_ref()
+                    .is_some_and(|a| a.kind != MatchKind::NotApplicable)
+            })
+            .collect();
+        let finding =
+            |kind, severity, subject: &str, group: &[Timed<'_>], summary: String| Finding {
+                kind,
+                severity,
+                subject: subject.to_owned(),
+                first_ms: group.first().map_or(0, |x| x.t),
+                last_ms: group.last().map_or(0, |x| x.t),
+                count: group.len(),
+                distinct_users: None,
+                sessions: SessionIds::from_ids(ids(group)),
+                successes: SessionIds::from_ids(
+                    group
+                        .iter()
+                        .filter(|x| x.s.outcome == Outcome::Success)
+                        .map(|x| x.s.session_id.to_string()),
+                ),
+                summary,
+            };
+        let succeeded =
+            |g: &[Timed<'_>]| g.iter().filter(|x| x.s.outcome == Outcome::Success).count();
+
+        let no_policy: Vec<Timed<'_>> = iam
+            .iter()
+            .copied()
+            .filter(|x| {
+                x.s.iam
+                    .as_ref()
+                    .is_some_and(|a| a.policy_principals == Some(0))
+            })
+            .collect();
+        for (user, group) in group(&no_policy, |s| s.user.as_deref()) {
+            let ok = succeeded(&group);
+            let summary = format!(
+                "{} as \"{user}\" ({ok} successful) although no principal in the authorization \
+             details may rds-db:connect as that user{}",
+                plural(group.len(), "IAM login", "IAM logins"),
+                if ok > 0 {
+                    ": the authorization details are stale or incomplete, or the user is reachable another way"
+                } else {
+                    ": a token from a principal without rds-db:connect (or for another database user)"
+                }
+            );
+            let severity = if ok > 0 {
+                Severity::High
+            } else {
+                Severity::Medium
+            };
+            findings.push(finding(
+                FindingKind::IamLoginNoPolicy,
+                severity,
+                user,
+                &group,
+                summary,
+            ));
+        }
+
+        let foreign: Vec<Timed<'_>> = iam
+            .iter()
+            .copied()
+            .filter(|x| {
+                x.s.iam.as_ref().is_some_and(|a| {
+                    a.foreign_account.is_some()
+                        && matches!(a.kind, MatchKind::Exact | MatchKind::Probable)
+                })
+            })
+            .collect();
+        for (arn, group) in group(&foreign, best_principal) {
+            let accounts: std::collections::BTreeSet<&str> = group
+                .iter()
+                .filter_map(|x| x.s.iam.as_ref()?.foreign_account.as_deref())
+                .collect();
+            let users: std::collections::BTreeSet<&str> =
+                group.iter().filter_map(|x| x.s.user.as_deref()).collect();
+            let summary = format!(
+                "{} as {} attributed to {arn}, reached from account {}",
+                plural(group.len(), "login", "logins"),
+                users
+                    .iter()
+                    .map(|u| format!("\"{u}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                accounts.into_iter().collect::<Vec<_>>().join(", "),
+            );
+            findings.push(finding(
+                FindingKind::IamCrossAccountLogin,
+                Severity::Medium,
+                arn,
+                &group,
+                summary,
+            ));
+        }
+
+        let unknown: Vec<Timed<'_>> = iam
+            .iter()
+            .copied()
+            .filter(|x| {
+                x.s.iam
+                    .as_ref()
+                    .is_some_and(|a| a.address_known == Some(false))
+            })
+            .collect();
+        for (client, group) in group(&unknown, |s| s.client_addr.as_deref()) {
+            let ok = succeeded(&group);
+            let unmatched = group.iter().any(|x| {
+                x.s.outcome == Outcome::Success
+                    && x.s.iam.as_ref().is_some_and(|a| a.kind == MatchKind::None)
+            });
+            let severity = match (ok, unmatched) {
+                (0, _) => Severity::Low,
+                (_, true) => Severity::High,
+                _ => Severity::Medium,
+            };
+            let users: std::collections::BTreeSet<&str> =
+                group.iter().filter_map(|x| x.s.user.as_deref()).collect();
+            let summary = format!(
+                "{} ({ok} successful) as {} from {client}, an address neither the EC2 inventory nor \
+             CloudTrail knows{}",
+                plural(group.len(), "IAM login", "IAM logins"),
+                users
+                    .iter()
+                    .map(|u| format!("\"{u}\""))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if unmatched {
+                    "; no IAM session fits a successful one"
+                } else {
+                    ""
+                }
+            );
+            findings.push(finding(
+                FindingKind::IamUnknownAddress,
+                severity,
+                client,
+                &group,
+                summary,
+            ));
+        }
+    }
+
+    fn best_principal(s: &SessionFacts) -> Option<&str> {
+        s.iam
+            .as_ref()?
+            .best
+            .as_ref()
+            .map(|b| b.principal_arn.as_str())
+    }
+
+    /// `new_client_for_user` over time-sorted sessions.
+    fn new_clients(
+        timed: &[Timed<'_>],
+        max_known: usize,
+        baseline: i64,
+        findings: &mut Vec<Finding>,
+    ) {
+        /// What is known about a user's successful logins so far.
+        #[derive(Default)]
+        struct Known<'s> {
+            first_login: i64,
+            clients: HashSet<&'s str>,
+            /// The first few clients, in order of first login, for the sentence.
+            shown: Vec<&'s str>,
+        }
+        const SHOWN: usize = 5;
+        let mut known: HashMap<&str, Known<'_>> = HashMap::new();
+        // Credential failures per (user, client) so far.
+        let mut failed: HashMap<(&str, &str), Vec<Timed<'_>>> = HashMap::new();
+        for x in timed {
+            let (Some(user), Some(client)) = (x.s.user.as_deref(), x.s.client_addr.as_deref())
+            else {
+                continue;
+            };
+            match x.s.outcome {
+                Outcome::Failure if x.s.failure_class.is_some_and(is_credential_failure) => {
+                    failed.entry((user, client)).or_default().push(*x);
+                }
+                Outcome::Success => {
+                    let k = known.entry(user).or_insert_with(|| Known {
+                        first_login: x.t,
+                        ..Known::default()
+                    });
+                    if k.clients.contains(client) {
+                        continue;
+                    }
+                    let learning = x.t.saturating_sub(k.first_login) < baseline;
+                    if !k.clients.is_empty() && k.clients.len() <= max_known && !learning {
+                        let before = failed.get(&(user, client)).map_or(&[][..], Vec::as_slice);
+                        let mut evidence: Vec<Timed<'_>> = before.to_vec();
+                        evidence.push(*x);
+                        let more = if k.clients.len() > k.shown.len() {
+                            ", …"
+                        } else {
+                            ""
+                        };
+                        let mut summary = format!(
+                            "user \"{user}\" logged in from {client}, a client it had not \
+                         logged in from before in the input (earlier: {}{more}; first login {} before)",
+                            k.shown.join(", "),
+                            human(x.t.saturating_sub(k.first_login)),
+                        );
+                        if !before.is_empty() {
+                            summary.push_str(&format!(
+                                "; {} from there came first",
+                                plural(before.len(), "credential failure", "credential failures")
+                            ));
+                        }
+                        findings.push(Finding {
+                            kind: FindingKind::NewClientForUser,
+                            severity: if before.is_empty() {
+                                Severity::Low
+                            } else {
+                                Severity::Medium
+                            },
+                            subject: user.to_owned(),
+                            first_ms: evidence.first().map_or(x.t, |e| e.t),
+                            last_ms: x.t,
+                            count: evidence.len(),
+                            distinct_users: None,
+                            sessions: SessionIds::from_ids(ids(&evidence)),
+                            successes: SessionIds::default(),
+                            summary,
+                        });
+                    }
+                    k.clients.insert(client);
+                    if k.shown.len() < SHOWN {
+                        k.shown.push(client);
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }
@@ -1215,7 +2351,7 @@ mod tests {
         let f = find(&sessions(&a), &only(FindingKind::NewClientForUser));
         let flagged: Vec<_> = f
             .iter()
-            .map(|x| x.sessions.last().unwrap().clone())
+            .map(|x| x.sessions.last().unwrap().to_owned())
             .collect();
         assert_eq!(f.len(), 3, "{flagged:?}");
         assert!(!flagged.iter().any(|id| id.starts_with("db1/12/")));
@@ -1282,6 +2418,110 @@ mod tests {
             .map(|i| fail(i, T0 + i64::from(i), "x", "y").no_user().no_client())
             .collect();
         assert!(find(&sessions(&a), &Thresholds::default()).is_empty());
+    }
+
+    /// Thresholds low enough for every finding to fire on random facts.
+    fn low() -> Thresholds {
+        Thresholds {
+            brute_force_user_failures: 3,
+            brute_force_user_window: Duration::from_secs(20 * 60),
+            brute_force_client_failures: 4,
+            brute_force_client_window: Duration::from_secs(10 * 60),
+            spraying_users: 2,
+            spraying_window: Duration::from_secs(15 * 60),
+            iam_failures: 2,
+            iam_window: Duration::from_secs(30 * 60),
+            new_client_max_known: 4,
+            new_client_baseline: Duration::from_secs(20 * 60),
+        }
+    }
+
+    /// The collector, fed in any order, in memory or through its temporary
+    /// file, finds exactly what the batch over sorted sessions found.
+    #[test]
+    fn collector_in_any_order_equals_the_batch() {
+        use crate::summary::sort_facts;
+        use crate::summary::tests::{Rng, random_facts};
+        let mut rng = Rng(11);
+        let mut fired: HashSet<FindingKind> = HashSet::new();
+        let mut high = 0;
+        for round in 0..40 {
+            let n = [0, 1, 5, 50, 300][round % 5];
+            let mut facts = random_facts(&mut rng, n);
+            sort_facts(&mut facts);
+            for t in [
+                low(),
+                Thresholds::default(),
+                only(FindingKind::PasswordSpraying),
+            ] {
+                let batch = reference::find(&facts, &t);
+                fired.extend(batch.iter().map(|f| f.kind));
+                high += batch.iter().filter(|f| !f.successes.is_empty()).count();
+                let mut shuffled = facts.clone();
+                for pass in 0..2 {
+                    rng.shuffle(&mut shuffled);
+                    assert_eq!(find(&shuffled, &t), batch, "round {round}, pass {pass}");
+                    let mut c = Collector::new(&t);
+                    for s in &shuffled {
+                        c.add(&SessionView::of_facts(s));
+                    }
+                    assert_eq!(c.finish().unwrap(), batch, "round {round}, file");
+                }
+            }
+        }
+        // The random facts exercise every kind, and bursts followed by logins.
+        assert_eq!(fired.len(), FindingKind::ALL.len(), "{fired:?}");
+        assert!(high > 0);
+    }
+
+    /// The temporary file holds successful logins across many chunks and
+    /// gives them back exactly.
+    #[test]
+    fn spill_round_trip_across_chunks() {
+        let mut spill = Spill::new(true);
+        let n = 40_000u32;
+        for i in 0..n {
+            let login = Login {
+                key: Key {
+                    t: i64::from(i) * 1000 - 5,
+                    id: 0,
+                    start: (!i.is_multiple_of(3)).then_some(-i64::from(i)),
+                    server: i % 7,
+                    pid: i,
+                    seq: u64::from(i) << 20,
+                },
+                user: i % 11,
+                client: NO_NAME - i % 2,
+            };
+            spill.push(
+                &login,
+                &format!("server-{i}/{i}/é{}", "x".repeat((i % 40) as usize)),
+            );
+        }
+        assert!(
+            spill.in_file > 0 || spill.file.is_none(),
+            "chunks went to the file"
+        );
+        let mut seen = 0u32;
+        spill
+            .read(&mut |login, id| {
+                let i = seen;
+                assert_eq!(login.key.t, i64::from(i) * 1000 - 5);
+                assert_eq!(
+                    login.key.start,
+                    (!i.is_multiple_of(3)).then_some(-i64::from(i))
+                );
+                assert_eq!((login.key.server, login.key.pid), (i % 7, i));
+                assert_eq!(login.key.seq, u64::from(i) << 20);
+                assert_eq!((login.user, login.client), (i % 11, NO_NAME - i % 2));
+                assert_eq!(
+                    id,
+                    format!("server-{i}/{i}/é{}", "x".repeat((i % 40) as usize))
+                );
+                seen += 1;
+            })
+            .unwrap();
+        assert_eq!(seen, n);
     }
 
     #[test]

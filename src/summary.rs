@@ -2,6 +2,12 @@
 //! failures and abandoned attempts, overall and per user, client, failure
 //! class, server and database, with the failures per minute.
 //!
+//! Owns [`Tally`] (the statistics added up one session at a time, in any
+//! order, in memory that grows with the distinct names and the minutes with
+//! failures, not with the sessions), [`SessionView`] (what summaries and
+//! findings read of a session), [`SessionFacts`] (the same, owned, for
+//! tests and library users) and the [`Summary`] types.
+//!
 //! Every count is exact: one [`Session`] is one connection attempt, every
 //! session is counted once in the totals and once in each breakdown, and
 //! nothing is sampled or capped (only the text report shortens lists; the
@@ -31,10 +37,11 @@ use crate::cloud::IamAttribution;
 use crate::event::FailureClass;
 use crate::session::{Outcome, Session};
 
-/// What summaries and findings read of a session. `summary` holds every
-/// session of a run, so this keeps only that (no evidence, messages or TLS
-/// details) and shares repeated names ([`Names`]): about a third of the
-/// memory of a [`Session`].
+/// What summaries and findings read of a session, owned: for tests and
+/// library users that hold sessions ([`summarize`], `findings::find`).
+/// `pgtrail summary` holds none: it adds each session to a [`Tally`] and a
+/// `findings::Collector` as it arrives. Repeated names are shared
+/// ([`Names`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionFacts {
     pub session_id: Box<str>,
@@ -186,9 +193,69 @@ pub struct Summary {
     pub failures_without_time: u64,
 }
 
+/// What summaries and findings read of one session, borrowed: from a
+/// [`Session`] as it leaves the filter ([`SessionView::of`]), or from
+/// [`SessionFacts`]. Names are `&str` whatever string type a session uses.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionView<'a> {
+    pub session_id: &'a str,
+    pub server: &'a str,
+    pub pid: u32,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub outcome: Outcome,
+    pub failure_class: Option<FailureClass>,
+    pub user: Option<&'a str>,
+    pub database: Option<&'a str>,
+    pub client_addr: Option<&'a str>,
+    pub suspect: bool,
+    pub iam: Option<&'a IamAttribution>,
+}
+
+impl<'a> SessionView<'a> {
+    /// The view of a session.
+    pub fn of(s: &'a Session) -> Self {
+        SessionView {
+            session_id: &s.session_id,
+            server: &s.server,
+            pid: s.pid,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            last_ms: s.last_ms,
+            outcome: s.outcome,
+            failure_class: s.failure_class,
+            user: s.user.as_deref(),
+            database: s.database.as_deref(),
+            client_addr: s.client_addr.as_deref(),
+            suspect: s.suspect,
+            iam: s.iam.as_deref(),
+        }
+    }
+
+    /// The view of compact facts.
+    pub fn of_facts(s: &'a SessionFacts) -> Self {
+        SessionView {
+            session_id: &s.session_id,
+            server: &s.server,
+            pid: s.pid,
+            start_ms: s.start_ms,
+            end_ms: s.end_ms,
+            last_ms: s.last_ms,
+            outcome: s.outcome,
+            failure_class: s.failure_class,
+            user: s.user.as_deref(),
+            database: s.database.as_deref(),
+            client_addr: s.client_addr.as_deref(),
+            suspect: s.suspect,
+            iam: s.iam.as_deref(),
+        }
+    }
+}
+
 /// The time that places a session: a failure at its refusal, anything else
 /// at its start.
-pub fn session_time(s: &SessionFacts) -> Option<i64> {
+pub fn session_time(s: &SessionView<'_>) -> Option<i64> {
     match s.outcome {
         Outcome::Failure => s.end_ms.or(s.start_ms),
         Outcome::Success | Outcome::Abandoned => s.start_ms.or(s.end_ms),
@@ -197,7 +264,7 @@ pub fn session_time(s: &SessionFacts) -> Option<i64> {
 
 /// The first and last moments a session was seen: its start, and the latest
 /// of its end and its last record.
-fn span(s: &SessionFacts) -> (Option<i64>, Option<i64>) {
+fn span(s: &SessionView<'_>) -> (Option<i64>, Option<i64>) {
     let first = min_opt(min_opt(s.start_ms, s.end_ms), s.last_ms);
     let last = max_opt(max_opt(s.start_ms, s.end_ms), s.last_ms);
     (first, last)
@@ -228,16 +295,15 @@ struct Acc {
 }
 
 impl Acc {
-    fn add(&mut self, s: &SessionFacts) {
+    fn add(&mut self, s: &SessionView<'_>, span: (Option<i64>, Option<i64>)) {
         self.attempts += 1;
         match s.outcome {
             Outcome::Success => self.success += 1,
             Outcome::Failure => self.failure += 1,
             Outcome::Abandoned => self.abandoned += 1,
         }
-        let (first, last) = span(s);
-        self.first_seen = min_opt(self.first_seen, first);
-        self.last_seen = max_opt(self.last_seen, last);
+        self.first_seen = min_opt(self.first_seen, span.0);
+        self.last_seen = max_opt(self.last_seen, span.1);
     }
 
     fn into_row(self, key: Option<&str>) -> Row {
@@ -258,29 +324,64 @@ fn order(a: &Row, b: &Row) -> std::cmp::Ordering {
     b.attempts.cmp(&a.attempts).then_with(|| a.key.cmp(&b.key))
 }
 
-fn breakdown<'s>(
-    sessions: &'s [SessionFacts],
-    key: impl Fn(&'s SessionFacts) -> Option<Option<&'s str>>,
-) -> Vec<Row> {
-    let mut map: HashMap<Option<&str>, Acc> = HashMap::new();
-    for s in sessions {
-        if let Some(k) = key(s) {
-            map.entry(k).or_default().add(s);
-        }
-    }
-    let mut rows: Vec<Row> = map.into_iter().map(|(k, acc)| acc.into_row(k)).collect();
-    rows.sort_by(order);
-    rows
+/// A name that is absent (`None`) in an [`Interner`] index.
+pub(crate) const NO_NAME: u32 = u32::MAX;
+
+/// One copy of each distinct name (user, client, database, server), by
+/// index: a run has few names and many sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    index: HashMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
 }
 
-/// Computes the statistics of `sessions` (already filtered).
-pub fn summarize(sessions: &[SessionFacts]) -> Summary {
-    let mut totals = Totals::default();
-    let mut first_seen = None;
-    let mut last_seen = None;
-    let mut per_minute: HashMap<i64, u64> = HashMap::new();
-    let mut failures_without_time = 0;
-    for s in sessions {
+impl Interner {
+    /// The index of `name`, [`NO_NAME`] for `None`.
+    pub(crate) fn intern(&mut self, name: Option<&str>) -> u32 {
+        let Some(name) = name else {
+            return NO_NAME;
+        };
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        // More than u32::MAX - 1 distinct names cannot be held anyway.
+        let i = u32::try_from(self.names.len()).unwrap_or(NO_NAME - 1);
+        self.names.push(name.into());
+        self.index.insert(name.into(), i);
+        i
+    }
+
+    /// The name of index `i`, `None` for [`NO_NAME`].
+    pub(crate) fn name(&self, i: u32) -> Option<&str> {
+        self.names.get(i as usize).map(|n| &**n)
+    }
+}
+
+/// The statistics of a run, added up one session at a time in any order:
+/// its memory grows with the distinct names (users, clients, databases,
+/// servers, (user, client) pairs) and the minutes with failures, never with
+/// the number of sessions. [`Tally::finish`] gives exactly what
+/// [`summarize`] gives for the same sessions.
+#[derive(Default)]
+pub struct Tally {
+    names: Interner,
+    totals: Totals,
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
+    per_minute: HashMap<i64, u64>,
+    failures_without_time: u64,
+    by_client: HashMap<u32, Acc>,
+    by_failure_class: HashMap<Option<&'static str>, Acc>,
+    by_server: HashMap<u32, Acc>,
+    by_database: HashMap<u32, Acc>,
+    /// Users, with the attempts per known client of each.
+    by_user: HashMap<u32, (Acc, HashMap<u32, u64>)>,
+}
+
+impl Tally {
+    /// Counts one session.
+    pub fn add(&mut self, s: &SessionView<'_>) {
+        let totals = &mut self.totals;
         totals.attempts += 1;
         match s.outcome {
             Outcome::Success => totals.success += 1,
@@ -290,77 +391,114 @@ pub fn summarize(sessions: &[SessionFacts]) -> Summary {
         if s.suspect {
             totals.suspect += 1;
         }
-        let (first, last) = span(s);
-        if first.is_none() {
+        let span = span(s);
+        if span.0.is_none() {
             totals.without_time += 1;
         }
-        first_seen = min_opt(first_seen, first);
-        last_seen = max_opt(last_seen, last);
+        self.first_seen = min_opt(self.first_seen, span.0);
+        self.last_seen = max_opt(self.last_seen, span.1);
         if s.outcome == Outcome::Failure {
             match session_time(s) {
-                Some(t) => *per_minute.entry(minute_start(t)).or_default() += 1,
-                None => failures_without_time += 1,
+                Some(t) => *self.per_minute.entry(minute_start(t)).or_default() += 1,
+                None => self.failures_without_time += 1,
             }
+            self.by_failure_class
+                .entry(s.failure_class.map(|c| c.as_str()))
+                .or_default()
+                .add(s, span);
         }
-    }
-
-    let by_client = breakdown(sessions, |s| Some(s.client_addr.as_deref()));
-    let by_failure_class = breakdown(sessions, |s| {
-        (s.outcome == Outcome::Failure).then(|| s.failure_class.map(|c| c.as_str()))
-    });
-    let by_server = breakdown(sessions, |s| Some(Some(&*s.server)));
-    let by_database = breakdown(sessions, |s| Some(s.database.as_deref()));
-
-    // Users, with the attempts per client of each.
-    let mut users: HashMap<Option<&str>, (Acc, HashMap<&str, u64>)> = HashMap::new();
-    for s in sessions {
-        let (acc, clients) = users.entry(s.user.as_deref()).or_default();
-        acc.add(s);
-        if let Some(client) = s.client_addr.as_deref() {
+        let client = self.names.intern(s.client_addr);
+        let server = self.names.intern(Some(s.server));
+        let database = self.names.intern(s.database);
+        let user = self.names.intern(s.user);
+        self.by_client.entry(client).or_default().add(s, span);
+        self.by_server.entry(server).or_default().add(s, span);
+        self.by_database.entry(database).or_default().add(s, span);
+        let (acc, clients) = self.by_user.entry(user).or_default();
+        acc.add(s, span);
+        if client != NO_NAME {
             *clients.entry(client).or_default() += 1;
         }
     }
-    let mut by_user: Vec<UserRow> = users
-        .into_iter()
-        .map(|(user, (acc, clients))| {
-            let mut clients: Vec<(&str, u64)> = clients.into_iter().collect();
-            clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-            UserRow {
-                row: acc.into_row(user),
-                distinct_clients: clients.len(),
-                clients: clients.into_iter().map(|(c, _)| c.to_owned()).collect(),
-            }
-        })
-        .collect();
-    by_user.sort_by(|a, b| order(&a.row, &b.row));
 
-    let mut failures_per_minute: Vec<MinuteCount> = per_minute
-        .into_iter()
-        .map(|(minute_ms, failures)| MinuteCount {
-            minute_ms,
-            failures,
-        })
-        .collect();
-    failures_per_minute.sort_by_key(|m| m.minute_ms);
-    // Earliest minute among the highest counts.
-    let peak_minute = failures_per_minute
-        .iter()
-        .copied()
-        .reduce(|best, m| if m.failures > best.failures { m } else { best });
+    /// The statistics of every session added.
+    pub fn finish(self) -> Summary {
+        let names = &self.names;
+        let rows = |map: HashMap<u32, Acc>| -> Vec<Row> {
+            let mut rows: Vec<Row> = map
+                .into_iter()
+                .map(|(k, acc)| acc.into_row(names.name(k)))
+                .collect();
+            rows.sort_by(order);
+            rows
+        };
+        let by_client = rows(self.by_client);
+        let by_server = rows(self.by_server);
+        let by_database = rows(self.by_database);
+        let mut by_failure_class: Vec<Row> = self
+            .by_failure_class
+            .into_iter()
+            .map(|(k, acc)| acc.into_row(k))
+            .collect();
+        by_failure_class.sort_by(order);
 
-    Summary {
-        totals,
-        first_seen,
-        last_seen,
-        by_user,
-        by_client,
-        by_failure_class,
-        by_server,
-        by_database,
-        failures_per_minute,
-        peak_minute,
-        failures_without_time,
+        let mut by_user: Vec<UserRow> = self
+            .by_user
+            .into_iter()
+            .map(|(user, (acc, clients))| {
+                let mut clients: Vec<(&str, u64)> = clients
+                    .into_iter()
+                    .filter_map(|(c, n)| Some((names.name(c)?, n)))
+                    .collect();
+                clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                UserRow {
+                    row: acc.into_row(names.name(user)),
+                    distinct_clients: clients.len(),
+                    clients: clients.into_iter().map(|(c, _)| c.to_owned()).collect(),
+                }
+            })
+            .collect();
+        by_user.sort_by(|a, b| order(&a.row, &b.row));
+
+        let mut failures_per_minute: Vec<MinuteCount> = self
+            .per_minute
+            .into_iter()
+            .map(|(minute_ms, failures)| MinuteCount {
+                minute_ms,
+                failures,
+            })
+            .collect();
+        failures_per_minute.sort_by_key(|m| m.minute_ms);
+        // Earliest minute among the highest counts.
+        let peak_minute = failures_per_minute
+            .iter()
+            .copied()
+            .reduce(|best, m| if m.failures > best.failures { m } else { best });
+
+        Summary {
+            totals: self.totals,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            by_user,
+            by_client,
+            by_failure_class,
+            by_server,
+            by_database,
+            failures_per_minute,
+            peak_minute,
+            failures_without_time: self.failures_without_time,
+        }
     }
+}
+
+/// Computes the statistics of `sessions` (already filtered), in any order:
+/// a [`Tally`] of them.
+pub fn summarize(sessions: &[SessionFacts]) -> Summary {
+    let mut tally = Tally::default();
+    for s in sessions {
+        tally.add(&SessionView::of_facts(s));
+    }
+    tally.finish()
 }
 
 /// The start of the UTC minute containing `ms`.
@@ -676,6 +814,234 @@ pub(crate) mod tests {
     fn empty_input() {
         let sum = summarize(&[]);
         assert_eq!(sum, Summary::default());
+    }
+
+    /// A small deterministic generator (tests only).
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn below(&mut self, n: u64) -> u64 {
+            // splitmix64
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) % n.max(1)
+        }
+
+        pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[self.below(items.len() as u64) as usize]
+        }
+
+        pub fn shuffle<T>(&mut self, items: &mut [T]) {
+            for i in (1..items.len()).rev() {
+                let j = self.below(i as u64 + 1) as usize;
+                items.swap(i, j);
+            }
+        }
+    }
+
+    /// Random facts over few names and a few hours, with the awkward cases:
+    /// missing times, users, clients; shared times and session ids; IAM
+    /// attributions of every kind.
+    pub fn random_facts(rng: &mut Rng, n: usize) -> Vec<SessionFacts> {
+        use crate::cloud::{IamCandidate, MatchKind};
+        let users = ["alice", "bob", "carol", "dave", "erin", "frank", "postgres"];
+        let clients = [
+            "10.0.0.1",
+            "10.0.0.2",
+            "10.0.0.3",
+            "192.0.2.9",
+            "[local]",
+            "h",
+        ];
+        let classes = [
+            FailureClass::Password,
+            FailureClass::Pam,
+            FailureClass::RoleMissing,
+            FailureClass::NoHbaEntry,
+            FailureClass::TooManyClients,
+        ];
+        let time = |rng: &mut Rng| -> Option<i64> {
+            (rng.below(20) != 0).then(|| T0 + (rng.below(4 * 3600) as i64) * 1000)
+        };
+        (0..n)
+            .map(|i| {
+                let outcome = match rng.below(3) {
+                    0 => Outcome::Success,
+                    1 => Outcome::Failure,
+                    _ => Outcome::Abandoned,
+                };
+                let start_ms = time(rng);
+                let end_ms = match rng.below(3) {
+                    0 => None,
+                    1 => start_ms,
+                    _ => start_ms.map(|t| t + rng.below(600_000) as i64),
+                };
+                let pid = rng.below(50) as u32;
+                // Some ids repeat, so ties reach the last keys.
+                let session_id = match rng.below(10) {
+                    0 => format!("dup/{}", rng.below(3)),
+                    _ => format!("s/{i}"),
+                };
+                let iam = match rng.below(4) {
+                    0 => {
+                        let kind = MatchKind::ALL[rng.below(5) as usize];
+                        Some(Box::new(IamAttribution {
+                            kind,
+                            best: (rng.below(3) != 0).then(|| IamCandidate {
+                                principal_arn: format!(
+                                    "arn:aws:sts::1:assumed-role/r/{}",
+                                    rng.below(3)
+                                ),
+                                ..IamCandidate::default()
+                            }),
+                            candidate_count: 0,
+                            candidates: Vec::new(),
+                            reason: None,
+                            policy_principals: [None, Some(0), Some(2)][rng.below(3) as usize],
+                            address_known: [None, Some(false), Some(true)][rng.below(3) as usize],
+                            foreign_account: (rng.below(2) == 0)
+                                .then(|| format!("{}", 100 + rng.below(2))),
+                        }))
+                    }
+                    _ => None,
+                };
+                SessionFacts {
+                    session_id: session_id.into(),
+                    server: Arc::from(["db1", "db2"][rng.below(2) as usize]),
+                    pid,
+                    start_ms,
+                    end_ms,
+                    last_ms: end_ms.or(start_ms).map(|t| t + rng.below(3) as i64),
+                    outcome,
+                    failure_class: (outcome == Outcome::Failure && rng.below(10) != 0)
+                        .then(|| classes[rng.below(classes.len() as u64) as usize]),
+                    user: (rng.below(8) != 0).then(|| Arc::from(rng.pick(&users))),
+                    database: (rng.below(5) != 0)
+                        .then(|| Arc::from(["app", "db"][rng.below(2) as usize])),
+                    client_addr: (rng.below(8) != 0).then(|| Arc::from(rng.pick(&clients))),
+                    suspect: rng.below(30) == 0,
+                    iam,
+                }
+            })
+            .collect()
+    }
+
+    /// `summarize` as it was before the [`Tally`]: a batch over sorted facts.
+    fn batch_summarize(sessions: &[SessionFacts]) -> Summary {
+        fn breakdown<'s>(
+            sessions: &'s [SessionFacts],
+            key: impl Fn(&'s SessionFacts) -> Option<Option<&'s str>>,
+        ) -> Vec<Row> {
+            let mut map: HashMap<Option<&str>, Acc> = HashMap::new();
+            for s in sessions {
+                if let Some(k) = key(s) {
+                    let v = SessionView::of_facts(s);
+                    map.entry(k).or_default().add(&v, span(&v));
+                }
+            }
+            let mut rows: Vec<Row> = map.into_iter().map(|(k, acc)| acc.into_row(k)).collect();
+            rows.sort_by(order);
+            rows
+        }
+        let mut totals = Totals::default();
+        let mut first_seen = None;
+        let mut last_seen = None;
+        let mut per_minute: HashMap<i64, u64> = HashMap::new();
+        let mut failures_without_time = 0;
+        for s in sessions {
+            let v = SessionView::of_facts(s);
+            totals.attempts += 1;
+            match s.outcome {
+                Outcome::Success => totals.success += 1,
+                Outcome::Failure => totals.failure += 1,
+                Outcome::Abandoned => totals.abandoned += 1,
+            }
+            if s.suspect {
+                totals.suspect += 1;
+            }
+            let (first, last) = span(&v);
+            if first.is_none() {
+                totals.without_time += 1;
+            }
+            first_seen = min_opt(first_seen, first);
+            last_seen = max_opt(last_seen, last);
+            if s.outcome == Outcome::Failure {
+                match session_time(&v) {
+                    Some(t) => *per_minute.entry(minute_start(t)).or_default() += 1,
+                    None => failures_without_time += 1,
+                }
+            }
+        }
+        let by_client = breakdown(sessions, |s| Some(s.client_addr.as_deref()));
+        let by_failure_class = breakdown(sessions, |s| {
+            (s.outcome == Outcome::Failure).then(|| s.failure_class.map(|c| c.as_str()))
+        });
+        let by_server = breakdown(sessions, |s| Some(Some(&*s.server)));
+        let by_database = breakdown(sessions, |s| Some(s.database.as_deref()));
+        let mut users: HashMap<Option<&str>, (Acc, HashMap<&str, u64>)> = HashMap::new();
+        for s in sessions {
+            let v = SessionView::of_facts(s);
+            let (acc, clients) = users.entry(s.user.as_deref()).or_default();
+            acc.add(&v, span(&v));
+            if let Some(client) = s.client_addr.as_deref() {
+                *clients.entry(client).or_default() += 1;
+            }
+        }
+        let mut by_user: Vec<UserRow> = users
+            .into_iter()
+            .map(|(user, (acc, clients))| {
+                let mut clients: Vec<(&str, u64)> = clients.into_iter().collect();
+                clients.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                UserRow {
+                    row: acc.into_row(user),
+                    distinct_clients: clients.len(),
+                    clients: clients.into_iter().map(|(c, _)| c.to_owned()).collect(),
+                }
+            })
+            .collect();
+        by_user.sort_by(|a, b| order(&a.row, &b.row));
+        let mut failures_per_minute: Vec<MinuteCount> = per_minute
+            .into_iter()
+            .map(|(minute_ms, failures)| MinuteCount {
+                minute_ms,
+                failures,
+            })
+            .collect();
+        failures_per_minute.sort_by_key(|m| m.minute_ms);
+        let peak_minute = failures_per_minute
+            .iter()
+            .copied()
+            .reduce(|best, m| if m.failures > best.failures { m } else { best });
+        Summary {
+            totals,
+            first_seen,
+            last_seen,
+            by_user,
+            by_client,
+            by_failure_class,
+            by_server,
+            by_database,
+            failures_per_minute,
+            peak_minute,
+            failures_without_time,
+        }
+    }
+
+    #[test]
+    fn tally_in_any_order_equals_the_batch() {
+        let mut rng = Rng(7);
+        for round in 0..30 {
+            let n = [0, 1, 2, 10, 100, 400][round % 6];
+            let mut facts = random_facts(&mut rng, n);
+            sort_facts(&mut facts);
+            let batch = batch_summarize(&facts);
+            for _ in 0..3 {
+                rng.shuffle(&mut facts);
+                assert_eq!(summarize(&facts), batch, "round {round}");
+            }
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::findings::{Finding, Severity, Thresholds};
+use crate::findings::{Finding, SessionIds, Severity, Thresholds};
 use crate::sink::table;
 use crate::summary::{MinuteCount, Row, Summary, UserRow};
 use crate::time::format_rfc3339_ms;
@@ -83,9 +83,18 @@ struct WireFinding<'a> {
     last_seen: Option<String>,
     count: usize,
     distinct_users: Option<usize>,
-    sessions: &'a [String],
-    successes: &'a [String],
+    sessions: WireIds<'a>,
+    successes: WireIds<'a>,
     summary: &'a str,
+}
+
+/// Session ids as a JSON array of strings.
+struct WireIds<'a>(&'a SessionIds);
+
+impl Serialize for WireIds<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
 }
 
 #[derive(Serialize)]
@@ -179,8 +188,8 @@ fn wire_finding(f: &Finding) -> WireFinding<'_> {
         last_seen: time(Some(f.last_ms)),
         count: f.count,
         distinct_users: f.distinct_users,
-        sessions: &f.sessions,
-        successes: &f.successes,
+        sessions: WireIds(&f.sessions),
+        successes: WireIds(&f.successes),
         summary: &f.summary,
     }
 }
@@ -497,12 +506,8 @@ fn severity_label(severity: Severity, colour: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-fn id_list(ids: &[String]) -> String {
-    let mut text: Vec<String> = ids
-        .iter()
-        .take(FINDING_SESSIONS)
-        .map(|id| escape_text(id))
-        .collect();
+fn id_list(ids: &SessionIds) -> String {
+    let mut text: Vec<String> = ids.iter().take(FINDING_SESSIONS).map(escape_text).collect();
     let shown = text.len();
     let mut joined = std::mem::take(&mut text).join(", ");
     if ids.len() > shown {
