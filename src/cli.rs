@@ -110,7 +110,9 @@ struct InputArgs {
     /// Do not print the per-input stats lines.
     #[arg(long, short)]
     quiet: bool,
-    /// Worker threads (default: the number of CPUs).
+    /// Threads that parse (default: the number of CPUs): N-1 decode ahead
+    /// while one runs the in-order stage; output is written on a thread of
+    /// its own.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     /// Bytes per unit of parallel work (tuning and tests).

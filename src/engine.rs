@@ -21,7 +21,9 @@ use crate::source::{self, Block, InputSpec, SourceError};
 /// How the engine splits and schedules work.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Worker threads (1 = everything on the calling thread).
+    /// Threads that parse, the calling thread included: it runs the
+    /// in-order stage while `threads - 1` pool workers decode the next batch
+    /// (1 = everything on the calling thread).
     pub threads: usize,
     /// Target chunk size in bytes (one unit of parallel work).
     pub chunk_bytes: usize,
@@ -64,10 +66,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(options: EngineOptions) -> io::Result<Engine> {
+        // The calling thread is one of the threads: it runs the sequential
+        // stage while the pool decodes the next batch.
         let pool = if options.threads > 1 {
             Some(
                 rayon::ThreadPoolBuilder::new()
-                    .num_threads(options.threads)
+                    .num_threads(options.threads - 1)
                     .thread_name(|i| format!("pgtrail-worker-{i}"))
                     .build()
                     .map_err(io::Error::other)?,
