@@ -8,15 +8,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// bundled mimalloc v3, which libmimalloc-sys does not name).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+/// How long freed memory stays mapped before mimalloc returns it.
+const PURGE_DELAY_MS: std::os::raw::c_long = 10;
+
 fn main() {
-    // Give freed pages back at once instead of after the default delay: with
-    // it, batches in flight on two threads kept ~30 % more memory resident.
-    // (Built with `no_thp`: refaulting 2 MiB transparent huge pages after
-    // each purge cost more than it saved.)
+    // Give freed pages back after 10 ms. With a delay of 0, pages freed
+    // between two batches were returned and faulted in again at once: 4-5 s
+    // of system time on the 1 GB benchmark for `parse` and `summary`
+    // (1.5-2.6 s at 10 ms); 10 ms costs 1-12 MB of peak RSS (see
+    // benches/RESULTS.md). (Built with `no_thp`: refaulting 2 MiB
+    // transparent huge pages after each purge cost more than it saved.)
     // `MIMALLOC_PURGE_DELAY` in the environment still wins (tuning).
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: called before any other thread exists; the option is an integer.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
     }
     std::process::exit(pgtrail::cli::main());
 }
