@@ -1257,7 +1257,10 @@ fn run_summary(args: SummaryArgs) -> i32 {
     let findings = match collector.finish() {
         Ok(findings) => findings,
         Err(e) => {
-            note!("pgtrail: error: reading back the successful logins set aside: {e}");
+            note!(
+                "pgtrail: error: reading back the successful logins set aside in a temporary file in {}: {e}",
+                std::env::temp_dir().display()
+            );
             return exit::OUTPUT_ERROR;
         }
     };
