@@ -84,6 +84,9 @@ pub struct Extractor<'c> {
     pub messages: MessageText,
     pub out: Vec<Out>,
     pub stats: Stats,
+    /// Events per kind (indexed like [`EventKind::ALL`]), added to `stats`
+    /// by [`Self::finish`]: cheaper than a map update per event.
+    kind_counts: [u64; EventKind::ALL.len()],
 }
 
 impl<'c> Extractor<'c> {
@@ -96,6 +99,7 @@ impl<'c> Extractor<'c> {
             messages: MessageText::Every,
             out: Vec::new(),
             stats: Stats::default(),
+            kind_counts: [0; EventKind::ALL.len()],
         }
     }
 
@@ -131,7 +135,7 @@ impl<'c> Extractor<'c> {
 
     fn emit(&mut self, event: Event, tls_pending: bool) {
         self.stats.events += 1;
-        *self.stats.events_by_kind.entry(event.kind).or_default() += 1;
+        self.kind_counts[event.kind as usize] += 1;
         self.out.push(Out::Event {
             event: Box::new(event),
             tls_pending,
@@ -219,7 +223,7 @@ impl<'c> Extractor<'c> {
         if let (Some(file), Some(line)) =
             (found.get(Field::HbaFile), found.get(Field::HbaLineNumber))
         {
-            event.hba_line = Some(compact_str::format_compact!("{file}:{line}"));
+            event.hba_line = Some(hba_location(file, line));
         }
         event.ssl_protocol = get(Field::SslProtocol);
         event.ssl_cipher = get(Field::SslCipher);
@@ -268,9 +272,23 @@ impl<'c> Extractor<'c> {
     }
 
     /// Ends the chunk; returns what it produced and the stats.
-    pub fn finish(self) -> (Vec<Out>, Stats) {
+    pub fn finish(mut self) -> (Vec<Out>, Stats) {
+        for (&kind, &count) in EventKind::ALL.iter().zip(&self.kind_counts) {
+            if count > 0 {
+                *self.stats.events_by_kind.entry(kind).or_default() += count;
+            }
+        }
         (self.out, self.stats)
     }
+}
+
+/// `file:line` of a pg_hba.conf rule.
+fn hba_location(file: &str, line: &str) -> Text {
+    let mut location = Text::with_capacity(file.len() + 1 + line.len());
+    location.push_str(file);
+    location.push(':');
+    location.push_str(line);
+    location
 }
 
 /// The client of a process, as `connection received` said.

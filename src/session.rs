@@ -195,11 +195,24 @@ impl Session {
         self.ssl_cipher = None;
     }
 
-    fn base_id(&self) -> String {
+    /// `server/pid/start-ms` (`-` for an unknown start), with `#n` when
+    /// `n > 1`: the id of the `n`th attempt of a process in one tick.
+    fn format_id(&self, n: usize) -> String {
+        let mut numbers = itoa::Buffer::new();
+        let mut id = String::with_capacity(self.server.len() + 32);
+        id.push_str(&self.server);
+        id.push('/');
+        id.push_str(numbers.format(self.pid));
+        id.push('/');
         match self.start_ms {
-            Some(ms) => format!("{}/{}/{}", self.server, self.pid, ms),
-            None => format!("{}/{}/-", self.server, self.pid),
+            Some(ms) => id.push_str(numbers.format(ms)),
+            None => id.push('-'),
         }
+        if n > 1 {
+            id.push('#');
+            id.push_str(numbers.format(n));
+        }
+        id
     }
 
     /// Takes what the session does not know yet from `event` (moving the
@@ -277,10 +290,9 @@ impl LogClock {
     }
 }
 
-/// The id base a process's last session got, its start, and how many
-/// sessions used it.
+/// The start of a process's last session (which makes its id base) and
+/// how many sessions used that base.
 struct LastId {
-    base: String,
     start_ms: Option<i64>,
     uses: usize,
 }
@@ -516,16 +528,15 @@ impl Stitcher {
     /// Gives a session its id: the base, `#2`, `#3`… for a pid reused
     /// within one timestamp tick.
     fn assign_id(&mut self, session: &mut Session) {
-        let base = session.base_id();
+        // Same server and pid (the key) and the same start: the same base.
         let key = (session.server.clone(), session.pid);
         let n = match self.last_id.get_mut(&key) {
-            Some(last) if last.base == base => {
+            Some(last) if last.start_ms == session.start_ms => {
                 last.uses += 1;
                 last.uses
             }
             _ => {
                 let last = LastId {
-                    base: base.clone(),
                     start_ms: session.start_ms,
                     uses: 1,
                 };
@@ -533,7 +544,7 @@ impl Stitcher {
                 1
             }
         };
-        session.session_id = if n == 1 { base } else { format!("{base}#{n}") };
+        session.session_id = session.format_id(n);
     }
 
     /// Successful logins not yet announced, for live inputs (`audit
