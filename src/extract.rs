@@ -20,7 +20,7 @@ use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason, Te
 use crate::message::{Catalog, Field, Match};
 use crate::pipeline::MessageText;
 use crate::record::{Item, Label, Record, Unparsed};
-use crate::session::LogClock;
+use crate::session::{LogClock, ProcessKey, ServerIds};
 
 /// Per-input counters, printed as the stats line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -311,8 +311,6 @@ pub const TLS_HOLD_EVENTS: usize = 4096;
 /// `application_name` (NAMEDATALEN - 1); the message keeps it all.
 const MAX_GUC_NAME: usize = 63;
 
-type ProcessKey = (Arc<str>, u32);
-
 /// The sequential stage: cross-record facts, in input order. One enricher
 /// serves a whole run (state is keyed by server and pid).
 pub struct Enricher<'c> {
@@ -325,6 +323,7 @@ pub struct Enricher<'c> {
     /// The waiting `authorized` event of a process, by sequence number.
     waiting: HashMap<ProcessKey, u64>,
     clock: LogClock,
+    servers: ServerIds,
 }
 
 impl<'c> Enricher<'c> {
@@ -336,6 +335,7 @@ impl<'c> Enricher<'c> {
             front_seq: 0,
             waiting: HashMap::new(),
             clock: LogClock::default(),
+            servers: ServerIds::default(),
         }
     }
 
@@ -344,22 +344,28 @@ impl<'c> Enricher<'c> {
     /// Past `MAX_OPEN_SESSIONS` remembered clients, the oldest are
     /// forgotten too (processes that never log their end).
     fn sweep(&mut self) {
-        let now = &self.clock.now;
-        self.clients.retain(|(server, _), client| {
+        let clock = &self.clock;
+        self.clients.retain(|&(server, _), client| {
             client.authorized
-                || match (client.since_ms, now.get(server)) {
-                    (Some(since), Some(&now)) => now - since <= crate::session::ABANDON_AFTER_MS,
+                || match (client.since_ms, clock.now(server)) {
+                    (Some(since), Some(now)) => now - since <= crate::session::ABANDON_AFTER_MS,
                     _ => true,
                 }
         });
         let bound = crate::session::MAX_OPEN_SESSIONS;
         if self.clients.len() > bound {
-            let mut by_age: Vec<(Option<i64>, ProcessKey)> = self
+            // Oldest first; ties by server name and pid (not by id: the
+            // order must not depend on which server was seen first).
+            let mut by_age: Vec<(Option<i64>, &str, u32, ProcessKey)> = self
                 .clients
                 .iter()
-                .map(|(key, client)| (client.since_ms, key.clone()))
+                .map(|(&key, client)| (client.since_ms, self.servers.name(key.0), key.1, key))
                 .collect();
             by_age.sort();
+            let by_age: Vec<(Option<i64>, ProcessKey)> = by_age
+                .into_iter()
+                .map(|(since, _, _, key)| (since, key))
+                .collect();
             let excess = self.clients.len() - bound * 3 / 4;
             for (_, key) in by_age.into_iter().take(excess) {
                 self.clients.remove(&key);
@@ -371,6 +377,7 @@ impl<'c> Enricher<'c> {
     pub fn push(&mut self, out: Out, emit: &mut dyn FnMut(Box<Event>)) {
         match out {
             Out::AppSeen { server, pid, app } => {
+                let server = self.servers.id(&server);
                 if let Some(seq) = self.waiting.remove(&(server, pid)) {
                     let catalog = self.catalog;
                     if let Some((event, waiting)) = self.slot(seq) {
@@ -383,8 +390,9 @@ impl<'c> Enricher<'c> {
                 mut event,
                 tls_pending,
             } => {
-                self.enrich(&mut event);
-                let key = event.pid.map(|pid| (event.server.clone(), pid));
+                let server = self.servers.id(&event.server);
+                self.enrich(&mut event, server);
+                let key = event.pid.map(|pid| (server, pid));
                 if let Some(key) = &key
                     && matches!(
                         event.kind,
@@ -437,7 +445,8 @@ impl<'c> Enricher<'c> {
                 break;
             };
             if waiting && let Some(pid) = event.pid {
-                self.waiting.remove(&(event.server.clone(), pid));
+                let server = self.servers.id(&event.server);
+                self.waiting.remove(&(server, pid));
             }
             self.front_seq += 1;
             emit(event);
@@ -450,8 +459,10 @@ impl<'c> Enricher<'c> {
         self.release(emit, 0);
     }
 
-    fn enrich(&mut self, event: &mut Event) {
-        if self.clock.tick(event) {
+    /// Fills what earlier records of the process said; `server` is the
+    /// id of the event's server.
+    fn enrich(&mut self, event: &mut Event, server: u32) {
+        if self.clock.tick(server, event.time_ms) {
             self.sweep();
         }
         if event.kind == EventKind::Suspect {
@@ -459,16 +470,13 @@ impl<'c> Enricher<'c> {
                 // The prefix broke before %p: the client's address and port
                 // (written before the raw names) identify the process whose
                 // `received` record carried the same.
-                event.pid = self.pid_of_client(
-                    &event.server,
-                    event.client_addr.as_deref(),
-                    event.client_port,
-                );
+                event.pid =
+                    self.pid_of_client(server, event.client_addr.as_deref(), event.client_port);
             }
             return;
         }
         let Some(pid) = event.pid else { return };
-        let key = (event.server.clone(), pid);
+        let key = (server, pid);
         if let Some(client) = self.clients.get(&key) {
             if event.client_addr.is_none() {
                 event.client_addr = Some(client.addr.clone());
@@ -508,17 +516,12 @@ impl<'c> Enricher<'c> {
 
     /// The process whose `connection received` named this client address
     /// and port; none when two open processes match.
-    fn pid_of_client(
-        &self,
-        server: &Arc<str>,
-        addr: Option<&str>,
-        port: Option<u16>,
-    ) -> Option<u32> {
+    fn pid_of_client(&self, server: u32, addr: Option<&str>, port: Option<u16>) -> Option<u32> {
         let (addr, port) = (addr?, port?);
         let mut found = self
             .clients
             .iter()
-            .filter(|((s, _), c)| s == server && c.addr == addr && c.port == Some(port))
+            .filter(|((s, _), c)| *s == server && c.addr == addr && c.port == Some(port))
             .map(|((_, pid), _)| *pid);
         let pid = found.next()?;
         found.next().is_none().then_some(pid)

@@ -250,15 +250,60 @@ impl Session {
 pub struct Stitcher {
     /// Boxed: a session is large, and moving it in and out of the table
     /// showed up in profiles.
-    open: HashMap<(Arc<str>, u32), Box<Session>>,
+    open: HashMap<ProcessKey, Box<Session>>,
     /// Boxed like `open`: ended sessions move through several hands (the
     /// filter, the correlator, the output thread) without being copied.
     #[allow(clippy::vec_box)]
     done: Vec<Box<Session>>,
     /// The last id base of each process, its start and how often it was
     /// used: a pid reused within one timestamp tick gets `#2`, `#3`…
-    last_id: HashMap<(Arc<str>, u32), LastId>,
+    last_id: HashMap<ProcessKey, LastId>,
     clock: LogClock,
+    servers: ServerIds,
+}
+
+/// A process of a run: the [`ServerIds`] id of its server, and its pid.
+pub(crate) type ProcessKey = (u32, u32);
+
+/// Small dense ids for the server names of a run, so that the per-process
+/// tables of the sequential stage hash and compare two integers instead of
+/// a name. Events of one chunk share one `Arc` of their server's name, so
+/// the id of the previous event's server is nearly always the answer.
+#[derive(Default)]
+pub(crate) struct ServerIds {
+    ids: HashMap<Arc<str>, u32>,
+    /// The names, by id.
+    names: Vec<Arc<str>>,
+    /// The previous lookup. Holding the `Arc` keeps its allocation alive,
+    /// so an equal pointer is the same name.
+    last: Option<(Arc<str>, u32)>,
+}
+
+impl ServerIds {
+    /// The id of `server`, given out in order of first appearance.
+    pub(crate) fn id(&mut self, server: &Arc<str>) -> u32 {
+        if let Some((last, id)) = &self.last
+            && Arc::ptr_eq(last, server)
+        {
+            return *id;
+        }
+        let id = match self.ids.get(server) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+                self.names.push(server.clone());
+                self.ids.insert(server.clone(), id);
+                id
+            }
+        };
+        self.last = Some((server.clone(), id));
+        id
+    }
+
+    /// The name of the server with this id.
+    pub(crate) fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", |name| name)
+    }
 }
 
 /// The log's own clock: the latest event time seen per server, and when
@@ -266,20 +311,22 @@ pub struct Stitcher {
 /// wall time, so results depend only on the input.
 #[derive(Default)]
 pub(crate) struct LogClock {
-    pub(crate) now: HashMap<Arc<str>, i64>,
+    /// The latest time of each server, by [`ServerIds`] id.
+    pub(crate) now: Vec<Option<i64>>,
     since_sweep: usize,
 }
 
 impl LogClock {
-    /// Advances the clock; true when a sweep is due (every `SWEEP_EVERY` events).
-    pub(crate) fn tick(&mut self, event: &Event) -> bool {
-        if let Some(t) = event.time_ms {
-            match self.now.get_mut(&event.server) {
-                Some(now) => *now = (*now).max(t),
-                None => {
-                    self.now.insert(event.server.clone(), t);
-                }
+    /// Advances the clock of `server` (an id) to `time_ms`; true when a
+    /// sweep is due (every `SWEEP_EVERY` events).
+    pub(crate) fn tick(&mut self, server: u32, time_ms: Option<i64>) -> bool {
+        if let Some(t) = time_ms {
+            let index = server as usize;
+            if index >= self.now.len() {
+                self.now.resize(index + 1, None);
             }
+            let now = &mut self.now[index];
+            *now = Some(now.map_or(t, |now| now.max(t)));
         }
         self.since_sweep += 1;
         if self.since_sweep >= SWEEP_EVERY {
@@ -288,6 +335,16 @@ impl LogClock {
         }
         false
     }
+
+    /// The latest time of `server` (an id), if it logged one.
+    pub(crate) fn now(&self, server: u32) -> Option<i64> {
+        now_of(&self.now, server)
+    }
+}
+
+/// The time of `server` (an id) in a [`LogClock::now`] table.
+pub(crate) fn now_of(now: &[Option<i64>], server: u32) -> Option<i64> {
+    now.get(server as usize).copied().flatten()
 }
 
 /// The start of a process's last session (which makes its id base) and
@@ -332,11 +389,12 @@ impl Stitcher {
     /// engine hands events out: an event is large, moving it showed up in
     /// profiles).
     pub fn push_owned(&mut self, mut event: Box<Event>) {
-        if self.clock.tick(&event) {
+        let server = self.servers.id(&event.server);
+        if self.clock.tick(server, event.time_ms) {
             self.sweep();
         }
         let Some(pid) = event.pid else { return };
-        let key = (event.server.clone(), pid);
+        let key = (server, pid);
         if event.kind == EventKind::Suspect {
             // Untrusted text never changes a session's fields; the session
             // is flagged and the location kept.
@@ -360,7 +418,7 @@ impl Stitcher {
         // off, or the input starts mid-session) still form a session.
         let session = self
             .open
-            .entry(key.clone())
+            .entry(key)
             .or_insert_with(|| Box::new(Session::new(event.server.clone(), pid, event.time_ms)));
         session.absorb(&mut event);
         match event.kind {
@@ -466,36 +524,40 @@ impl Stitcher {
     /// [`ABANDON_AFTER_MS`]) and forgets ids that can no longer collide.
     /// Deterministic: it depends only on the event stream.
     fn sweep(&mut self) {
-        self.sweep_at(self.clock.now.clone());
+        let now = std::mem::take(&mut self.clock.now);
+        self.sweep_at(&now);
+        self.clock.now = now;
     }
 
-    /// [`Self::sweep`] as if the latest time of each server were `now`.
-    fn sweep_at(&mut self, now: HashMap<Arc<str>, i64>) {
-        let stale: Vec<(Arc<str>, u32)> = self
+    /// [`Self::sweep`] as if the latest time of each server were `now`
+    /// (by server id).
+    fn sweep_at(&mut self, now: &[Option<i64>]) {
+        let stale: Vec<ProcessKey> = self
             .open
             .iter()
-            .filter(|(_, s)| {
+            .filter(|&(&(server, _), s)| {
                 !(s.authorized || s.established || s.terminated)
-                    && match (s.last_ms, now.get(&s.server)) {
-                        (Some(last), Some(&now)) => now - last > ABANDON_AFTER_MS,
+                    && match (s.last_ms, now_of(now, server)) {
+                        (Some(last), Some(now)) => now - last > ABANDON_AFTER_MS,
                         _ => false,
                     }
             })
-            .map(|(k, _)| k.clone())
+            .map(|(&k, _)| k)
             .collect();
         let mut stale: Vec<Box<Session>> =
             stale.iter().filter_map(|k| self.open.remove(k)).collect();
         if self.open.len() > MAX_OPEN_SESSIONS {
-            let mut by_activity: Vec<&Session> = self.open.values().map(|s| &**s).collect();
-            by_activity.sort_by(|a, b| {
+            let mut by_activity: Vec<(&ProcessKey, &Session)> =
+                self.open.iter().map(|(k, s)| (k, &**s)).collect();
+            by_activity.sort_by(|(_, a), (_, b)| {
                 (a.last_ms, a.start_ms, &a.server, a.pid)
                     .cmp(&(b.last_ms, b.start_ms, &b.server, b.pid))
             });
             let excess = self.open.len() - MAX_OPEN_SESSIONS * 3 / 4;
-            let evicted: Vec<(Arc<str>, u32)> = by_activity
+            let evicted: Vec<ProcessKey> = by_activity
                 .into_iter()
                 .take(excess)
-                .map(|s| (s.server.clone(), s.pid))
+                .map(|(&k, _)| k)
                 .collect();
             for key in evicted {
                 if let Some(session) = self.open.remove(&key) {
@@ -509,11 +571,12 @@ impl Stitcher {
         }
         // A later attempt can only share an id with one that started in the
         // same timestamp tick (a second at most).
-        self.last_id
-            .retain(|(server, _), last| match (last.start_ms, now.get(server)) {
-                (Some(start), Some(&now)) => now - start <= 2_000,
+        self.last_id.retain(
+            |&(server, _), last| match (last.start_ms, now_of(now, server)) {
+                (Some(start), Some(now)) => now - start <= 2_000,
                 _ => true,
-            });
+            },
+        );
     }
 
     /// Assigns the session id (unless announced already) and hands the
@@ -529,7 +592,7 @@ impl Stitcher {
     /// within one timestamp tick.
     fn assign_id(&mut self, session: &mut Session) {
         // Same server and pid (the key) and the same start: the same base.
-        let key = (session.server.clone(), session.pid);
+        let key = (self.servers.id(&session.server), session.pid);
         let n = match self.last_id.get_mut(&key) {
             Some(last) if last.start_ms == session.start_ms => {
                 last.uses += 1;
@@ -555,27 +618,26 @@ impl Stitcher {
     /// pid) order; the copy handed out has its final id, outcome success
     /// and no end.
     pub fn take_established(&mut self, quiet_ms: i64) -> Vec<Session> {
-        let clock = &self.clock.now;
-        let mut ready: Vec<(Option<i64>, Arc<str>, u32)> = self
+        let clock = &self.clock;
+        let mut ready: Vec<(Option<i64>, Arc<str>, u32, ProcessKey)> = self
             .open
-            .values()
-            .filter(|s| {
+            .iter()
+            .filter(|&(&(server, _), s)| {
                 !s.logon_announced
                     && s.authorized
                     && (s.established
-                        || match (s.authorized_ms, clock.get(&s.server)) {
-                            (Some(at), Some(&now)) => {
+                        || match (s.authorized_ms, clock.now(server)) {
+                            (Some(at), Some(now)) => {
                                 now.saturating_add(quiet_ms) - at >= ESTABLISHED_AFTER_MS
                             }
                             _ => false,
                         })
             })
-            .map(|s| (s.start_ms, s.server.clone(), s.pid))
+            .map(|(&key, s)| (s.start_ms, s.server.clone(), s.pid, key))
             .collect();
         ready.sort();
         let mut announced = Vec::with_capacity(ready.len());
-        for (_, server, pid) in ready {
-            let key = (server, pid);
+        for (_, _, _, key) in ready {
             let Some(mut session) = self.open.remove(&key) else {
                 continue;
             };
@@ -596,11 +658,13 @@ impl Stitcher {
     /// whose log clock stops while the server is quiet (`audit --follow`
     /// passes how long the file has been quiet).
     pub fn close_stale(&mut self, quiet_ms: i64) {
-        let mut now = self.clock.now.clone();
-        for t in now.values_mut() {
-            *t = t.saturating_add(quiet_ms);
-        }
-        self.sweep_at(now);
+        let now: Vec<Option<i64>> = self
+            .clock
+            .now
+            .iter()
+            .map(|t| t.map(|t| t.saturating_add(quiet_ms)))
+            .collect();
+        self.sweep_at(&now);
     }
 
     /// The sessions that ended since the last call, in the order they ended.
