@@ -142,6 +142,9 @@ struct Stop {
     first: First,
     few: [u8; 3],
     nfew: u8,
+    /// A typed placeholder (int, dec, word) may end before one of the
+    /// bytes it accepts: only then is its run searched for stop bytes.
+    inside: bool,
 }
 
 impl Stop {
@@ -154,7 +157,12 @@ impl Stop {
                 nfew += 1;
             }
         }
-        Stop { first, few, nfew }
+        Stop {
+            first,
+            few,
+            nfew,
+            inside: true,
+        }
     }
 
     /// True when a placeholder may end at `e`.
@@ -186,6 +194,26 @@ impl Stop {
             None if self.first.end => Some(input.len()),
             None => None,
         }
+    }
+
+    /// The first position in `from..limit` (all inside `input`) before
+    /// whose byte a placeholder may end.
+    fn next_inside(&self, input: &[u8], from: usize, limit: usize) -> Option<usize> {
+        if !self.inside || from >= limit {
+            return None;
+        }
+        if self.first.any {
+            return Some(from);
+        }
+        let hay = input.get(from..limit)?;
+        let hit = match self.nfew {
+            1 => memchr::memchr(self.few[0], hay),
+            2 => memchr::memchr2(self.few[0], self.few[1], hay),
+            3 => memchr::memchr3(self.few[0], self.few[1], self.few[2], hay),
+            _ if self.first.set.len() == 0 => None,
+            _ => hay.iter().position(|b| self.first.set.contains(*b)),
+        };
+        hit.map(|i| from + i)
     }
 }
 
@@ -490,6 +518,16 @@ impl Parser<'_, '_> {
                     });
                 }
                 *stop = Stop::new(next);
+                stop.inside = match kind {
+                    Kind::Int | Kind::Dec => {
+                        next.any || (b'0'..=b'9').any(|b| next.set.contains(b))
+                    }
+                    Kind::Word => {
+                        next.any
+                            || (0..=255u8).any(|b| !b.is_ascii_whitespace() && next.set.contains(b))
+                    }
+                    Kind::Text | Kind::Choice(_) => true,
+                };
             }
         }
         let leading = match self.prog.first() {
@@ -666,35 +704,28 @@ impl Run<'_, '_> {
                 Ok(false)
             }
             Kind::Int | Kind::Word => {
-                let accept = |b: u8| match kind {
+                let accept = |b: &u8| match kind {
                     Kind::Int => b.is_ascii_digit(),
                     _ => !b.is_ascii_whitespace(),
                 };
-                let mut e = pos;
-                while e < input.len() && accept(input[e]) {
-                    e += 1;
-                    if stop.allows(input, e) && self.try_end(pc, pos, e, slot)? {
-                        return Ok(true);
-                    }
-                }
-                Ok(false)
+                let last = pos + input[pos..].iter().take_while(|b| accept(b)).count();
+                self.try_run(pc, pos, pos + 1, last, slot, stop)
             }
             Kind::Dec => {
-                let mut e = pos;
-                while e < input.len() && input[e].is_ascii_digit() {
-                    e += 1;
-                    if stop.allows(input, e) && self.try_end(pc, pos, e, slot)? {
-                        return Ok(true);
-                    }
+                let digits = |from: usize| {
+                    input[from..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_digit())
+                        .count()
+                };
+                let whole = pos + digits(pos);
+                if self.try_run(pc, pos, pos + 1, whole, slot, stop)? {
+                    return Ok(true);
                 }
-                if e > pos && input.get(e) == Some(&b'.') {
-                    e += 1;
-                    while e < input.len() && input[e].is_ascii_digit() {
-                        e += 1;
-                        if stop.allows(input, e) && self.try_end(pc, pos, e, slot)? {
-                            return Ok(true);
-                        }
-                    }
+                if whole > pos && input.get(whole) == Some(&b'.') {
+                    let fraction = whole + 1;
+                    let last = fraction + digits(fraction);
+                    return self.try_run(pc, pos, fraction + 1, last, slot, stop);
                 }
                 Ok(false)
             }
@@ -709,6 +740,35 @@ impl Run<'_, '_> {
                 Ok(false)
             }
         }
+    }
+
+    /// Tries, shortest first, the ends `from..=last` of the typed
+    /// placeholder at `pc` (which started at `start`) that its stop allows:
+    /// `last` is where the run of bytes the placeholder accepts ends, so
+    /// only the stop bytes inside the run and the run's end are candidates.
+    fn try_run(
+        &mut self,
+        pc: usize,
+        start: usize,
+        from: usize,
+        last: usize,
+        slot: Option<u8>,
+        stop: &Stop,
+    ) -> Result<bool, Exhausted> {
+        if from > last {
+            return Ok(false);
+        }
+        let mut e = from;
+        while let Some(hit) = stop.next_inside(self.input, e, last) {
+            if self.try_end(pc, start, hit, slot)? {
+                return Ok(true);
+            }
+            e = hit + 1;
+        }
+        if stop.allows(self.input, last) {
+            return self.try_end(pc, start, last, slot);
+        }
+        Ok(false)
     }
 
     fn try_end(
@@ -769,6 +829,28 @@ impl Template {
     /// Matches the whole of `input`; on success `caps` holds the captures.
     /// Inputs longer than `u32::MAX` bytes never match.
     pub fn matches(&self, input: &str, caps: &mut Captures) -> bool {
+        self.run(input, caps, 0, 0)
+    }
+
+    /// [`Template::matches`] for an input the caller has already seen start
+    /// with [`Template::leading_literal`] (the catalog's dispatch does): the
+    /// literal is not compared again. An input shorter than the literal
+    /// never matches.
+    pub fn matches_after_leading(&self, input: &str, caps: &mut Captures) -> bool {
+        debug_assert!(input.starts_with(&*self.leading));
+        if self.leading.is_empty() {
+            self.run(input, caps, 0, 0)
+        } else if input.len() < self.leading.len() {
+            caps.clear();
+            false
+        } else {
+            // The program starts with the leading literal's instruction.
+            self.run(input, caps, 1, self.leading.len())
+        }
+    }
+
+    /// Runs the program from instruction `pc` at byte `pos` of `input`.
+    fn run(&self, input: &str, caps: &mut Captures, pc: usize, pos: usize) -> bool {
         caps.clear();
         if u32::try_from(input.len()).is_err() {
             return false;
@@ -781,7 +863,7 @@ impl Template {
             steps: 0,
             memo: None,
         };
-        match run.go(0, 0) {
+        match run.go(pc, pos) {
             Ok(ok) => ok,
             Err(Exhausted) => {
                 let bits = self
@@ -793,7 +875,7 @@ impl Template {
                 run.caps.clear();
                 run.memo = Some(vec![0; bits.div_ceil(64)]);
                 run.steps = 0;
-                matches!(run.go(0, 0), Ok(true))
+                matches!(run.go(pc, pos), Ok(true))
             }
         }
     }
@@ -1051,6 +1133,43 @@ mod tests {
                 ("n", "6")
             ])
         );
+    }
+
+    #[test]
+    fn typed_placeholders_stop_inside_their_run() {
+        // The stop byte is one the placeholder accepts: the shortest end
+        // before it that lets the rest match wins.
+        let int = t("a={n:int}5 b");
+        assert_eq!(get(&int, "a=1255 b"), Some(vec![("n", "125")]));
+        assert_eq!(get(&int, "a=5 b"), None);
+        let word = t("k={proto:word},x");
+        assert_eq!(get(&word, "k=a,b,x"), Some(vec![("proto", "a,b")]));
+        let dec = t("{proto:dec}0 ms");
+        assert_eq!(get(&dec, "1.50 ms"), Some(vec![("proto", "1.5")]));
+        assert_eq!(get(&dec, "100 ms"), Some(vec![("proto", "10")]));
+        // A stop byte the placeholder never accepts: only the run's end.
+        let port = t("p={n:int}[ x]");
+        assert_eq!(get(&port, "p=5432"), Some(vec![("n", "5432")]));
+        assert_eq!(get(&port, "p=5432 x"), Some(vec![("n", "5432")]));
+        assert_eq!(get(&port, "p=54 32"), None);
+    }
+
+    #[test]
+    fn matching_after_the_leading_literal_agrees() {
+        let tpl = t("a: user={user}[ app={app}]");
+        let mut caps = Captures::default();
+        for input in [
+            "a: user=x app=y",
+            "a: user=",
+            "a: user=x app=",
+            "a: user=x y",
+        ] {
+            let plain = get(&tpl, input);
+            let fast = tpl
+                .matches_after_leading(input, &mut caps)
+                .then(|| caps.as_slice().len());
+            assert_eq!(plain.as_ref().map(Vec::len), fast, "{input}");
+        }
     }
 
     #[test]

@@ -276,11 +276,21 @@ pub struct DetailInfo<'d> {
 /// A radix-tree node over the templates' leading literals.
 #[derive(Debug, Clone, Default)]
 struct Node {
-    parent: usize,
-    /// The bytes this node stands for (empty only for the root); a child is
-    /// keyed by the first byte of its label.
+    /// The bytes this node adds to its parent's (empty only for the root).
     label: Box<[u8]>,
-    /// Children by the first byte of their label, sorted.
+    /// The first byte of each child's label, in the order of `children`.
+    edge_bytes: Box<[u8]>,
+    children: Box<[u32]>,
+    /// The messages to try when the walk stops here, in precedence order:
+    /// those whose leading literal ends here (catalog order), then those of
+    /// each ancestor up to the root — longest leading literal first.
+    candidates: Box<[u32]>,
+}
+
+/// A node of the byte trie the radix tree is built from.
+#[derive(Debug, Default)]
+struct TrieNode {
+    /// Children by byte, sorted.
     edges: Vec<(u8, usize)>,
     /// Messages whose leading literal ends exactly here, in catalog order.
     here: Vec<usize>,
@@ -318,6 +328,8 @@ pub struct Catalog {
     messages: Vec<MessageDef>,
     details: Vec<DetailDef>,
     nodes: Vec<Node>,
+    /// The root's child for each first byte (0: none; the root is node 0).
+    root: Box<[u32; 256]>,
     prefix2: Prefix2,
     /// Union of the messages' level masks.
     level_mask: u16,
@@ -404,6 +416,7 @@ impl Catalog {
         let mut catalog = Catalog {
             level_mask: messages.iter().fold(0, |m, d| m | d.level_mask),
             nodes: Vec::new(),
+            root: Box::new([0; 256]),
             prefix2: Prefix2(Box::new([0; 1024])),
             messages,
             details,
@@ -413,11 +426,11 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Builds the radix tree of leading literals and the two-byte
-    /// prefilter.
+    /// Builds the radix tree of leading literals (with each node's
+    /// candidate list) and the two-byte prefilter.
     fn build_trie(&mut self) {
         // A byte trie first …
-        let mut trie = vec![Node::default()];
+        let mut trie = vec![TrieNode::default()];
         for def in &self.messages {
             let lead = def.template.leading_literal().as_bytes();
             match lead {
@@ -431,11 +444,7 @@ impl Catalog {
                     Ok(i) => trie[at].edges[i].1,
                     Err(i) => {
                         let child = trie.len();
-                        trie.push(Node {
-                            parent: at,
-                            label: Box::new([b]),
-                            ..Node::default()
-                        });
+                        trie.push(TrieNode::default());
                         trie[at].edges.insert(i, (b, child));
                         child
                     }
@@ -443,11 +452,17 @@ impl Catalog {
             }
             trie[at].here.push(def.index);
         }
-        // … then chains of single-child nodes without messages are merged.
-        let mut nodes = vec![Node::default()];
+        // … then chains of single-child nodes without messages are merged,
+        // and each node lists its own messages before its ancestors'.
+        let as_u32 = |i: usize| u32::try_from(i).expect("fewer than 2^32 templates");
+        let mut nodes = vec![Node {
+            candidates: trie[0].here.iter().map(|&i| as_u32(i)).collect(),
+            ..Node::default()
+        }];
         let mut stack = vec![(0usize, 0usize)]; // (trie node, radix node)
         while let Some((t, r)) = stack.pop() {
-            nodes[r].here = trie[t].here.clone();
+            let mut edge_bytes = Vec::new();
+            let mut children = Vec::new();
             for &(b, mut child) in &trie[t].edges {
                 let mut label = vec![b];
                 while trie[child].here.is_empty() && trie[child].edges.len() == 1 {
@@ -456,14 +471,26 @@ impl Catalog {
                     child = next;
                 }
                 let id = nodes.len();
+                let candidates = trie[child]
+                    .here
+                    .iter()
+                    .map(|&i| as_u32(i))
+                    .chain(nodes[r].candidates.iter().copied())
+                    .collect();
                 nodes.push(Node {
-                    parent: r,
                     label: label.into_boxed_slice(),
+                    candidates,
                     ..Node::default()
                 });
-                nodes[r].edges.push((b, id));
+                edge_bytes.push(b);
+                children.push(as_u32(id));
+                if r == 0 {
+                    self.root[usize::from(b)] = as_u32(id);
+                }
                 stack.push((child, id));
             }
+            nodes[r].edge_bytes = edge_bytes.into_boxed_slice();
+            nodes[r].children = children.into_boxed_slice();
         }
         self.nodes = nodes;
     }
@@ -550,40 +577,39 @@ impl Catalog {
         if !self.prefix2.contains(bytes) {
             return None;
         }
+        // Walk down the radix tree as far as the message follows it.
         let mut node = 0;
         let mut pos = 0;
-        while let Some(&b) = bytes.get(pos) {
-            let edges = &self.nodes[node].edges;
-            let Ok(i) = edges.binary_search_by_key(&b, |e| e.0) else {
-                break;
-            };
-            let child = edges[i].1;
-            let seg = &self.nodes[child].label;
-            if !bytes[pos..].starts_with(seg) {
+        let mut next = bytes.first().map_or(0, |&b| self.root[usize::from(b)]);
+        while next != 0 {
+            let child = &self.nodes[next as usize];
+            if !bytes[pos..].starts_with(&child.label) {
                 break;
             }
-            node = child;
-            pos += seg.len();
+            node = next as usize;
+            pos += child.label.len();
+            let Some(&b) = bytes.get(pos) else { break };
+            next = child
+                .edge_bytes
+                .iter()
+                .position(|&e| e == b)
+                .map_or(0, |i| child.children[i]);
         }
         let mut caps = Captures::default();
-        loop {
-            for &mi in &self.nodes[node].here {
-                let def = &self.messages[mi];
-                if def.level_mask & bit != 0 && def.template.matches(message, &mut caps) {
-                    return Some(Match {
-                        def,
-                        id: def.id,
-                        event: def.event,
-                        class: def.class,
-                        fields: Fields::from_captures(&caps, message),
-                    });
-                }
+        for &mi in self.nodes[node].candidates.iter() {
+            let def = &self.messages[mi as usize];
+            // The walk passed every candidate's leading literal.
+            if def.level_mask & bit != 0 && def.template.matches_after_leading(message, &mut caps) {
+                return Some(Match {
+                    def,
+                    id: def.id,
+                    event: def.event,
+                    class: def.class,
+                    fields: Fields::from_captures(&caps, message),
+                });
             }
-            if node == 0 {
-                return None;
-            }
-            node = self.nodes[node].parent;
         }
+        None
     }
 
     /// Applies the DETAIL rules to the DETAIL of a match: the refined class
@@ -1412,6 +1438,93 @@ sample_source = "format-string"
         let err = Catalog::from_sources(&[("d.toml", &det)]).unwrap_err();
         assert_eq!(err.id.as_deref(), Some("detail \"d\""));
         assert!(err.to_string().contains("did you mean `x.one`"), "{err}");
+    }
+
+    /// The precedence the dispatch implements, without it: every template
+    /// whose level fits, longest leading literal first, catalog order among
+    /// equals, each matched from the start of the text.
+    fn classify_by_trying_all<'a>(
+        order: &[&'a MessageDef],
+        label: Label,
+        text: &'a str,
+    ) -> Option<(&'static str, Vec<(Field, &'a str)>)> {
+        let mut caps = Captures::default();
+        order
+            .iter()
+            .filter(|d| d.level_mask & label_bit(label) != 0)
+            .find(|d| d.template.matches(text, &mut caps))
+            .map(|d| {
+                let fields = Fields::from_captures(&caps, text);
+                (d.id, fields.iter().collect())
+            })
+    }
+
+    /// Texts to classify from a sample file: each line, what follows each
+    /// `:  ` (a stderr severity), each double-quoted piece (csv, json), and
+    /// cuts of those.
+    fn texts_of(line: &str) -> Vec<&str> {
+        let mut out = vec![line];
+        out.extend(line.match_indices(":  ").map(|(i, _)| &line[i + 3..]));
+        out.extend(line.split('"').skip(1).step_by(2));
+        let cuts: Vec<&str> = out
+            .iter()
+            .flat_map(|t| {
+                [t.len() / 2, t.len().saturating_sub(1)]
+                    .into_iter()
+                    .filter_map(|n| t.get(..n))
+            })
+            .collect();
+        out.extend(cuts);
+        out
+    }
+
+    #[test]
+    fn dispatch_agrees_with_trying_every_template() {
+        let c = cat();
+        let mut order: Vec<&MessageDef> = c.messages().iter().collect();
+        order.sort_by_key(|d| std::cmp::Reverse(d.template.leading_literal().len()));
+        let mut texts: Vec<String> = Vec::new();
+        for def in c.messages() {
+            texts.extend(def.samples.iter().map(|s| s.to_string()));
+        }
+        for d in c.details() {
+            texts.extend(d.samples.iter().map(|s| s.to_string()));
+        }
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/samples"
+        ))];
+        let mut files = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| {
+                    ["log", "csv", "json", "jsonl"].contains(&&*e.to_string_lossy())
+                }) {
+                    files += 1;
+                    let bytes = std::fs::read(&path).unwrap();
+                    let text = String::from_utf8_lossy(&bytes);
+                    for line in text.lines() {
+                        texts.extend(texts_of(line).into_iter().map(str::to_owned));
+                    }
+                }
+            }
+        }
+        assert!(files > 50, "{files} sample files");
+        let mut matched = 0;
+        for text in &texts {
+            for label in [Label::Log, Label::Fatal, Label::Error, Label::Warning] {
+                let want = classify_by_trying_all(&order, label, text);
+                let got = c
+                    .classify(label, text)
+                    .map(|m| (m.id, m.fields.iter().collect::<Vec<_>>()));
+                assert_eq!(got, want, "{label:?} {text:?}");
+                matched += usize::from(got.is_some());
+            }
+        }
+        assert!(matched > 1000, "{matched} matches");
     }
 
     #[test]
