@@ -580,7 +580,14 @@ fn verify_tls(catalog: &Catalog, event: &mut Event, real: &str) {
 
 /// The method of a raw pg_hba.conf rule: `host db user addr [mask] method [options]`.
 pub fn hba_rule_method(rule: &str) -> Option<&str> {
-    let words: Vec<&str> = rule.split_whitespace().collect();
+    // At most the first six words matter; no allocation.
+    let mut words = [""; 6];
+    let mut count = 0;
+    for (slot, word) in words.iter_mut().zip(rule.split_whitespace()) {
+        *slot = word;
+        count += 1;
+    }
+    let words = &words[..count];
     let kind = *words.first()?;
     let index = if kind == "local" {
         3
