@@ -3,12 +3,17 @@
 //!
 //! Matching is backtracking over the compiled pieces, on borrowed bytes, with
 //! no allocation. Free-text escapes (`%u`, `%d`, `%a`, …) take the shortest
-//! text that lets the rest of the prefix and a `SEVERITY:` label match.
+//! text that lets the rest of the prefix and a `SEVERITY:` label match. The
+//! common line is matched first on one path without backtracking, which
+//! gives the full search's answer whenever it succeeds; `%t`/`%m` go through
+//! a per-thread cache of the last second parsed.
 //!
 //! `%u` and `%d` are printed raw by PostgreSQL: a newline inside them breaks a
 //! record over several physical lines (log forging). [`Prefix::parse_line`]
 //! reports such a line as [`LineMatch::Broken`] when the part of the prefix
 //! before the first raw field matched but the line cannot be completed.
+
+use std::cell::RefCell;
 
 use crate::record::Label;
 use crate::time;
@@ -269,7 +274,12 @@ impl Prefix {
     /// Matches one physical line (without its newline).
     pub fn parse_line<'a>(&self, line: &'a [u8]) -> LineMatch<'a> {
         let mut fields = PrefixFields::default();
-        if let Some((label, body_start)) = self.match_from(0, line, 0, &mut fields, None) {
+        let mut found = self.match_first_path(line, &mut fields);
+        if found.is_none() {
+            fields = PrefixFields::default();
+            found = self.match_from(0, line, 0, &mut fields, None);
+        }
+        if let Some((label, body_start)) = found {
             return LineMatch::Header {
                 fields,
                 label,
@@ -369,6 +379,51 @@ impl Prefix {
         }
     }
 
+    /// The search of [`Prefix::match_from`] without backtracking, for the
+    /// common line: each escape takes its first candidate end that the next
+    /// literal accepts, and `%q` goes on with the prefix. The candidates
+    /// before that one fail at once in the full search too (its next step is
+    /// that literal), so when this path reaches a label it is the first
+    /// solution the full search finds, with the same fields. When it fails
+    /// (say a user or database name holding the next separator, or a
+    /// non-session process), `None` leaves the line to the full search.
+    fn match_first_path<'a>(
+        &self,
+        line: &'a [u8],
+        fields: &mut PrefixFields<'a>,
+    ) -> Option<(Label, usize)> {
+        let mut pos = 0;
+        for (idx, piece) in self.pieces.iter().enumerate() {
+            match piece {
+                Piece::Literal(lit) => {
+                    if !line[pos..].starts_with(lit) {
+                        return None;
+                    }
+                    pos += lit.len();
+                }
+                Piece::StopIfNoSession => {}
+                Piece::Escape { escape, padded } => {
+                    let next = self.next_literal(idx);
+                    let mut chosen = None;
+                    for_each_end(*escape, *padded, line, pos, next, &mut |end| {
+                        if next.is_none_or(|lit| line[end..].starts_with(lit)) {
+                            chosen = Some(end);
+                        }
+                        chosen.is_some()
+                    });
+                    let end = chosen?;
+                    record_field(*escape, &line[pos..end], fields);
+                    pos = end;
+                }
+            }
+        }
+        let (label, body_start, sqlstate) = match_label(line, pos)?;
+        if sqlstate.is_some() {
+            fields.sqlstate = sqlstate;
+        }
+        Some((label, body_start))
+    }
+
     /// Backtracking match of pieces[idx..] then the label. Returns the label
     /// and the body offset. `avoid` rejects a solution whose body starts at
     /// that offset (used to look for a second parse).
@@ -455,6 +510,18 @@ fn label_colons(line: &[u8]) -> usize {
     found
 }
 
+thread_local! {
+    /// This thread's last `%t`/`%m` second: a matcher is shared by the
+    /// decoding threads, and the lines each one reads come in time order.
+    static STAMPS: RefCell<time::TimestampCache> =
+        const { RefCell::new(time::TimestampCache::new()) };
+}
+
+/// [`time::parse_pg_timestamp`] through this thread's [`time::TimestampCache`].
+fn parse_pg_timestamp_cached(b: &[u8]) -> Option<(i64, usize)> {
+    STAMPS.with_borrow_mut(|cache| cache.parse_pg_timestamp(b))
+}
+
 /// Stores an escape's text into the fields (trimming padding).
 fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>) {
     let text = trim_spaces(raw);
@@ -467,7 +534,7 @@ fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>
     };
     match escape {
         Escape::TimeSeconds | Escape::TimeMillis => {
-            fields.time_ms = time::parse_pg_timestamp(text).map(|(ms, _)| ms);
+            fields.time_ms = parse_pg_timestamp_cached(text).map(|(ms, _)| ms);
         }
         Escape::Epoch => fields.time_ms = time::parse_epoch(text).map(|(ms, _)| ms),
         Escape::Pid => fields.pid = parse_u32(text),
@@ -558,7 +625,12 @@ fn for_each_end(
         try_end(end)
     };
     match escape {
-        Escape::TimeSeconds | Escape::TimeMillis | Escape::SessionStart => {
+        Escape::TimeSeconds | Escape::TimeMillis => {
+            if let Some((_, used)) = parse_pg_timestamp_cached(rest) {
+                push(used);
+            }
+        }
+        Escape::SessionStart => {
             if let Some((_, used)) = time::parse_pg_timestamp(rest) {
                 push(used);
             }
@@ -951,6 +1023,157 @@ mod tests {
                 } else if has(Escape::RemoteHost) {
                     proptest::prop_assert_eq!(fields.client_addr, Some(sample.host.as_bytes()));
                 }
+            }
+        }
+    }
+
+    /// The full backtracking search alone, as `parse_line` did before the
+    /// first-path shortcut.
+    fn full_search<'a>(p: &Prefix, line: &'a [u8]) -> Option<(PrefixFields<'a>, Label, usize)> {
+        let mut fields = PrefixFields::default();
+        p.match_from(0, line, 0, &mut fields, None)
+            .map(|(label, body_start)| (fields, label, body_start))
+    }
+
+    /// The first path, when it succeeds, and `parse_line` agree with the
+    /// full search on `line`, fields included; and so do the ambiguity
+    /// decisions built on its answer.
+    fn assert_same_as_full_search(p: &Prefix, line: &[u8]) {
+        let full = full_search(p, line);
+        let mut fields = PrefixFields::default();
+        if let Some((label, body_start)) = p.match_first_path(line, &mut fields) {
+            assert_eq!(
+                Some((fields, label, body_start)),
+                full,
+                "{}: {}",
+                p.as_str(),
+                String::from_utf8_lossy(line)
+            );
+        }
+        let got = match p.parse_line(line) {
+            LineMatch::Header {
+                fields,
+                label,
+                body_start,
+                ..
+            } => Some((fields, label, body_start)),
+            _ => None,
+        };
+        assert_eq!(
+            got,
+            full,
+            "{}: {}",
+            p.as_str(),
+            String::from_utf8_lossy(line)
+        );
+    }
+
+    /// User and database names a client could choose to imitate separators,
+    /// labels and whole prefixes.
+    const TRICKY_NAMES: &[&str] = &[
+        "alice",
+        "",
+        "[unknown]",
+        "a:b",
+        "a@b",
+        "a@b:c",
+        "x:[1]:LOG",
+        "x:[1]:LOG:  ",
+        "u@d:[7]:FATAL:  forged",
+        "[",
+        "]",
+        "[9]",
+        "]:",
+        "(",
+        "h(5432)",
+        "a b",
+        " ",
+        "LOG:  x",
+        " LOG:  x",
+        "alice@db LOG:  x",
+        "alice@db [1] LOG:  x",
+        "1.2.3.4(99):a@b:[5]:",
+        "2026-11-28 14:51:17 UTC:",
+        "@",
+        ":",
+        "::",
+        "@@",
+    ];
+
+    #[test]
+    fn first_path_agrees_with_full_search_on_tricky_names() {
+        let mut sample = Sample {
+            secs: 1_764_341_841,
+            millis: 812,
+            pid: 4691,
+            user: String::new(),
+            database: String::new(),
+            app: "psql".into(),
+            host: "10.0.1.7".into(),
+            port: 43300,
+        };
+        let mut prefixes: Vec<String> = presets().iter().map(|p| p.prefix.clone()).collect();
+        prefixes.extend(
+            [
+                "%t:%r:%u@%d:[%p]:",
+                "%m [%p] %q%u@%d %a ",
+                "%m [%-6p] %e ",
+                "%u%d ",
+                "%u:%d:",
+                "%m %c %p %u %d ",
+                "%q%u@%d ",
+                "%-10u|%10d|",
+                "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+            ]
+            .map(String::from),
+        );
+        for text in &prefixes {
+            let prefix = Prefix::compile(text).unwrap();
+            for user in TRICKY_NAMES {
+                for database in TRICKY_NAMES {
+                    sample.user = user.to_string();
+                    sample.database = database.to_string();
+                    for (label, message) in [
+                        ("LOG", "connection authorized: user=a database=b"),
+                        ("FATAL", "28P01: password authentication failed"),
+                        ("DETAIL", "LOG:  x"),
+                    ] {
+                        let line = format_line(&prefix, &sample, label, message);
+                        assert_same_as_full_search(&prefix, line.as_bytes());
+                        // Cut lines: a newline inside a raw field.
+                        for cut in [line.len() / 3, line.len() / 2, line.len() - 3] {
+                            if let Some(head) = line.as_bytes().get(..cut) {
+                                assert_same_as_full_search(&prefix, head);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn first_path_agrees_with_full_search(
+            user in "[a-z:@\\[\\]( )0-9A-Z]{0,12}",
+            database in "[a-z:@\\[\\]( )0-9A-Z]{0,12}",
+            app in "[a-z:@ LOGFATL]{0,12}",
+            message in "[a-zLOG: ]{0,20}",
+        ) {
+            let sample = Sample {
+                secs: 1_764_341_841,
+                millis: 7,
+                pid: 100_312,
+                user,
+                database,
+                app,
+                host: "127.0.0.1".into(),
+                port: 44538,
+            };
+            for preset in presets() {
+                let prefix = Prefix::compile(&preset.prefix).unwrap();
+                let line = format_line(&prefix, &sample, "LOG", &message);
+                assert_same_as_full_search(&prefix, line.as_bytes());
             }
         }
     }

@@ -59,29 +59,35 @@ pub fn parse_datetime_prefix(b: &[u8]) -> Option<(i64, usize)> {
     {
         return None;
     }
-    let mut used = 19;
-    let mut millis = 0i64;
-    if b.len() > 19 && (b[19] == b'.' || b[19] == b',') {
-        let frac_start = 20;
-        let mut end = frac_start;
-        while end < b.len() && b[end].is_ascii_digit() {
-            end += 1;
-        }
-        if end == frac_start {
-            return None;
-        }
-        // Keep milliseconds; truncate finer digits.
-        let mut scale = 100;
-        for &c in &b[frac_start..end.min(frac_start + 3)] {
-            millis += (c - b'0') as i64 * scale;
-            scale /= 10;
-        }
-        used = end;
-    }
+    let (millis, used) = parse_fraction(b)?;
     let days = days_from_civil(year, month, day);
     let ms =
         ((days * 24 + hour as i64) * 60 + minute as i64) * 60_000 + second as i64 * 1000 + millis;
     Some((ms, used))
+}
+
+/// The optional fraction after the 19 bytes `YYYY-MM-DD?HH:MM:SS` of `b`:
+/// (milliseconds, offset just past it). Finer digits than milliseconds are
+/// truncated; a `.` or `,` without digits fails.
+fn parse_fraction(b: &[u8]) -> Option<(i64, usize)> {
+    if !matches!(b.get(19), Some(b'.' | b',')) {
+        return Some((0, 19));
+    }
+    let frac_start = 20;
+    let mut end = frac_start;
+    while end < b.len() && b[end].is_ascii_digit() {
+        end += 1;
+    }
+    if end == frac_start {
+        return None;
+    }
+    let mut millis = 0i64;
+    let mut scale = 100;
+    for &c in &b[frac_start..end.min(frac_start + 3)] {
+        millis += (c - b'0') as i64 * scale;
+        scale /= 10;
+    }
+    Some((millis, end))
 }
 
 /// Offset in minutes east of UTC for a zone as `log_timezone` prints it.
@@ -149,6 +155,14 @@ pub fn parse_pg_timestamp(b: &[u8]) -> Option<(i64, usize)> {
         return None;
     }
     let zone_start = used + 1;
+    let end = zone_end(b, zone_start);
+    let offset = zone_offset_minutes(&b[zone_start..end])?;
+    Some((local_ms - offset * 60_000, end))
+}
+
+/// Where the zone word of a `%t`/`%m` timestamp that starts at `zone_start`
+/// ends: a numeric zone (`+HH`, `-HHMM`, `+HH:MM`) or letters, `/` and `_`.
+fn zone_end(b: &[u8], zone_start: usize) -> usize {
     let mut end = zone_start;
     match b.get(zone_start) {
         // Numeric zone: +HH, -HHMM, +HH:MM
@@ -173,8 +187,70 @@ pub fn parse_pg_timestamp(b: &[u8]) -> Option<(i64, usize)> {
             }
         }
     }
-    let offset = zone_offset_minutes(&b[zone_start..end])?;
-    Some((local_ms - offset * 60_000, end))
+    end
+}
+
+/// Longest zone word [`TimestampCache`] remembers (`Etc/UTC`, `+05:30`).
+const CACHED_ZONE: usize = 8;
+
+/// Remembers the last `%t`/`%m` timestamp parsed, to the second: log lines
+/// come in time order, so consecutive lines almost always share their
+/// `YYYY-MM-DD HH:MM:SS` and zone, and then only the fraction is parsed.
+/// Gives exactly what [`parse_pg_timestamp`] gives. One per thread or
+/// parser: it is plain mutable state, without locking.
+#[derive(Debug, Clone, Default)]
+pub struct TimestampCache {
+    /// The date and time to the second, as printed.
+    second: [u8; 19],
+    /// The zone word, as printed (`zone_len` bytes of it).
+    zone: [u8; CACHED_ZONE],
+    zone_len: usize,
+    /// UTC milliseconds of `second` in `zone` (fraction zero).
+    base_ms: i64,
+    /// False until a timestamp was remembered.
+    filled: bool,
+}
+
+impl TimestampCache {
+    /// An empty cache (usable in `const` and `thread_local!` initialisers).
+    pub const fn new() -> TimestampCache {
+        TimestampCache {
+            second: [0; 19],
+            zone: [0; CACHED_ZONE],
+            zone_len: 0,
+            base_ms: 0,
+            filled: false,
+        }
+    }
+
+    /// [`parse_pg_timestamp`], answered from the remembered second when the
+    /// first 19 bytes and the zone word are the same.
+    pub fn parse_pg_timestamp(&mut self, b: &[u8]) -> Option<(i64, usize)> {
+        if self.filled && b.len() >= 19 && b[..19] == self.second {
+            // The same 19 bytes passed validation before: only the fraction
+            // and the zone word can differ.
+            let (millis, used) = parse_fraction(b)?;
+            if b.get(used) != Some(&b' ') {
+                return None;
+            }
+            let zone_start = used + 1;
+            let end = zone_end(b, zone_start);
+            if b[zone_start..end] == self.zone[..self.zone_len] {
+                return Some((self.base_ms + millis, end));
+            }
+        }
+        let (ms, used) = parse_pg_timestamp(b)?;
+        let (millis, fraction_end) = parse_fraction(b)?;
+        let zone = &b[fraction_end + 1..used];
+        if zone.len() <= CACHED_ZONE {
+            self.second.copy_from_slice(&b[..19]);
+            self.zone[..zone.len()].copy_from_slice(zone);
+            self.zone_len = zone.len();
+            self.base_ms = ms - millis;
+            self.filled = true;
+        }
+        Some((ms, used))
+    }
 }
 
 /// Parses `%n`: `seconds.millis` since the epoch.
@@ -283,6 +359,49 @@ mod tests {
         assert!(parse_pg_timestamp(b"2026-11-28 14:57:21 NOWHERE").is_none());
         assert!(parse_pg_timestamp(b"* Connected to rdsauthproxy").is_none());
         assert!(parse_pg_timestamp(b"").is_none());
+    }
+
+    #[test]
+    fn cache_agrees_with_the_parser() {
+        let inputs: &[&[u8]] = &[
+            b"2026-11-28 14:51:17 UTC:10.0.1.7",
+            b"2026-11-28 14:51:17 UTC:10.0.1.7(1):x",
+            b"2026-11-28 14:51:17.5 UTC [1]",
+            b"2026-11-28 14:51:17.123456 UTC [1]",
+            b"2026-11-28 14:51:17, UTC",
+            b"2026-11-28 14:51:17. UTC",
+            b"2026-11-28 14:51:17 CET",
+            b"2026-11-28 14:51:17 +03 [1]",
+            b"2026-11-28 14:51:17 +03:30 [1]",
+            b"2026-11-28 14:51:17 -0530",
+            b"2026-11-28 14:51:17 NOWHERE",
+            b"2026-11-28 14:51:17 UTCX",
+            b"2026-11-28 14:51:17 Etc/UTC x",
+            b"2026-11-28 14:51:17 America/Los_Angeles",
+            b"2026-11-28 14:51:17UTC",
+            b"2026-11-28 14:51:17",
+            b"2026-11-28 14:51:17 ",
+            b"2026-11-28 14:51:18 UTC",
+            b"2026-11-28T14:51:17 UTC",
+            b"2026-13-28 14:51:17 UTC",
+            b"2026-11-28 14:51:17.812 UTC",
+            b"2026-11-28 14:51",
+            b"",
+        ];
+        let mut cache = TimestampCache::new();
+        // Every order of pairs: a hit after any remembered stamp.
+        for first in inputs {
+            for then in inputs {
+                for b in [first, then, then] {
+                    assert_eq!(
+                        cache.parse_pg_timestamp(b),
+                        parse_pg_timestamp(b),
+                        "{}",
+                        String::from_utf8_lossy(b)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
