@@ -580,10 +580,11 @@ fn verify_tls(catalog: &Catalog, event: &mut Event, real: &str) {
 
 /// The method of a raw pg_hba.conf rule: `host db user addr [mask] method [options]`.
 pub fn hba_rule_method(rule: &str) -> Option<&str> {
-    // At most the first six words matter; no allocation.
+    // At most the first six words matter; no allocation. Words are split on
+    // ASCII whitespace, as PostgreSQL tokenizes pg_hba.conf.
     let mut words = [""; 6];
     let mut count = 0;
-    for (slot, word) in words.iter_mut().zip(rule.split_whitespace()) {
+    for (slot, word) in words.iter_mut().zip(rule.split_ascii_whitespace()) {
         *slot = word;
         count += 1;
     }
