@@ -298,18 +298,32 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
     out
 }
 
-/// Appends the RFC 3339 form of `ms` to `out`.
+/// Appends the RFC 3339 form of `ms` to `out` (nothing for a time chrono
+/// cannot show).
 pub fn write_rfc3339_ms(out: &mut String, ms: i64) {
+    match rfc3339_ms_bytes(ms) {
+        // Only ASCII digits and separators were written.
+        Some(text) => out.push_str(std::str::from_utf8(&text).unwrap_or_default()),
+        None => {
+            // Outside what four digits can say: let chrono write it.
+            let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000) as u32);
+            if let Some(dt) = chrono::DateTime::from_timestamp(secs, millis * 1_000_000) {
+                out.push_str(&dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            }
+        }
+    }
+}
+
+/// The RFC 3339 form of `ms` as ASCII bytes (`2026-11-28T14:51:17.123Z`),
+/// for writers that fill byte buffers; `None` outside years 0 to 9999
+/// (where [`write_rfc3339_ms`] lets chrono write it).
+pub fn rfc3339_ms_bytes(ms: i64) -> Option<[u8; 24]> {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000) as u32;
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400) as u32;
     if !(0..=9999).contains(&year) {
-        // Outside what four digits can say: let chrono write it.
-        if let Some(dt) = chrono::DateTime::from_timestamp(secs, millis * 1_000_000) {
-            out.push_str(&dt.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
-        }
-        return;
+        return None;
     }
     let mut buf = *b"0000-00-00T00:00:00.000Z";
     let mut put = |at: usize, width: usize, mut v: u32| {
@@ -325,8 +339,7 @@ pub fn write_rfc3339_ms(out: &mut String, ms: i64) {
     put(14, 2, of_day / 60 % 60);
     put(17, 2, of_day % 60);
     put(20, 3, millis);
-    // Only ASCII digits and separators were written.
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    Some(buf)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod auth_event;
 pub mod background;
 pub mod cef;
 pub mod ecs;
+pub(crate) mod json;
 pub mod jsonl;
 pub mod ocsf;
 pub mod sessions;

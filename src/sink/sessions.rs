@@ -23,6 +23,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use super::json;
 use crate::cloud::{IamAttribution, IamCandidate};
 use crate::event::Provenance;
 use crate::session::Session;
@@ -403,10 +404,54 @@ impl<'s> WireSession<'s> {
     }
 }
 
-/// Writes one session as a JSON line.
+/// Writes one session as a JSON line: what serialising [`WireSession`]
+/// with `serde_json` writes (the tests hold them equal), built in one
+/// buffer by [`json::Object`] and written at once.
 pub fn write_jsonl<W: Write>(out: &mut W, s: &Session) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &WireSession::new(s)).map_err(io::Error::from)?;
-    out.write_all(b"\n")
+    let mut line = Vec::with_capacity(LINE_CAPACITY);
+    session_json(&mut line, s)?;
+    line.push(b'\n');
+    out.write_all(&line)
+}
+
+/// Room for a typical session line, so the buffer rarely grows.
+const LINE_CAPACITY: usize = 1024;
+
+/// Appends one session as a JSON object (field order = [`COLUMNS`]).
+fn session_json(line: &mut Vec<u8>, s: &Session) -> io::Result<()> {
+    let mut o = json::Object::begin(line);
+    o.str("session_id", &s.session_id);
+    o.str("server", &s.server);
+    o.uint("pid", u64::from(s.pid));
+    o.time("start", s.start_ms, true);
+    o.time("end", s.end_ms, true);
+    o.opt_uint("duration_ms", s.duration_ms);
+    o.str("outcome", s.outcome.as_str());
+    o.opt_str("failure_class", s.failure_class.map(|c| c.as_str()));
+    o.opt_str("failure_message", s.failure_message.as_deref());
+    o.opt_str("failure_detail", s.failure_detail.as_deref());
+    o.opt_str("user", s.user.as_deref());
+    o.opt_str("database", s.database.as_deref());
+    o.opt_str("application_name", s.application_name.as_deref());
+    o.opt_str("client_addr", s.client_addr.as_deref());
+    o.opt_uint("client_port", s.client_port.map(u64::from));
+    o.opt_str("auth_method", s.auth_method.as_deref());
+    o.opt_str("identity", s.identity.as_deref());
+    o.opt_str("hba_line", s.hba_line.as_deref());
+    o.opt_str("ssl_protocol", s.ssl_protocol.as_deref());
+    o.opt_str("ssl_cipher", s.ssl_cipher.as_deref());
+    o.opt_uint("ssl_bits", s.ssl_bits.map(u64::from));
+    o.opt_str("end_reason", s.end_reason.map(|r| r.as_str()));
+    o.provenances("evidence", &s.evidence, false);
+    o.flag("ssl_unverified", s.ssl_unverified);
+    o.flag("suspect", s.suspect);
+    o.str_array("notes", s.notes.iter().map(String::as_str), true);
+    if let Some(iam) = s.iam.as_deref() {
+        // Rare (IAM correlation only): serde writes it.
+        serde_json::to_writer(o.key("iam"), &WireIam::new(iam)).map_err(io::Error::from)?;
+    }
+    o.end();
+    Ok(())
 }
 
 /// Sessions as CSV: a header row (written before the first session, or by
@@ -694,6 +739,126 @@ mod tests {
             map["evidence"],
             serde_json::json!(["logs/pg.log:1", "logs/pg.log:2", "logs/pg.log:3"])
         );
+    }
+
+    /// The line `serde_json` writes for the session (the former writer).
+    fn oracle(s: &Session) -> Vec<u8> {
+        let mut line = serde_json::to_vec(&WireSession::new(s)).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+
+    fn written(s: &Session) -> Vec<u8> {
+        let mut line = Vec::new();
+        assert!(write_jsonl(&mut line, s).is_ok());
+        line
+    }
+
+    /// A session with every text set to `text`, or every optional field
+    /// empty.
+    fn session_with(text: &str, full: bool) -> Session {
+        let mut s = full_success();
+        s.session_id = text.to_owned();
+        s.server = Arc::from(text);
+        s.evidence = vec![Provenance {
+            input: Arc::from(text),
+            line: u64::MAX,
+            event_id: Some(Arc::from(text)),
+        }];
+        if full {
+            s.failure_class = Some(FailureClass::Pam);
+            s.failure_message = Some(text.to_owned());
+            s.failure_detail = Some(text.to_owned());
+            s.user = Some(text.into());
+            s.database = Some(text.into());
+            s.application_name = Some(text.into());
+            s.client_addr = Some(text.into());
+            s.auth_method = Some(text.into());
+            s.identity = Some(text.into());
+            s.hba_line = Some(text.into());
+            s.ssl_protocol = Some(text.into());
+            s.ssl_cipher = Some(text.into());
+            s.suspect = true;
+            s.notes = vec![text.to_owned(), String::new()];
+        } else {
+            s.start_ms = None;
+            s.end_ms = None;
+            s.duration_ms = None;
+            s.failure_class = None;
+            s.user = None;
+            s.database = None;
+            s.application_name = None;
+            s.client_addr = None;
+            s.client_port = None;
+            s.auth_method = None;
+            s.identity = None;
+            s.hba_line = None;
+            s.ssl_protocol = None;
+            s.ssl_cipher = None;
+            s.ssl_bits = None;
+            s.ssl_unverified = false;
+            s.end_reason = None;
+            s.evidence.clear();
+        }
+        s
+    }
+
+    #[test]
+    fn jsonl_writes_what_serde_json_writes() {
+        let mut sessions = vec![full_success(), pam_failure("bob", "d\"e\\t\n")];
+        for text in ["", "plain", "q\"b\\s/\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}é😀"] {
+            sessions.push(session_with(text, true));
+            sessions.push(session_with(text, false));
+        }
+        // Times chrono writes (five-digit year) or cannot write (omitted).
+        let mut s = full_success();
+        s.start_ms = Some(253_402_300_800_000);
+        s.end_ms = Some(i64::MAX);
+        sessions.push(s);
+        for s in &sessions {
+            assert_eq!(
+                String::from_utf8_lossy(&written(s)),
+                String::from_utf8_lossy(&oracle(s))
+            );
+        }
+    }
+
+    #[test]
+    fn jsonl_iam_object_like_serde_json() {
+        use crate::cloud::{IamAttribution, IamCandidate, MatchKind};
+        let candidate = IamCandidate {
+            principal_arn: "arn:aws:iam::1:role/\"r\"".into(),
+            evidence: vec!["ct:1".into()],
+            sources: vec!["cloudtrail".into()],
+            assumed_at_ms: Some(T0),
+            score: 3,
+            ..IamCandidate::default()
+        };
+        let mut s = full_success();
+        s.iam = Some(Box::new(IamAttribution {
+            kind: MatchKind::Ambiguous,
+            best: None,
+            candidates: vec![candidate.clone(), candidate],
+            candidate_count: 2,
+            reason: Some("tie\n".into()),
+            policy_principals: None,
+            address_known: None,
+            foreign_account: None,
+        }));
+        assert_eq!(written(&s), oracle(&s));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn jsonl_any_text_writes_what_serde_json_writes(
+            text in "(\\PC|[\\x00-\\x1f\"\\\\\\x7f/])*",
+            full: bool,
+            start in proptest::option::of(proptest::prelude::any::<i64>()),
+        ) {
+            let mut s = session_with(&text, full);
+            s.start_ms = start;
+            proptest::prop_assert_eq!(written(&s), oracle(&s));
+        }
     }
 
     fn csv_rows(sessions: &[Session]) -> (String, Vec<csv::StringRecord>) {

@@ -1,0 +1,416 @@
+//! A small JSON writer for the hot JSON Lines outputs (sessions, events).
+//!
+//! It writes straight into a byte buffer what `serde_json` would write for
+//! the same values, byte for byte: strings escaped the same way (`\"`,
+//! `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, other controls as `\u00xx` in
+//! lowercase hex; `/`, DEL and non-ASCII as they are), integers in decimal,
+//! no whitespace. Field names are trusted (static ASCII identifiers) and
+//! written as given. The serde wire types stay the schema and the test
+//! oracle; this only skips serde's per-field machinery and `core::fmt`.
+
+use crate::event::Provenance;
+use crate::time::{format_rfc3339_ms, rfc3339_ms_bytes};
+
+/// The bytes a JSON string must escape: `"`, `\` and controls below 0x20.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// A word with `byte` in every lane.
+const fn lanes(byte: u8) -> u64 {
+    u64::from_le_bytes([byte; 8])
+}
+
+/// Eight bytes as a little-endian word (the first byte is the lowest).
+fn word(bytes: &[u8]) -> u64 {
+    let mut lane = [0; 8];
+    lane.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(lane)
+}
+
+/// The high bit of each byte of `word` that may need an escape. Zero
+/// exactly when none does, and the lowest set bit marks the first byte
+/// that does (the classic "has a byte less than n" and "has a zero byte"
+/// bit tricks: a borrow can only flag bytes above a true match; bytes of
+/// 0x80 and above never match).
+fn escape_mask(word: u64) -> u64 {
+    let high = lanes(0x80);
+    let below_space = word.wrapping_sub(lanes(0x20)) & !word;
+    let quote = word ^ lanes(b'"');
+    let backslash = word ^ lanes(b'\\');
+    let has_quote = quote.wrapping_sub(lanes(1)) & !quote;
+    let has_backslash = backslash.wrapping_sub(lanes(1)) & !backslash;
+    (below_space | has_quote | has_backslash) & high
+}
+
+/// The length of the longest prefix of `bytes` with nothing to escape,
+/// checked eight bytes at a time.
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let first = |at: usize, mask: u64| at + mask.trailing_zeros() as usize / 8;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mask = escape_mask(word(chunk));
+        if mask != 0 {
+            return first(at, mask);
+        }
+        at += 8;
+    }
+    if at == bytes.len() {
+        return at;
+    }
+    if bytes.len() >= 8 {
+        // The last eight bytes, overlapping clean ones already checked.
+        let start = bytes.len() - 8;
+        let mask = escape_mask(word(&bytes[start..]));
+        return if mask == 0 {
+            bytes.len()
+        } else {
+            first(start, mask)
+        };
+    }
+    bytes
+        .iter()
+        .position(|&b| needs_escape(b))
+        .unwrap_or(bytes.len())
+}
+
+/// Appends the escaped contents of a JSON string (no quotes).
+pub fn escape_into(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut rest = text.as_bytes();
+    loop {
+        let clean = clean_prefix(rest);
+        out.extend_from_slice(&rest[..clean]);
+        let Some((&b, tail)) = rest[clean..].split_first() else {
+            return;
+        };
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        rest = tail;
+    }
+}
+
+/// Appends `text` as a JSON string.
+pub fn string_into(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    escape_into(out, text);
+    out.push(b'"');
+}
+
+/// The two-digit decimal forms of 0 to 99, one after another.
+const DIGIT_PAIRS: [u8; 200] = {
+    let mut pairs = [0; 200];
+    let mut i = 0;
+    while i < 100 {
+        pairs[2 * i] = b'0' + (i / 10) as u8;
+        pairs[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    pairs
+};
+
+/// Appends `n` in decimal (two digits a step).
+pub fn uint_into(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    while n >= 100 {
+        let pair = (n % 100) as usize * 2;
+        n /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    }
+    if n >= 10 {
+        let pair = n as usize * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+    } else {
+        at -= 1;
+        digits[at] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// Appends a provenance as the JSON string of its `Display` form
+/// (`"input:line"` or `"input:line#event_id"`).
+pub fn provenance_into(out: &mut Vec<u8>, p: &Provenance) {
+    out.push(b'"');
+    escape_into(out, &p.input);
+    out.push(b':');
+    uint_into(out, p.line);
+    if let Some(id) = &p.event_id {
+        out.push(b'#');
+        escape_into(out, id);
+    }
+    out.push(b'"');
+}
+
+/// One JSON object being written into a buffer: fields in call order,
+/// closed by [`Object::end`].
+pub struct Object<'b> {
+    out: &'b mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'b> Object<'b> {
+    /// Opens an object at the end of `out`.
+    pub fn begin(out: &'b mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Object { out, empty: true }
+    }
+
+    /// Writes `"name":` (after a comma unless first) and lends the buffer
+    /// for the value.
+    pub fn key(&mut self, name: &str) -> &mut Vec<u8> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// A string field.
+    pub fn str(&mut self, name: &str, value: &str) {
+        string_into(self.key(name), value);
+    }
+
+    /// A string field, omitted when `None`.
+    pub fn opt_str(&mut self, name: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.str(name, v);
+        }
+    }
+
+    /// An unsigned integer field.
+    pub fn uint(&mut self, name: &str, value: u64) {
+        uint_into(self.key(name), value);
+    }
+
+    /// An unsigned integer field, omitted when `None`.
+    pub fn opt_uint(&mut self, name: &str, value: Option<u64>) {
+        if let Some(v) = value {
+            self.uint(name, v);
+        }
+    }
+
+    /// `"name":true`, omitted when false.
+    pub fn flag(&mut self, name: &str, value: bool) {
+        if value {
+            self.key(name).extend_from_slice(b"true");
+        }
+    }
+
+    /// A time as RFC 3339 UTC with milliseconds (what
+    /// [`format_rfc3339_ms`] writes); omitted when `None`, and also when
+    /// the time cannot be shown if `skip_unshowable` (else it is `""`).
+    pub fn time(&mut self, name: &str, ms: Option<i64>, skip_unshowable: bool) {
+        let Some(ms) = ms else { return };
+        match rfc3339_ms_bytes(ms) {
+            Some(text) => {
+                let out = self.key(name);
+                out.push(b'"');
+                out.extend_from_slice(&text);
+                out.push(b'"');
+            }
+            None => {
+                let text = format_rfc3339_ms(ms);
+                if !(skip_unshowable && text.is_empty()) {
+                    self.str(name, &text);
+                }
+            }
+        }
+    }
+
+    /// An array of strings, omitted when empty if `skip_empty`.
+    pub fn str_array<'s>(
+        &mut self,
+        name: &str,
+        items: impl ExactSizeIterator<Item = &'s str>,
+        skip_empty: bool,
+    ) {
+        if skip_empty && items.len() == 0 {
+            return;
+        }
+        let out = self.key(name);
+        out.push(b'[');
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            string_into(out, item);
+        }
+        out.push(b']');
+    }
+
+    /// An array of provenances as strings, omitted when empty if
+    /// `skip_empty`.
+    pub fn provenances(&mut self, name: &str, items: &[Provenance], skip_empty: bool) {
+        if skip_empty && items.is_empty() {
+            return;
+        }
+        let out = self.key(name);
+        out.push(b'[');
+        for (i, p) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            provenance_into(out, p);
+        }
+        out.push(b']');
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    fn escaped(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        string_into(&mut out, text);
+        out
+    }
+
+    fn serde(text: &str) -> Vec<u8> {
+        serde_json::to_vec(text).unwrap_or_default()
+    }
+
+    #[test]
+    fn escapes_like_serde_json() {
+        let mut every_byte = String::new();
+        for c in (0u8..=0x7f)
+            .map(char::from)
+            .chain(['é', '€', '😀', '\u{2028}'])
+        {
+            every_byte.push(c);
+        }
+        for text in [
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\"b\\c\nd\re\tf\u{8}g\u{c}h\u{0}i\u{1f}j\u{7f}k/l",
+            "exactly8",
+            "exactly8\"",
+            "\"exactly8",
+            "1234567\n",
+            "123456789abcdef\"",
+            "123456789abcde\"f",
+            "123456789\"",
+            "12345678\u{1}",
+            "héllo wörld — 😀 \u{1b}[31m",
+            &every_byte,
+        ] {
+            assert_eq!(escaped(text), serde(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn word_check_matches_byte_check() {
+        for b in 0u8..=255 {
+            for at in 0..8 {
+                let mut bytes = *b"abcdefgh";
+                bytes[at] = b;
+                let mask = escape_mask(u64::from_le_bytes(bytes));
+                assert_eq!(mask != 0, needs_escape(b), "{b:#x} at {at}");
+                if mask != 0 {
+                    assert_eq!(mask.trailing_zeros() as usize / 8, at);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_like_serde_json() {
+        let edges = [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            65_535,
+            4_294_967_295,
+            u64::MAX,
+        ];
+        for n in edges.into_iter().chain(0..10_000) {
+            let mut out = Vec::new();
+            uint_into(&mut out, n);
+            assert_eq!(out, serde_json::to_vec(&n).unwrap_or_default());
+        }
+    }
+
+    #[test]
+    fn provenance_like_display() {
+        for p in [
+            Provenance {
+                input: Arc::from("logs/pg.log"),
+                line: 42,
+                event_id: None,
+            },
+            Provenance {
+                input: Arc::from("grp/\"stream\"\\x\n"),
+                line: 0,
+                event_id: Some(Arc::from("3816\u{1}7")),
+            },
+        ] {
+            let mut out = Vec::new();
+            provenance_into(&mut out, &p);
+            assert_eq!(out, serde(&p.to_string()));
+        }
+    }
+
+    #[test]
+    fn times_like_format_rfc3339_ms() {
+        for ms in [
+            0,
+            1_764_341_841_812,
+            -1,
+            253_402_300_799_999,
+            253_402_300_800_000,
+        ] {
+            let mut out = Vec::new();
+            let mut o = Object::begin(&mut out);
+            o.time("t", Some(ms), false);
+            o.end();
+            let expected = format!(
+                "{{\"t\":{}}}",
+                String::from_utf8_lossy(&serde(&format_rfc3339_ms(ms)))
+            );
+            assert_eq!(String::from_utf8_lossy(&out), expected);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_escapes_like_serde_json(text in "(\\PC|[\\x00-\\x1f\"\\\\\\x7f/])*") {
+            prop_assert_eq!(escaped(&text), serde(&text));
+        }
+    }
+}
