@@ -175,6 +175,7 @@ impl<'b> Object<'b> {
 
     /// Writes `"name":` (after a comma unless first) and lends the buffer
     /// for the value.
+    #[inline]
     pub fn key(&mut self, name: &str) -> &mut Vec<u8> {
         if !self.empty {
             self.out.push(b',');
@@ -187,11 +188,13 @@ impl<'b> Object<'b> {
     }
 
     /// A string field.
+    #[inline]
     pub fn str(&mut self, name: &str, value: &str) {
         string_into(self.key(name), value);
     }
 
     /// A string field, omitted when `None`.
+    #[inline]
     pub fn opt_str(&mut self, name: &str, value: Option<&str>) {
         if let Some(v) = value {
             self.str(name, v);
@@ -199,11 +202,13 @@ impl<'b> Object<'b> {
     }
 
     /// An unsigned integer field.
+    #[inline]
     pub fn uint(&mut self, name: &str, value: u64) {
         uint_into(self.key(name), value);
     }
 
     /// An unsigned integer field, omitted when `None`.
+    #[inline]
     pub fn opt_uint(&mut self, name: &str, value: Option<u64>) {
         if let Some(v) = value {
             self.uint(name, v);
@@ -211,6 +216,7 @@ impl<'b> Object<'b> {
     }
 
     /// `"name":true`, omitted when false.
+    #[inline]
     pub fn flag(&mut self, name: &str, value: bool) {
         if value {
             self.key(name).extend_from_slice(b"true");
