@@ -133,17 +133,14 @@ impl<'c> Extractor<'c> {
         }
     }
 
-    fn emit(&mut self, event: Event, tls_pending: bool) {
+    fn emit(&mut self, event: Box<Event>, tls_pending: bool) {
         self.stats.events += 1;
         self.kind_counts[event.kind as usize] += 1;
-        self.out.push(Out::Event {
-            event: Box::new(event),
-            tls_pending,
-        });
+        self.out.push(Out::Event { event, tls_pending });
     }
 
-    fn suspect(&self, record: &Record<'_>, reason: SuspectReason) -> Event {
-        let mut event = Event::new(EventKind::Suspect, self.server.clone());
+    fn suspect(&self, record: &Record<'_>, reason: SuspectReason) -> Box<Event> {
+        let mut event = Box::new(Event::new(EventKind::Suspect, self.server.clone()));
         event.time_ms = record.time_ms;
         event.pid = record.pid;
         event.client_addr = record.client_addr.as_deref().map(Text::from);
@@ -196,8 +193,10 @@ impl<'c> Extractor<'c> {
         self.emit(event, tls_pending);
     }
 
-    fn build(&self, record: &Record<'_>, found: &Match<'_>) -> Event {
-        let mut event = Event::new(found.event, self.server.clone());
+    /// The event of a classified record, built in place on the heap (it
+    /// is handed on boxed; building it on the stack cost a copy).
+    fn build(&self, record: &Record<'_>, found: &Match<'_>) -> Box<Event> {
+        let mut event = Box::new(Event::new(found.event, self.server.clone()));
         let get = |f: Field| found.get(f).map(Text::from);
         let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
         event.time_ms = record.time_ms;
