@@ -173,6 +173,18 @@ impl Stop {
         }
     }
 
+    /// The index in `hay` of the first byte a placeholder may end before
+    /// (memchr when the stop set has at most three bytes).
+    fn find_stop_byte(&self, hay: &[u8]) -> Option<usize> {
+        match self.nfew {
+            1 => memchr::memchr(self.few[0], hay),
+            2 => memchr::memchr2(self.few[0], self.few[1], hay),
+            3 => memchr::memchr3(self.few[0], self.few[1], self.few[2], hay),
+            _ if self.first.set.len() == 0 => None,
+            _ => hay.iter().position(|b| self.first.set.contains(*b)),
+        }
+    }
+
     /// The first position `>= from` where a placeholder of any text may end.
     fn next(&self, input: &[u8], from: usize) -> Option<usize> {
         if from > input.len() {
@@ -181,15 +193,7 @@ impl Stop {
         if self.first.any {
             return Some(from);
         }
-        let hay = &input[from..];
-        let hit = match self.nfew {
-            1 => memchr::memchr(self.few[0], hay),
-            2 => memchr::memchr2(self.few[0], self.few[1], hay),
-            3 => memchr::memchr3(self.few[0], self.few[1], self.few[2], hay),
-            _ if self.first.set.len() == 0 => None,
-            _ => hay.iter().position(|b| self.first.set.contains(*b)),
-        };
-        match hit {
+        match self.find_stop_byte(&input[from..]) {
             Some(i) => Some(from + i),
             None if self.first.end => Some(input.len()),
             None => None,
@@ -206,14 +210,7 @@ impl Stop {
             return Some(from);
         }
         let hay = input.get(from..limit)?;
-        let hit = match self.nfew {
-            1 => memchr::memchr(self.few[0], hay),
-            2 => memchr::memchr2(self.few[0], self.few[1], hay),
-            3 => memchr::memchr3(self.few[0], self.few[1], self.few[2], hay),
-            _ if self.first.set.len() == 0 => None,
-            _ => hay.iter().position(|b| self.first.set.contains(*b)),
-        };
-        hit.map(|i| from + i)
+        self.find_stop_byte(hay).map(|i| from + i)
     }
 }
 
