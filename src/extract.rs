@@ -361,12 +361,8 @@ impl<'c> Enricher<'c> {
                 .map(|(&key, client)| (client.since_ms, self.servers.name(key.0), key.1, key))
                 .collect();
             by_age.sort();
-            let by_age: Vec<(Option<i64>, ProcessKey)> = by_age
-                .into_iter()
-                .map(|(since, _, _, key)| (since, key))
-                .collect();
             let excess = self.clients.len() - bound * 3 / 4;
-            for (_, key) in by_age.into_iter().take(excess) {
+            for (_, _, _, key) in by_age.into_iter().take(excess) {
                 self.clients.remove(&key);
             }
         }
