@@ -417,11 +417,7 @@ impl Prefix {
                 }
             }
         }
-        let (label, body_start, sqlstate) = match_label(line, pos)?;
-        if sqlstate.is_some() {
-            fields.sqlstate = sqlstate;
-        }
-        Some((label, body_start))
+        label_at(line, pos, fields, None)
     }
 
     /// Backtracking match of pieces[idx..] then the label. Returns the label
@@ -436,14 +432,7 @@ impl Prefix {
         avoid: Option<usize>,
     ) -> Option<(Label, usize)> {
         let Some(piece) = self.pieces.get(idx) else {
-            let (label, body_start, sqlstate) = match_label(line, pos)?;
-            if avoid == Some(body_start) {
-                return None;
-            }
-            if sqlstate.is_some() {
-                fields.sqlstate = sqlstate;
-            }
-            return Some((label, body_start));
+            return label_at(line, pos, fields, avoid);
         };
         match piece {
             Piece::Literal(lit) => {
@@ -458,14 +447,7 @@ impl Prefix {
                     return Some(found);
                 }
                 // A non-session process: the prefix ends here.
-                let (label, body_start, sqlstate) = match_label(line, pos)?;
-                if avoid == Some(body_start) {
-                    return None;
-                }
-                if sqlstate.is_some() {
-                    fields.sqlstate = sqlstate;
-                }
-                Some((label, body_start))
+                label_at(line, pos, fields, avoid)
             }
             Piece::Escape { escape, padded } => {
                 let mut found = None;
@@ -489,6 +471,25 @@ impl Prefix {
             }
         }
     }
+}
+
+/// The severity label at `pos`, where the prefix ended: the label and the
+/// body offset, the SQLSTATE written with it stored into `fields`; none
+/// when the body would start at `avoid` (looking for a second parse).
+fn label_at<'a>(
+    line: &'a [u8],
+    pos: usize,
+    fields: &mut PrefixFields<'a>,
+    avoid: Option<usize>,
+) -> Option<(Label, usize)> {
+    let (label, body_start, sqlstate) = match_label(line, pos)?;
+    if avoid == Some(body_start) {
+        return None;
+    }
+    if sqlstate.is_some() {
+        fields.sqlstate = sqlstate;
+    }
+    Some((label, body_start))
 }
 
 /// How many `LABEL:` tokens (a severity word or secondary label directly
