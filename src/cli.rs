@@ -110,13 +110,14 @@ struct InputArgs {
     /// Do not print the per-input stats lines.
     #[arg(long, short)]
     quiet: bool,
-    /// Threads that parse (default: the number of CPUs): N-1 decode ahead
-    /// while one runs the in-order stage; output is written on a thread of
-    /// its own.
+    /// Threads that work (default: the number of CPUs): all of them decode,
+    /// one also runs the in-order stage, and the output is written on a
+    /// thread of its own; 1 does everything on one thread (the file reader
+    /// and gzip stage aside).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     threads: Option<u32>,
     /// Bytes per unit of parallel work (tuning and tests).
-    #[arg(long, default_value_t = 1 << 20, hide = true)]
+    #[arg(long, default_value_t = 1 << 19, hide = true)]
     chunk_bytes: usize,
     #[command(flatten)]
     cloud: CloudArgs,
@@ -724,9 +725,7 @@ fn read_inputs(
     }
 
     let engine = Engine::new(EngineOptions {
-        threads: args
-            .threads
-            .map_or_else(|| EngineOptions::default().threads, |n| n as usize),
+        threads: threads(args),
         chunk_bytes: args.chunk_bytes,
         ..EngineOptions::default()
     })?;
@@ -894,10 +893,10 @@ fn run_parse(args: ParseArgs) -> i32 {
         Err(e) => return usage_error(&e),
     };
     // Serialised and written on the output thread, in order.
-    let mut writer = match BackgroundWriter::<Box<crate::event::Event>>::with_commit(
+    let mut writer = match output_writer::<Box<crate::event::Event>, _>(
+        &args.input,
         out,
         |out: &mut Output, event| jsonl::write_event(out, event),
-        Output::commit,
     ) {
         Ok(writer) => writer,
         Err(e) => return output_error(e),
@@ -918,6 +917,26 @@ fn run_parse(args: ParseArgs) -> i32 {
         },
     );
     finish_output(result, writer.finish())
+}
+
+/// The number of threads a run uses (`--threads`, else one per CPU).
+fn threads(args: &InputArgs) -> usize {
+    args.threads
+        .map_or_else(|| EngineOptions::default().threads, |n| n as usize)
+}
+
+/// The writer of a streamed output: on a thread of its own, or on the
+/// calling thread when the run has one thread.
+fn output_writer<T, F>(args: &InputArgs, out: Output, write: F) -> io::Result<BackgroundWriter<T>>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Output, &T) -> io::Result<()> + Send + 'static,
+{
+    if threads(args) == 1 {
+        Ok(BackgroundWriter::inline(out, write, Output::commit))
+    } else {
+        BackgroundWriter::with_commit(out, write, Output::commit)
+    }
 }
 
 fn finish_output(result: Result<i32, io::Error>, flushed: io::Result<()>) -> i32 {
@@ -1061,7 +1080,7 @@ fn run_audit(args: AuditArgs) -> i32 {
             // them showed up in profiles); the writer sees `&Box<Session>`.
             #[allow(clippy::borrowed_box)]
             let write = move |out: &mut Output, s: &Box<Session>| write(out, s);
-            match BackgroundWriter::with_commit(out, write, Output::commit) {
+            match output_writer(&args.input, out, write) {
                 Ok(mut writer) => {
                     let code =
                         for_each_session(&args.input, &args.filter, correlator, &mut |s| match s {

@@ -6,9 +6,8 @@
 //! the events are the same for any thread count and chunk size.
 
 use std::io;
-use std::sync::{Arc, mpsc};
-
-use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::cloudwatch::payload::{self, Sniffed};
 use crate::event::Event;
@@ -35,7 +34,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            chunk_bytes: 1 << 20,
+            chunk_bytes: 1 << 19,
             block_bytes: 1 << 20,
         }
     }
@@ -155,17 +154,13 @@ impl Engine {
             Detected::Jsonlog => Framing::JsonLines,
             Detected::Syslog { .. } => Framing::Whole,
         };
-        let batch_bytes = self.options.chunk_bytes * self.options.threads.max(1);
-        let decode = |batch: &Batch| {
-            self.decode_chunks(
-                &batch.bytes,
-                &batch.cuts,
-                &detected,
-                parse,
-                catalog,
-                &server,
-                &label,
-            )
+        let batch_bytes =
+            self.options.chunk_bytes * self.options.threads.max(1) * CHUNKS_PER_THREAD;
+        let decode_one = |chunk: &[u8]| -> Decoded {
+            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
+            let (outs, stats) = decode_chunk(chunk, &detected, parse, catalog, &server, &label);
+            (outs, stats, lines)
         };
 
         // The sequential stage, in input order.
@@ -191,34 +186,47 @@ impl Engine {
                 while let Some(batch) =
                     reader.next_batch(&framing, batch_bytes, self.options.chunk_bytes)
                 {
-                    sequential(decode(&batch))?;
-                    reader.recycle(batch.bytes);
+                    let work = Work::new(batch);
+                    work.help(&decode_one);
+                    let (outputs, bytes) = work.into_results()?;
+                    reader.recycle(bytes);
+                    sequential(outputs)?;
                 }
                 Ok(())
             })(),
             Some(pool) => pool.in_place_scope(|scope| {
-                let decode = &decode;
-                let mut ahead: Option<mpsc::Receiver<(Vec<Decoded>, Batch)>> = None;
+                let decode_one = &decode_one;
+                let mut ahead: Option<Arc<Work>> = None;
                 loop {
+                    // Batch N+1 goes to the workers; the calling thread then
+                    // helps finish batch N and runs it through the in-order
+                    // stage while the workers decode N+1.
                     let next = reader
                         .next_batch(&framing, batch_bytes, self.options.chunk_bytes)
                         .map(|batch| {
-                            let (tx, rx) = mpsc::sync_channel(1);
-                            scope.spawn(move |_| {
-                                // The receiver is gone only if the run stopped.
-                                let _ = tx.send((decode(&batch), batch));
-                            });
-                            rx
+                            let work = Arc::new(Work::new(batch));
+                            for _ in 0..pool.current_num_threads() {
+                                let work = Arc::clone(&work);
+                                scope.spawn(move |_| work.help(decode_one));
+                            }
+                            work
                         });
-                    if let Some(rx) = ahead.take() {
-                        let (outputs, batch) = rx.recv().map_err(|_| {
-                            io::Error::other("a decoding task stopped without a result")
-                        })?;
-                        reader.recycle(batch.bytes);
-                        sequential(outputs)?;
+                    if let Some(work) = ahead.take() {
+                        work.help(decode_one);
+                        work.wait();
+                        // A worker may still hold its handle for a moment;
+                        // then the buffer is not reused, which is harmless.
+                        match Arc::try_unwrap(work) {
+                            Ok(work) => {
+                                let (outputs, bytes) = work.into_results()?;
+                                reader.recycle(bytes);
+                                sequential(outputs)?;
+                            }
+                            Err(work) => sequential(work.take_results()?)?,
+                        }
                     }
                     match next {
-                        Some(rx) => ahead = Some(rx),
+                        Some(work) => ahead = Some(work),
                         None => return Ok(()),
                     }
                 }
@@ -231,46 +239,116 @@ impl Engine {
         drop(stream);
         outcome.map(|()| result)
     }
-
-    /// Decodes `buf[..cuts.last()]` as chunks ending at `cuts`, in parallel.
-    /// Returns per chunk: the extractor's output (line numbers relative to
-    /// the chunk), its stats, and its number of lines.
-    #[allow(clippy::too_many_arguments)]
-    fn decode_chunks(
-        &self,
-        buf: &[u8],
-        cuts: &[usize],
-        detected: &Detected,
-        parse: &ParseOptions,
-        catalog: &Catalog,
-        server: &Arc<str>,
-        label: &Arc<str>,
-    ) -> Vec<Decoded> {
-        let ranges: Vec<(usize, usize)> = cuts
-            .iter()
-            .scan(0usize, |start, &end| {
-                let range = (*start, end);
-                *start = end;
-                Some(range)
-            })
-            .collect();
-        let one = |&(start, end): &(usize, usize)| {
-            let chunk = &buf[start..end];
-            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
-                + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
-            let (outs, stats) = decode_chunk(chunk, detected, parse, catalog, server, label);
-            (outs, stats, lines)
-        };
-        match &self.pool {
-            Some(pool) if ranges.len() > 1 => pool.install(|| ranges.par_iter().map(one).collect()),
-            _ => ranges.iter().map(one).collect(),
-        }
-    }
 }
 
 /// One chunk's extractor output (line numbers relative to the chunk), its
 /// stats and its number of lines.
 type Decoded = (Vec<Out>, Stats, u64);
+
+/// Chunks per thread in a batch: more than one, so that a thread that
+/// finishes early (the calling thread after the in-order stage) finds
+/// chunks left to decode.
+const CHUNKS_PER_THREAD: usize = 2;
+
+/// A batch being decoded. Any thread may help: each claims the next chunk
+/// not yet taken, so pool workers and the calling thread (once its
+/// in-order work is done) share the batch chunk by chunk. The results are
+/// put in place by chunk index, so their order never depends on who
+/// decoded what.
+struct Work {
+    batch: Batch,
+    /// The next chunk index not yet claimed.
+    next: AtomicUsize,
+    results: Vec<Mutex<Option<Decoded>>>,
+    /// Chunks decoded so far, and a signal when all are.
+    done: Mutex<usize>,
+    all_done: Condvar,
+}
+
+impl Work {
+    fn new(batch: Batch) -> Work {
+        let chunks = batch.cuts.len();
+        Work {
+            batch,
+            next: AtomicUsize::new(0),
+            results: (0..chunks).map(|_| Mutex::new(None)).collect(),
+            done: Mutex::new(0),
+            all_done: Condvar::new(),
+        }
+    }
+
+    /// Decodes chunks until none is left to claim.
+    fn help(&self, decode: &(dyn Fn(&[u8]) -> Decoded + Sync)) {
+        let cuts = &self.batch.cuts;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= cuts.len() {
+                return;
+            }
+            // Counted as done even if decoding panics, so that the
+            // calling thread is not left waiting (it then finds the result
+            // missing and stops the run).
+            let _finished = Finished(self);
+            let start = if i == 0 { 0 } else { cuts[i - 1] };
+            let decoded = decode(&self.batch.bytes[start..cuts[i]]);
+            *lock(&self.results[i]) = Some(decoded);
+        }
+    }
+
+    fn finish_one(&self) {
+        let mut done = lock(&self.done);
+        *done += 1;
+        if *done == self.results.len() {
+            self.all_done.notify_all();
+        }
+    }
+
+    /// Waits until every chunk is decoded.
+    fn wait(&self) {
+        let mut done = lock(&self.done);
+        while *done < self.results.len() {
+            done = self
+                .all_done
+                .wait(done)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The decoded chunks in input order (after [`Work::wait`]); an error
+    /// if a chunk has no result (its decoding panicked).
+    fn take_results(&self) -> io::Result<Vec<Decoded>> {
+        self.results
+            .iter()
+            .map(|slot| {
+                lock(slot)
+                    .take()
+                    .ok_or_else(|| io::Error::other("a decoding task stopped without a result"))
+            })
+            .collect()
+    }
+
+    /// The decoded chunks and the batch's buffer, for reuse.
+    fn into_results(self) -> io::Result<(Vec<Decoded>, Vec<u8>)> {
+        let outputs = self.take_results()?;
+        Ok((outputs, self.batch.bytes))
+    }
+}
+
+/// Marks one claimed chunk as done when dropped (also on unwinding).
+struct Finished<'w>(&'w Work);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        self.0.finish_one();
+    }
+}
+
+/// Locks a mutex whose data stays valid even if a holder panicked (a
+/// decoding panic is a bug, reported by the pool; the results it did not
+/// write are simply missing).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Bytes of an input cut at record boundaries, ready to decode.
 struct Batch {

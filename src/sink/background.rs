@@ -9,6 +9,9 @@
 //! the thread; the next [`BackgroundWriter::push`] (or
 //! [`BackgroundWriter::commit`], [`BackgroundWriter::finish`]) returns it,
 //! so the producer stops reading input too.
+//!
+//! A one-thread run (`--threads 1`) writes inline instead: the same
+//! functions, called on the calling thread as items are pushed.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{self, SyncSender};
@@ -27,11 +30,47 @@ const BATCH: usize = 1024;
 /// Batches that may wait for the writer thread.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// Writes items of type `T` on a background thread, in the order pushed.
+/// Writes items of type `T` on a background thread, in the order pushed
+/// (or on the calling thread, for one-thread runs: [`BackgroundWriter::inline`]).
 pub struct BackgroundWriter<T: Send + 'static> {
     batch: Vec<T>,
     sender: Option<SyncSender<Message<T>>>,
     thread: Option<JoinHandle<io::Result<()>>>,
+    /// Set when the items are written on the calling thread.
+    inline: Option<Box<dyn Serialise<T>>>,
+}
+
+/// The writing side: the output and what to do with an item and a commit.
+struct Serialiser<W, F, C> {
+    out: W,
+    write: F,
+    commit: C,
+}
+
+/// [`Serialiser`] with its output type erased.
+trait Serialise<T> {
+    fn item(&mut self, item: &T) -> io::Result<()>;
+    fn commit(&mut self) -> io::Result<Option<u64>>;
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+impl<T, W, F, C> Serialise<T> for Serialiser<W, F, C>
+where
+    W: Write,
+    F: FnMut(&mut W, &T) -> io::Result<()>,
+    C: FnMut(&mut W) -> io::Result<Option<u64>>,
+{
+    fn item(&mut self, item: &T) -> io::Result<()> {
+        (self.write)(&mut self.out, item)
+    }
+
+    fn commit(&mut self) -> io::Result<Option<u64>> {
+        (self.commit)(&mut self.out)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 impl<T: Send + 'static> BackgroundWriter<T> {
@@ -47,12 +86,13 @@ impl<T: Send + 'static> BackgroundWriter<T> {
 
     /// Like [`BackgroundWriter::new`], with what a commit does on `out`
     /// (e.g. flush and sync a file, returning its length).
-    pub fn with_commit<W, F, C>(mut out: W, mut write: F, mut commit: C) -> io::Result<Self>
+    pub fn with_commit<W, F, C>(out: W, write: F, commit: C) -> io::Result<Self>
     where
         W: Write + Send + 'static,
         F: FnMut(&mut W, &T) -> io::Result<()> + Send + 'static,
         C: FnMut(&mut W) -> io::Result<Option<u64>> + Send + 'static,
     {
+        let mut serialiser = Serialiser { out, write, commit };
         let (sender, receiver) = mpsc::sync_channel::<Message<T>>(BATCHES_IN_FLIGHT);
         let thread = std::thread::Builder::new()
             .name("pgtrail-writer".into())
@@ -61,11 +101,11 @@ impl<T: Send + 'static> BackgroundWriter<T> {
                     match message {
                         Message::Items(batch) => {
                             for item in &batch {
-                                write(&mut out, item)?;
+                                serialiser.item(item)?;
                             }
                         }
                         Message::Commit(answer) => {
-                            let committed = commit(&mut out);
+                            let committed = serialiser.commit();
                             let failed = committed
                                 .as_ref()
                                 .err()
@@ -77,17 +117,37 @@ impl<T: Send + 'static> BackgroundWriter<T> {
                         }
                     }
                 }
-                out.flush()
+                Serialise::<T>::finish(&mut serialiser)
             })?;
         Ok(BackgroundWriter {
             batch: Vec::with_capacity(BATCH),
             sender: Some(sender),
             thread: Some(thread),
+            inline: None,
         })
+    }
+
+    /// The same writer without a thread: each item is written as it is
+    /// pushed, on the calling thread (`--threads 1` means one thread).
+    pub fn inline<W, F, C>(out: W, write: F, commit: C) -> Self
+    where
+        W: Write + 'static,
+        F: FnMut(&mut W, &T) -> io::Result<()> + 'static,
+        C: FnMut(&mut W) -> io::Result<Option<u64>> + 'static,
+    {
+        BackgroundWriter {
+            batch: Vec::new(),
+            sender: None,
+            thread: None,
+            inline: Some(Box::new(Serialiser { out, write, commit })),
+        }
     }
 
     /// Queues one item; returns the writer's error if it has stopped.
     pub fn push(&mut self, item: T) -> io::Result<()> {
+        if let Some(inline) = &mut self.inline {
+            return inline.item(&item);
+        }
         self.batch.push(item);
         if self.batch.len() >= BATCH {
             self.send()?;
@@ -98,6 +158,9 @@ impl<T: Send + 'static> BackgroundWriter<T> {
     /// Writes everything pushed so far and runs the writer's commit;
     /// returns what it returned.
     pub fn commit(&mut self) -> io::Result<Option<u64>> {
+        if let Some(inline) = &mut self.inline {
+            return inline.commit();
+        }
         if !self.batch.is_empty() {
             self.send()?;
         }
@@ -142,6 +205,9 @@ impl<T: Send + 'static> BackgroundWriter<T> {
 
     /// Writes what is queued, waits for the thread and flushes the output.
     pub fn finish(mut self) -> io::Result<()> {
+        if let Some(inline) = &mut self.inline {
+            return inline.finish();
+        }
         if !self.batch.is_empty() {
             self.send()?;
         }
@@ -210,6 +276,24 @@ mod tests {
         let expected: usize = (0..3000u32).map(|n| format!("{n}\n").len()).sum();
         assert_eq!(w.commit().unwrap(), Some(expected as u64));
         w.finish().unwrap();
+    }
+
+    #[test]
+    fn inline_writes_the_same_and_commits_in_place() {
+        let shared = Shared::default();
+        let probe = shared.clone();
+        let mut w = BackgroundWriter::inline(
+            shared.clone(),
+            |out: &mut Shared, n: &u32| writeln!(out, "{n}"),
+            move |_: &mut Shared| Ok(Some(probe.0.lock().unwrap().len() as u64)),
+        );
+        for n in 0..3000u32 {
+            w.push(n).unwrap();
+        }
+        let expected: String = (0..3000u32).map(|n| format!("{n}\n")).collect();
+        assert_eq!(w.commit().unwrap(), Some(expected.len() as u64));
+        w.finish().unwrap();
+        assert_eq!(*shared.0.lock().unwrap(), expected.into_bytes());
     }
 
     #[test]
