@@ -9,15 +9,18 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// How long freed memory stays mapped before mimalloc returns it.
-const PURGE_DELAY_MS: std::os::raw::c_long = 10;
+const PURGE_DELAY_MS: std::os::raw::c_long = 100;
 
 fn main() {
-    // Give freed pages back after 10 ms. With a delay of 0, pages freed
+    // Give freed pages back after 100 ms. With a delay of 0, pages freed
     // between two batches were returned and faulted in again at once: 4-5 s
-    // of system time on the 1 GB benchmark for `parse` and `summary`
-    // (1.5-2.6 s at 10 ms); 10 ms costs 1-12 MB of peak RSS (see
-    // benches/RESULTS.md). (Built with `no_thp`: refaulting 2 MiB
-    // transparent huge pages after each purge cost more than it saved.)
+    // of system time on the 1 GB benchmark for `parse` and `summary`. At
+    // 10 ms, `parse` with two threads still made thousands of `madvise`
+    // calls per second, each a TLB shootdown on the other core and the
+    // pages faulted in again (1.8-1.9 s of system time on 1 GB); at 100 ms
+    // 0.65-0.9 s, for 8-19 MB more peak RSS (see benches/RESULTS.md).
+    // (Built with `no_thp`: refaulting 2 MiB transparent huge pages after
+    // each purge cost more than it saved.)
     // `MIMALLOC_PURGE_DELAY` in the environment still wins (tuning).
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: called before any other thread exists; the option is an integer.
