@@ -706,18 +706,19 @@ fn read_inputs(
     let catalog = Catalog::builtin();
     let server_override: Option<Arc<str>> = args.server.as_deref().map(Arc::from);
     if by_time && inputs.len() > 1 {
+        let firsts = first_event_times(&inputs, threads(args), options, catalog);
         let mut keyed: Vec<(String, i64, usize, (InputSpec, bool))> = inputs
             .into_iter()
+            .zip(firsts)
             .enumerate()
-            .map(|(index, (spec, walked))| {
+            .map(|(index, ((spec, walked), first))| {
                 let server = match (&server_override, &spec) {
                     (Some(s), _) => s.to_string(),
                     (None, InputSpec::Path(p)) => source::server_label(p),
                     (None, InputSpec::Stdin) => "stdin".to_owned(),
                     (None, InputSpec::Memory { server, .. }) => server.to_string(),
                 };
-                let first = engine::first_event_time(&spec, options, catalog).unwrap_or(i64::MIN);
-                (server, first, index, (spec, walked))
+                (server, first.unwrap_or(i64::MIN), index, (spec, walked))
             })
             .collect();
         keyed.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
@@ -732,13 +733,44 @@ fn read_inputs(
     let mut reader = Reader::new(engine, args.quiet, server_override, shared);
     reader.code = code;
     reader.region = args.cloud.region.clone();
-    for (spec, walked) in &inputs {
-        reader.run_spec(spec, *walked, options, emit)?;
-    }
+    reader.run_specs(&inputs, options, emit)?;
     if live.is_live() {
         reader.run_live(&live, options, emit)?;
     }
     reader.finish(emit)
+}
+
+/// The time of the first event of each input ([`engine::first_event_time`]),
+/// read on `threads` threads: with many small files this head of each file
+/// is a good part of the run.
+fn first_event_times(
+    inputs: &[(InputSpec, bool)],
+    threads: usize,
+    options: &ParseOptions,
+    catalog: &Catalog,
+) -> Vec<Option<i64>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let times: Vec<std::sync::OnceLock<Option<i64>>> =
+        inputs.iter().map(|_| std::sync::OnceLock::new()).collect();
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some((spec, _)) = inputs.get(i) else {
+                return;
+            };
+            let _ = times[i].set(engine::first_event_time(spec, options, catalog));
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads.min(inputs.len()) {
+            scope.spawn(work);
+        }
+        work();
+    });
+    times
+        .into_iter()
+        .map(|time| time.into_inner().flatten())
+        .collect()
 }
 
 /// The live source's options from the command line.

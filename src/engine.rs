@@ -5,6 +5,7 @@
 //! the caller. Memory is bounded by the batch size, not the input size, and
 //! the events are the same for any thread count and chunk size.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -88,10 +89,6 @@ impl Engine {
     /// Reads one input and feeds its events, in order, to `emit` through
     /// `enricher` (which carries per-process state across inputs of a run).
     /// `server` overrides the label derived from the file name.
-    ///
-    /// With a worker pool, batch N+1 is decoded on the pool while batch N
-    /// goes through the sequential stage (enricher, `emit`) on the calling
-    /// thread; at most one batch is decoded ahead.
     pub fn run(
         &self,
         spec: &InputSpec,
@@ -101,9 +98,260 @@ impl Engine {
         enricher: &mut Enricher<'_>,
         emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
     ) -> io::Result<InputResult> {
-        let stream = source::stream(spec, self.options.block_bytes, 2);
+        let mut only = None;
+        self.run_many(
+            std::slice::from_ref(spec),
+            parse,
+            catalog,
+            server,
+            enricher,
+            emit,
+            &mut |result| {
+                only = Some(result);
+                Flow::Continue
+            },
+        )?;
+        only.ok_or_else(|| io::Error::other("the engine ended an input without a result"))
+    }
+
+    /// Reads `specs` in order, as one stream of batches: the next input is
+    /// opened, its format detected and its first batches decoded while the
+    /// end of the current one goes through the in-order stage, so many
+    /// small files keep every thread busy too. Events reach `emit` in input
+    /// order, through `enricher`; after the last event of each input,
+    /// `done` gets its result and says whether to go on ([`Flow::Stop`]
+    /// ends the run there, with nothing of the later inputs emitted).
+    ///
+    /// With a worker pool, the workers decode up to one batch ahead of the
+    /// one in the in-order stage; the calling thread helps decode once its
+    /// in-order work is done.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_many(
+        &self,
+        specs: &[InputSpec],
+        parse: &ParseOptions,
+        catalog: &Catalog,
+        server: Option<&Arc<str>>,
+        enricher: &mut Enricher<'_>,
+        emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
+        done: &mut dyn FnMut(InputResult) -> Flow,
+    ) -> io::Result<()> {
+        let chunk_bytes = self.options.chunk_bytes;
+        let mut producer = Producer {
+            specs,
+            next: 0,
+            current: None,
+            end_pending: None,
+            spare: None,
+            parse,
+            catalog,
+            server,
+            block_bytes: self.options.block_bytes,
+            chunk_bytes,
+            batch_bytes: chunk_bytes * self.options.threads.max(1) * CHUNKS_PER_THREAD,
+        };
+        let decode_one = |input: &InputContext, chunk: &[u8]| -> Decoded {
+            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
+                + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
+            let (outs, stats) = decode_chunk(chunk, input, parse, catalog);
+            (outs, stats, lines)
+        };
+        // Batches queued ahead of the in-order stage, the one it takes next
+        // included: with workers, one more is decoding meanwhile.
+        let lookahead = if self.pool.is_some() { 2 } else { 1 };
+        let mut consume = |steps: &mut VecDeque<Step>,
+                           producer: &mut Producer<'_>,
+                           spawn: &mut dyn FnMut(&Arc<Work>)|
+         -> io::Result<()> {
+            let mut current: Option<InputRun> = None;
+            loop {
+                while steps.iter().filter(|s| matches!(s, Step::Batch(_))).count() < lookahead {
+                    let Some(step) = producer.next_step() else {
+                        break;
+                    };
+                    if let Step::Batch(work) = &step {
+                        spawn(work);
+                    }
+                    // CloudWatch data is held whole; the caller usually
+                    // stops there to run its streams: read no further.
+                    let held = matches!(&step, Step::Start(r) if r.captured.is_some());
+                    steps.push_back(step);
+                    if held {
+                        break;
+                    }
+                }
+                let Some(step) = steps.pop_front() else {
+                    return Ok(());
+                };
+                match step {
+                    Step::Start(result) => {
+                        current = Some(InputRun {
+                            result: *result,
+                            line_base: 0,
+                        })
+                    }
+                    Step::Batch(work) => {
+                        let run = current.as_mut().ok_or_else(|| {
+                            io::Error::other("the engine cut a batch outside an input")
+                        })?;
+                        work.help(&decode_one);
+                        work.wait();
+                        // A worker may still hold its handle for a moment;
+                        // then the buffer is not reused, which is harmless.
+                        let outputs = match Arc::try_unwrap(work) {
+                            Ok(work) => {
+                                let (outputs, bytes) = work.into_results()?;
+                                producer.spare = Some(bytes);
+                                outputs
+                            }
+                            Err(work) => work.take_results()?,
+                        };
+                        run.sequential(outputs, enricher, emit)?;
+                    }
+                    Step::End(error) => {
+                        let mut run = current.take().ok_or_else(|| {
+                            io::Error::other("the engine ended an input it did not start")
+                        })?;
+                        if error.is_some() {
+                            run.result.error = error;
+                        }
+                        if done(run.result) == Flow::Stop {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        };
+        let mut steps = VecDeque::new();
+        match &self.pool {
+            None => consume(&mut steps, &mut producer, &mut |_| {}),
+            Some(pool) => pool.in_place_scope(|scope| {
+                let decode_one = &decode_one;
+                let workers = pool.current_num_threads();
+                consume(&mut steps, &mut producer, &mut |work| {
+                    for _ in 0..workers {
+                        let work = Arc::clone(work);
+                        scope.spawn(move |_| work.help(decode_one));
+                    }
+                })
+            }),
+        }
+    }
+}
+
+/// What the caller of [`Engine::run_many`] wants after an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The names and format every chunk of one input is decoded with.
+struct InputContext {
+    detected: Detected,
+    server: Arc<str>,
+    label: Arc<str>,
+}
+
+/// What the producer hands to the in-order stage, in input order.
+enum Step {
+    /// An input begins (its result so far: names, format, or why it has
+    /// no batches).
+    Start(Box<InputResult>),
+    /// A batch of the current input, decoding or decoded.
+    Batch(Arc<Work>),
+    /// The current input ended (with the read error that ended it).
+    End(Option<SourceError>),
+}
+
+/// The in-order side of one input: its result and where its lines start.
+struct InputRun {
+    result: InputResult,
+    line_base: u64,
+}
+
+impl InputRun {
+    /// Runs decoded chunks through the enricher, in order, and emits what
+    /// it releases.
+    fn sequential(
+        &mut self,
+        outputs: Vec<Decoded>,
+        enricher: &mut Enricher<'_>,
+        emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let mut released = Vec::new();
+        for (outs, chunk_stats, lines) in outputs {
+            self.result.stats.add(&chunk_stats);
+            for mut out in outs {
+                if let Out::Event { event, .. } = &mut out {
+                    shift_lines(event, self.line_base);
+                }
+                enricher.push(out, &mut |e| released.push(e));
+            }
+            self.line_base += lines;
+        }
+        emit(released)
+    }
+}
+
+/// The producing side of a run, on the calling thread: opens the inputs in
+/// order, detects their format and cuts them into batches.
+struct Producer<'a> {
+    specs: &'a [InputSpec],
+    /// The next input to open.
+    next: usize,
+    /// The input being cut, with how it is framed.
+    current: Option<(Reader, Framing, Arc<InputContext>)>,
+    /// An input with no batches (empty, unreadable, not recognised, or
+    /// CloudWatch data): its end comes right after its start.
+    end_pending: Option<Option<SourceError>>,
+    /// A decoded batch's buffer, reused for the next one: fresh memory
+    /// would be faulted in (and zeroed by the kernel) page by page.
+    spare: Option<Vec<u8>>,
+    parse: &'a ParseOptions,
+    catalog: &'a Catalog,
+    server: Option<&'a Arc<str>>,
+    block_bytes: usize,
+    chunk_bytes: usize,
+    batch_bytes: usize,
+}
+
+impl Producer<'_> {
+    /// The next step of the run; `None` once every input has ended.
+    fn next_step(&mut self) -> Option<Step> {
+        if let Some(error) = self.end_pending.take() {
+            return Some(Step::End(error));
+        }
+        if let Some((reader, framing, input)) = &mut self.current {
+            return Some(
+                match reader.next_batch(
+                    framing,
+                    self.batch_bytes,
+                    self.chunk_bytes,
+                    &mut self.spare,
+                ) {
+                    Some(batch) => Step::Batch(Arc::new(Work::new(batch, Arc::clone(input)))),
+                    None => {
+                        let error = reader.error.take();
+                        self.current = None;
+                        Step::End(error)
+                    }
+                },
+            );
+        }
+        let spec = self.specs.get(self.next)?;
+        self.next += 1;
+        Some(Step::Start(Box::new(self.open(spec))))
+    }
+
+    /// Opens an input and detects its format from the first bytes.
+    fn open(&mut self, spec: &InputSpec) -> InputResult {
+        let stream = source::stream(spec, self.block_bytes, 2);
         let label = stream.label.clone();
-        let server = server.cloned().unwrap_or_else(|| stream.server.clone());
+        let server = self
+            .server
+            .cloned()
+            .unwrap_or_else(|| stream.server.clone());
         let mut result = InputResult {
             label: label.clone(),
             server: server.clone(),
@@ -113,39 +361,36 @@ impl Engine {
             captured: None,
         };
         let mut reader = Reader {
-            stream: &stream,
-            block_bytes: self.options.block_bytes,
-            spare: None,
+            stream,
+            block_bytes: self.block_bytes,
             pending: Vec::new(),
             at_end: false,
             error: None,
         };
-
-        // The format, from the first bytes.
         while reader.pending.len() < DETECT_BYTES && !reader.at_end {
             reader.receive();
         }
         if reader.pending.is_empty() {
-            result.error = reader.error.take();
-            return Ok(result);
+            self.end_pending = Some(reader.error.take());
+            return result;
         }
-        if parse.format == FormatChoice::Auto
+        if self.parse.format == FormatChoice::Auto
             && let Some(kind) = payload::sniff(&reader.pending)
         {
             // CloudWatch data is small and not streamable: read it all.
             while !reader.at_end {
                 reader.receive();
             }
-            result.error = reader.error.take();
             result.captured = Some((kind, std::mem::take(&mut reader.pending)));
-            return Ok(result);
+            self.end_pending = Some(reader.error.take());
+            return result;
         }
-        let detected = match pipeline::detect(&reader.pending, parse, catalog) {
+        let detected = match pipeline::detect(&reader.pending, self.parse, self.catalog) {
             Ok(d) => d,
             Err(e) => {
                 result.detected = Some(Err(e));
-                result.error = reader.error.take();
-                return Ok(result);
+                self.end_pending = Some(reader.error.take());
+                return result;
             }
         };
         let framing = match &detected {
@@ -154,90 +399,14 @@ impl Engine {
             Detected::Jsonlog => Framing::JsonLines,
             Detected::Syslog { .. } => Framing::Whole,
         };
-        let batch_bytes =
-            self.options.chunk_bytes * self.options.threads.max(1) * CHUNKS_PER_THREAD;
-        let decode_one = |chunk: &[u8]| -> Decoded {
-            let lines = memchr::memchr_iter(b'\n', chunk).count() as u64
-                + u64::from(!chunk.is_empty() && !chunk.ends_with(b"\n"));
-            let (outs, stats) = decode_chunk(chunk, &detected, parse, catalog, &server, &label);
-            (outs, stats, lines)
-        };
-
-        // The sequential stage, in input order.
-        let mut line_base: u64 = 0;
-        let mut stats = Stats::default();
-        let mut sequential = |outputs: Vec<Decoded>| -> io::Result<()> {
-            let mut released = Vec::new();
-            for (outs, chunk_stats, lines) in outputs {
-                stats.add(&chunk_stats);
-                for mut out in outs {
-                    if let Out::Event { event, .. } = &mut out {
-                        shift_lines(event, line_base);
-                    }
-                    enricher.push(out, &mut |e| released.push(e));
-                }
-                line_base += lines;
-            }
-            emit(released)
-        };
-
-        let outcome = match &self.pool {
-            None => (|| {
-                while let Some(batch) =
-                    reader.next_batch(&framing, batch_bytes, self.options.chunk_bytes)
-                {
-                    let work = Work::new(batch);
-                    work.help(&decode_one);
-                    let (outputs, bytes) = work.into_results()?;
-                    reader.recycle(bytes);
-                    sequential(outputs)?;
-                }
-                Ok(())
-            })(),
-            Some(pool) => pool.in_place_scope(|scope| {
-                let decode_one = &decode_one;
-                let mut ahead: Option<Arc<Work>> = None;
-                loop {
-                    // Batch N+1 goes to the workers; the calling thread then
-                    // helps finish batch N and runs it through the in-order
-                    // stage while the workers decode N+1.
-                    let next = reader
-                        .next_batch(&framing, batch_bytes, self.options.chunk_bytes)
-                        .map(|batch| {
-                            let work = Arc::new(Work::new(batch));
-                            for _ in 0..pool.current_num_threads() {
-                                let work = Arc::clone(&work);
-                                scope.spawn(move |_| work.help(decode_one));
-                            }
-                            work
-                        });
-                    if let Some(work) = ahead.take() {
-                        work.help(decode_one);
-                        work.wait();
-                        // A worker may still hold its handle for a moment;
-                        // then the buffer is not reused, which is harmless.
-                        match Arc::try_unwrap(work) {
-                            Ok(work) => {
-                                let (outputs, bytes) = work.into_results()?;
-                                reader.recycle(bytes);
-                                sequential(outputs)?;
-                            }
-                            Err(work) => sequential(work.take_results()?)?,
-                        }
-                    }
-                    match next {
-                        Some(work) => ahead = Some(work),
-                        None => return Ok(()),
-                    }
-                }
-            }),
-        };
-        result.detected = Some(Ok(detected));
-        result.stats = stats;
-        result.error = reader.error.take();
-        drop(reader);
-        drop(stream);
-        outcome.map(|()| result)
+        result.detected = Some(Ok(detected.clone()));
+        let input = Arc::new(InputContext {
+            detected,
+            server,
+            label,
+        });
+        self.current = Some((reader, framing, input));
+        result
     }
 }
 
@@ -257,6 +426,8 @@ const CHUNKS_PER_THREAD: usize = 2;
 /// decoded what.
 struct Work {
     batch: Batch,
+    /// The input the batch belongs to.
+    input: Arc<InputContext>,
     /// The next chunk index not yet claimed.
     next: AtomicUsize,
     results: Vec<Mutex<Option<Decoded>>>,
@@ -266,10 +437,11 @@ struct Work {
 }
 
 impl Work {
-    fn new(batch: Batch) -> Work {
+    fn new(batch: Batch, input: Arc<InputContext>) -> Work {
         let chunks = batch.cuts.len();
         Work {
             batch,
+            input,
             next: AtomicUsize::new(0),
             results: (0..chunks).map(|_| Mutex::new(None)).collect(),
             done: Mutex::new(0),
@@ -278,7 +450,7 @@ impl Work {
     }
 
     /// Decodes chunks until none is left to claim.
-    fn help(&self, decode: &(dyn Fn(&[u8]) -> Decoded + Sync)) {
+    fn help(&self, decode: &(dyn Fn(&InputContext, &[u8]) -> Decoded + Sync)) {
         let cuts = &self.batch.cuts;
         loop {
             let i = self.next.fetch_add(1, Ordering::Relaxed);
@@ -290,7 +462,7 @@ impl Work {
             // missing and stops the run).
             let _finished = Finished(self);
             let start = if i == 0 { 0 } else { cuts[i - 1] };
-            let decoded = decode(&self.batch.bytes[start..cuts[i]]);
+            let decoded = decode(&self.input, &self.batch.bytes[start..cuts[i]]);
             *lock(&self.results[i]) = Some(decoded);
         }
     }
@@ -357,26 +529,18 @@ struct Batch {
     cuts: Vec<usize>,
 }
 
-/// The reading side of a run: blocks from the reader thread, the bytes not
-/// yet decoded, and the read error if one ended the input.
-struct Reader<'s> {
-    stream: &'s source::Stream,
+/// The reading side of one input: blocks from its reader thread, the bytes
+/// not yet decoded, and the read error if one ended the input.
+struct Reader {
+    stream: source::Stream,
     /// Size of the blocks the stream sends.
     block_bytes: usize,
-    /// A decoded batch's buffer, reused for the next one: fresh memory
-    /// would be faulted in (and zeroed by the kernel) page by page.
-    spare: Option<Vec<u8>>,
     pending: Vec<u8>,
     at_end: bool,
     error: Option<SourceError>,
 }
 
-impl Reader<'_> {
-    /// Gives back the buffer of a batch that is decoded.
-    fn recycle(&mut self, bytes: Vec<u8>) {
-        self.spare = Some(bytes);
-    }
-
+impl Reader {
     /// Waits for the next block.
     fn receive(&mut self) {
         match self.stream.blocks.recv() {
@@ -391,12 +555,14 @@ impl Reader<'_> {
 
     /// The next batch of about `batch_bytes`, cut into chunks of about
     /// `chunk_bytes` at record boundaries; the rest of the input at its end;
-    /// `None` when everything was handed out.
+    /// `None` when everything was handed out. The rest goes on in `spare`
+    /// (a decoded batch's buffer), if there is one.
     fn next_batch(
         &mut self,
         framing: &Framing,
         batch_bytes: usize,
         chunk_bytes: usize,
+        spare: &mut Option<Vec<u8>>,
     ) -> Option<Batch> {
         loop {
             let whole = matches!(framing, Framing::Whole);
@@ -420,7 +586,7 @@ impl Reader<'_> {
             };
             // The rest starts the next batch, in a buffer that will not
             // have to grow (and be copied) while blocks arrive.
-            let mut rest = self.spare.take().unwrap_or_default();
+            let mut rest = spare.take().unwrap_or_default();
             rest.clear();
             rest.reserve(batch_bytes + self.block_bytes);
             rest.extend_from_slice(&self.pending[consumed..]);
@@ -434,22 +600,20 @@ impl Reader<'_> {
 /// Decodes and extracts one chunk (line numbers relative to it).
 fn decode_chunk(
     chunk: &[u8],
-    detected: &Detected,
+    input: &InputContext,
     parse: &ParseOptions,
     catalog: &Catalog,
-    server: &Arc<str>,
-    label: &Arc<str>,
 ) -> (Vec<Out>, Stats) {
     // Copies of the names for this chunk's events: every event holds both,
     // and sharing one reference count with the events of other threads made
     // each clone and drop a contended atomic.
     pipeline::extract_bytes(
         chunk,
-        detected,
+        &input.detected,
         parse,
         catalog,
-        Arc::from(&**server),
-        Arc::from(&**label),
+        Arc::from(&*input.server),
+        Arc::from(&*input.label),
     )
 }
 

@@ -19,7 +19,7 @@ use crate::cloudwatch::events::LineMap;
 use crate::cloudwatch::fetch::{FetchOptions, Fetcher, GroupKind, Target};
 use crate::cloudwatch::payload::{self, Sniffed};
 use crate::cloudwatch::streams::{StreamInput, stream_inputs};
-use crate::engine::{Engine, InputResult};
+use crate::engine::{Engine, Flow, InputResult};
 use crate::event::Event;
 use crate::extract::{Enricher, Stats};
 use crate::iam_auth::IamAuthErrors;
@@ -100,7 +100,7 @@ pub fn cloud_context(group: &str, region: Option<&str>) -> CloudContext {
 /// State shared by every input of a run.
 pub struct Reader<'r> {
     pub quiet: bool,
-    engine: Engine,
+    engine: Arc<Engine>,
     catalog: &'static Catalog,
     enricher: Enricher<'static>,
     total: Stats,
@@ -177,7 +177,7 @@ impl<'r> Reader<'r> {
         let catalog = Catalog::builtin();
         Reader {
             quiet,
-            engine,
+            engine: Arc::new(engine),
             catalog,
             enricher: Enricher::new(catalog),
             total: Stats::default(),
@@ -231,15 +231,75 @@ impl<'r> Reader<'r> {
                 emit(Feed::Events(batch)).map(|_| ())
             },
         )?;
-        if let Some(err) = &result.error {
-            note!("pgtrail: error: {err}");
-            self.code = self.code.max(exit::INPUT_ERROR);
-        }
+        self.note_error(&result);
         if let Some((kind, bytes)) = &result.captured {
             self.run_captured(&result, *kind, bytes, options, emit)?;
             return Ok(None);
         }
         Ok(self.report(result, walked))
+    }
+
+    /// Reads inputs in order through the engine, the next one decoding
+    /// while the current one ends (see [`Engine::run_many`]). `walked` as
+    /// for [`Reader::run_spec`]. An input that turns out to be CloudWatch
+    /// data stops the stream there: its streams run before the next input.
+    pub fn run_specs(
+        &mut self,
+        inputs: &[(InputSpec, bool)],
+        options: &ParseOptions,
+        emit: &mut EventSink<'_>,
+    ) -> io::Result<()> {
+        let specs: Vec<InputSpec> = inputs.iter().map(|(spec, _)| spec.clone()).collect();
+        let mut next = 0;
+        while next < specs.len() {
+            // The engine holds the enricher and the line maps while the
+            // per-input reports below need the rest of `self`.
+            let engine = Arc::clone(&self.engine);
+            let catalog = self.catalog;
+            let server_override = self.server_override.clone();
+            let mut enricher = std::mem::replace(&mut self.enricher, Enricher::new(catalog));
+            let maps = std::mem::take(&mut self.maps);
+            let mut captured = None;
+            let run = engine.run_many(
+                &specs[next..],
+                options,
+                catalog,
+                server_override.as_ref(),
+                &mut enricher,
+                &mut |mut batch| {
+                    annotate(&maps, &mut batch);
+                    emit(Feed::Events(batch)).map(|_| ())
+                },
+                &mut |result| {
+                    let walked = inputs[next].1;
+                    next += 1;
+                    self.note_error(&result);
+                    if result.captured.is_some() {
+                        captured = Some(result);
+                        return Flow::Stop;
+                    }
+                    self.report(result, walked);
+                    Flow::Continue
+                },
+            );
+            self.enricher = enricher;
+            self.maps = maps;
+            run?;
+            if let Some(result) = captured
+                && let Some((kind, bytes)) = &result.captured
+            {
+                self.run_captured(&result, *kind, bytes, options, emit)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The read error that ended an input, if any.
+    fn note_error(&mut self, result: &InputResult) {
+        if let Some(err) = &result.error {
+            note!("pgtrail: error: {err}");
+            self.code = self.code.max(exit::INPUT_ERROR);
+        }
     }
 
     /// Stats line, warnings and exit code of one engine run.

@@ -95,3 +95,41 @@ fn a_large_input_is_identical_with_one_and_two_threads() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Whole directories as inputs: every sample, the CloudWatch fixtures (read
+/// whole, their streams run before the next input) and files that are not
+/// logs (skipped). The next input is decoded while the current one ends, so
+/// this checks that events, stats lines and skipped-file notes keep their
+/// order for any thread count and chunk size.
+#[test]
+fn directories_give_identical_output_and_notes_for_any_threads() {
+    let run_all = |threads: &str, chunk: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+            .args(["audit", "--format", "jsonl", "--threads", threads])
+            .args(["--chunk-bytes", chunk, "samples", "tests/cloudwatch"])
+            .current_dir(repo())
+            .output()
+            .expect("run pgtrail");
+        (output.status.code(), output.stdout, output.stderr)
+    };
+    let reference = run_all("1", "1048576");
+    let notes = String::from_utf8_lossy(&reference.2).into_owned();
+    assert!(notes.contains("CloudWatch data"), "{notes}");
+    assert!(notes.contains("files skipped"), "{notes}");
+    assert!(reference.1.len() > 100_000, "{}", reference.1.len());
+    for (threads, chunk) in [("2", "524288"), ("2", "300"), ("3", "4096")] {
+        let out = run_all(threads, chunk);
+        assert!(
+            out.0 == reference.0,
+            "exit code, --threads {threads} --chunk-bytes {chunk}"
+        );
+        assert!(
+            out.1 == reference.1,
+            "output, --threads {threads} --chunk-bytes {chunk}"
+        );
+        assert!(
+            out.2 == reference.2,
+            "notes, --threads {threads} --chunk-bytes {chunk}"
+        );
+    }
+}
