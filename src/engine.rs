@@ -194,7 +194,22 @@ impl Engine {
                         let run = current.as_mut().ok_or_else(|| {
                             io::Error::other("the engine cut a batch outside an input")
                         })?;
+                        // Decode what is left of this batch; while a
+                        // worker finishes its last chunk, decode chunks of
+                        // the batches behind it rather than wait.
                         work.help(&decode_one);
+                        let mut later = steps.iter().filter_map(|step| match step {
+                            Step::Batch(work) => Some(work),
+                            _ => None,
+                        });
+                        let mut helping = later.next();
+                        while !work.is_done()
+                            && let Some(other) = helping
+                        {
+                            if !other.help_one(&decode_one) {
+                                helping = later.next();
+                            }
+                        }
                         work.wait();
                         // A worker may still hold its handle for a moment;
                         // then the buffer is not reused, which is harmless.
@@ -450,21 +465,30 @@ impl Work {
     }
 
     /// Decodes chunks until none is left to claim.
-    fn help(&self, decode: &(dyn Fn(&InputContext, &[u8]) -> Decoded + Sync)) {
+    fn help(&self, decode: &Decode<'_>) {
+        while self.help_one(decode) {}
+    }
+
+    /// Decodes the next unclaimed chunk; false when none is left.
+    fn help_one(&self, decode: &Decode<'_>) -> bool {
         let cuts = &self.batch.cuts;
-        loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= cuts.len() {
-                return;
-            }
-            // Counted as done even if decoding panics, so that the
-            // calling thread is not left waiting (it then finds the result
-            // missing and stops the run).
-            let _finished = Finished(self);
-            let start = if i == 0 { 0 } else { cuts[i - 1] };
-            let decoded = decode(&self.input, &self.batch.bytes[start..cuts[i]]);
-            *lock(&self.results[i]) = Some(decoded);
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if i >= cuts.len() {
+            return false;
         }
+        // Counted as done even if decoding panics, so that the calling
+        // thread is not left waiting (it then finds the result missing and
+        // stops the run).
+        let _finished = Finished(self);
+        let start = if i == 0 { 0 } else { cuts[i - 1] };
+        let decoded = decode(&self.input, &self.batch.bytes[start..cuts[i]]);
+        *lock(&self.results[i]) = Some(decoded);
+        true
+    }
+
+    /// True when every chunk is decoded.
+    fn is_done(&self) -> bool {
+        *lock(&self.done) == self.results.len()
     }
 
     fn finish_one(&self) {
@@ -514,6 +538,9 @@ impl Drop for Finished<'_> {
         self.0.finish_one();
     }
 }
+
+/// Decodes one chunk of an input.
+type Decode<'d> = dyn Fn(&InputContext, &[u8]) -> Decoded + Sync + 'd;
 
 /// Locks a mutex whose data stays valid even if a holder panicked (a
 /// decoding panic is a bug, reported by the pool; the results it did not
