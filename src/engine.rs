@@ -194,33 +194,7 @@ impl Engine {
                         let run = current.as_mut().ok_or_else(|| {
                             io::Error::other("the engine cut a batch outside an input")
                         })?;
-                        // Decode what is left of this batch; while a
-                        // worker finishes its last chunk, decode chunks of
-                        // the batches behind it rather than wait.
-                        work.help(&decode_one);
-                        let mut later = steps.iter().filter_map(|step| match step {
-                            Step::Batch(work) => Some(work),
-                            _ => None,
-                        });
-                        let mut helping = later.next();
-                        while !work.is_done()
-                            && let Some(other) = helping
-                        {
-                            if !other.help_one(&decode_one) {
-                                helping = later.next();
-                            }
-                        }
-                        work.wait();
-                        // A worker may still hold its handle for a moment;
-                        // then the buffer is not reused, which is harmless.
-                        let outputs = match Arc::try_unwrap(work) {
-                            Ok(work) => {
-                                let (outputs, bytes) = work.into_results()?;
-                                producer.spare = Some(bytes);
-                                outputs
-                            }
-                            Err(work) => work.take_results()?,
-                        };
+                        let outputs = collect(work, steps, &decode_one, &mut producer.spare)?;
                         run.sequential(outputs, enricher, emit)?;
                     }
                     Step::End(error) => {
@@ -257,8 +231,46 @@ impl Engine {
 /// What the caller of [`Engine::run_many`] wants after an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    /// Go on with the next input.
     Continue,
+    /// End the run here (nothing of the later inputs was emitted).
     Stop,
+}
+
+/// The results of a batch, for the in-order stage: the calling thread
+/// decodes what is left of it and, while a worker finishes its last chunk,
+/// chunks of the batches queued `behind` it rather than wait. The batch's
+/// buffer goes back to `spare`.
+fn collect(
+    work: Arc<Work>,
+    behind: &VecDeque<Step>,
+    decode: &Decode<'_>,
+    spare: &mut Option<Vec<u8>>,
+) -> io::Result<Vec<Decoded>> {
+    work.help(decode);
+    let mut later = behind.iter().filter_map(|step| match step {
+        Step::Batch(work) => Some(work),
+        _ => None,
+    });
+    let mut helping = later.next();
+    while !work.is_done()
+        && let Some(other) = helping
+    {
+        if !other.help_one(decode) {
+            helping = later.next();
+        }
+    }
+    work.wait();
+    // A worker may still hold its handle for a moment; then the buffer is
+    // not reused, which is harmless.
+    match Arc::try_unwrap(work) {
+        Ok(work) => {
+            let (outputs, bytes) = work.into_results()?;
+            *spare = Some(bytes);
+            Ok(outputs)
+        }
+        Err(work) => work.take_results(),
+    }
 }
 
 /// The names and format every chunk of one input is decoded with.
