@@ -402,6 +402,23 @@ impl Prefix {
                     pos += lit.len();
                 }
                 Piece::StopIfNoSession => {}
+                Piece::Escape {
+                    escape: Escape::TimeSeconds | Escape::TimeMillis,
+                    padded: false,
+                } => {
+                    // The one candidate end of a timestamp, parsed once
+                    // (the general path parses it again to record it).
+                    let (ms, used) = parse_pg_timestamp_cached(&line[pos..])?;
+                    let end = pos + used;
+                    if self
+                        .next_literal(idx)
+                        .is_some_and(|lit| !line[end..].starts_with(lit))
+                    {
+                        return None;
+                    }
+                    fields.time_ms = Some(ms);
+                    pos = end;
+                }
                 Piece::Escape { escape, padded } => {
                     let next = self.next_literal(idx);
                     let mut chosen = None;
