@@ -61,6 +61,7 @@
 //! (user, client) pair and of IAM logins; successful logins set aside in a
 //! temporary file and read back only where a burst can list them).
 
+use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -269,18 +270,30 @@ fn window_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Maximal bursts over time-sorted `times`: index ranges (inclusive) that
-/// are unions of overlapping windows of at most `window` ms holding at least
-/// `min` items. A two-pointer sweep, O(n).
+/// [`bursts_of`] over a slice (tests and their reference).
+#[cfg(test)]
 fn bursts(times: &[i64], min: usize, window: i64) -> Vec<(usize, usize)> {
+    bursts_of(times.len(), |i| times[i], min, window)
+}
+
+/// Maximal bursts over the `len` time-sorted times `time(0..len)`: index
+/// ranges (inclusive) that are unions of overlapping windows of at most
+/// `window` ms holding at least `min` items. A two-pointer sweep, O(n).
+fn bursts_of(
+    len: usize,
+    time: impl Fn(usize) -> i64,
+    min: usize,
+    window: i64,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     if min == 0 {
         return out;
     }
     let mut left = 0;
     let mut current: Option<(usize, usize)> = None;
-    for (right, &t) in times.iter().enumerate() {
-        while left < right && t.saturating_sub(times[left]) > window {
+    for right in 0..len {
+        let t = time(right);
+        while left < right && t.saturating_sub(time(left)) > window {
             left += 1;
         }
         if right + 1 - left >= min {
@@ -291,10 +304,21 @@ fn bursts(times: &[i64], min: usize, window: i64) -> Vec<(usize, usize)> {
     out
 }
 
-/// Like [`bursts`], but a window qualifies when its items name at least
-/// `min` distinct keys.
+/// [`distinct_bursts_of`] over a slice (tests and their reference).
+#[cfg(test)]
 fn distinct_bursts<K: Copy + Eq + Hash>(
     items: &[(i64, K)],
+    min: usize,
+    window: i64,
+) -> Vec<(usize, usize)> {
+    distinct_bursts_of(items.len(), |i| items[i], min, window)
+}
+
+/// Like [`bursts_of`] over the `len` items `item(0..len)` (time, key), but
+/// a window qualifies when its items name at least `min` distinct keys.
+fn distinct_bursts_of<K: Copy + Eq + Hash>(
+    len: usize,
+    item: impl Fn(usize) -> (i64, K),
     min: usize,
     window: i64,
 ) -> Vec<(usize, usize)> {
@@ -305,10 +329,11 @@ fn distinct_bursts<K: Copy + Eq + Hash>(
     let mut left = 0;
     let mut current: Option<(usize, usize)> = None;
     let mut in_window: HashMap<K, usize> = HashMap::new();
-    for (right, &(t, key)) in items.iter().enumerate() {
+    for right in 0..len {
+        let (t, key) = item(right);
         *in_window.entry(key).or_default() += 1;
-        while left < right && t.saturating_sub(items[left].0) > window {
-            let gone = items[left].1;
+        while left < right && t.saturating_sub(item(left).0) > window {
+            let gone = item(left).1;
             if let Some(n) = in_window.get_mut(&gone) {
                 *n -= 1;
                 if *n == 0 {
@@ -373,7 +398,8 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-/// Session ids of kept records, in one string (no allocation per id).
+/// Session ids kept as text (those [`IdCode`] cannot rebuild), in one
+/// string (no allocation per id).
 #[derive(Default)]
 struct Ids {
     text: String,
@@ -394,29 +420,318 @@ impl Ids {
     }
 }
 
-/// The session ids of a finding: indexes into one text shared by every
+/// A [`Key`]'s `start` when the session has none. No log time is that far
+/// back (a start of exactly this value would read as none).
+const NO_START: i64 = i64::MIN;
+
+/// How a kept record's session id is had back. The stitcher names sessions
+/// `server/pid/start` (`-` without a start), with `#n` after that when the
+/// same (server, pid, start) came `n - 1` times before
+/// (`Session::format_id`): such an id is rebuilt from the record's server,
+/// pid and start, and only `n` is kept. Any other id is kept as text, in
+/// the [`Ids`] of the run: its index, with [`IdCode::TEXT`] set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IdCode(u32);
+
+impl IdCode {
+    /// Set on the index of an id kept as text.
+    const TEXT: u32 = 1 << 31;
+}
+
+/// The `n` of an id that is exactly what `Session::format_id(n)` gives for
+/// a session of `server`, `pid` and `start` ([`NO_START`]: none); `None`
+/// for any other id, and for an `n` too large for an [`IdCode`].
+fn repeat_of(id: &str, server: &str, pid: u32, start: i64) -> Option<u32> {
+    let mut numbers = itoa::Buffer::new();
+    let rest = id.strip_prefix(server)?.strip_prefix('/')?;
+    let rest = rest.strip_prefix(numbers.format(pid))?.strip_prefix('/')?;
+    let rest = if start == NO_START {
+        rest.strip_prefix('-')?
+    } else {
+        rest.strip_prefix(numbers.format(start))?
+    };
+    if rest.is_empty() {
+        return Some(1);
+    }
+    let digits = rest.strip_prefix('#')?;
+    let n: u32 = digits.parse().ok()?;
+    // `parse` also takes "+5" and "05", which `format_id` never writes.
+    (n > 1 && n < IdCode::TEXT && numbers.format(n) == digits).then_some(n)
+}
+
+/// Writes the id `Session::format_id(n)` gives for a session of `server`,
+/// `pid` and `start` ([`NO_START`]: none).
+fn write_rebuilt_id<W: fmt::Write>(
+    w: &mut W,
+    server: &str,
+    pid: u32,
+    start: i64,
+    n: u32,
+) -> fmt::Result {
+    let mut numbers = itoa::Buffer::new();
+    w.write_str(server)?;
+    w.write_char('/')?;
+    w.write_str(numbers.format(pid))?;
+    w.write_char('/')?;
+    if start == NO_START {
+        w.write_char('-')?;
+    } else {
+        w.write_str(numbers.format(start))?;
+    }
+    if n > 1 {
+        w.write_char('#')?;
+        w.write_str(numbers.format(n))?;
+    }
+    Ok(())
+}
+
+/// The names a run interned and the session ids it kept as text: what
+/// turns a [`Key`] back into its session id.
+#[derive(Default)]
+struct Lexicon {
+    names: Interner,
+    text: Ids,
+}
+
+impl Lexicon {
+    /// The code of `id`, the id of a session of server `server` (an
+    /// interned name), `pid` and `start`; kept as text when it has another
+    /// form than the rebuilt one.
+    fn code(&mut self, id: &str, server: u32, pid: u32, start: i64) -> IdCode {
+        let server_name = self.names.name(server).unwrap_or_default();
+        match repeat_of(id, server_name, pid, start) {
+            Some(n) => IdCode(n),
+            // More than 2^31 ids cannot be held anyway.
+            None => IdCode(IdCode::TEXT | self.text.push(id).min(IdCode::TEXT - 1)),
+        }
+    }
+
+    /// Writes the session id of `key`.
+    fn write_id<W: fmt::Write>(&self, w: &mut W, key: &Key) -> fmt::Result {
+        match self.text_of(key) {
+            Some(text) => w.write_str(text),
+            None => {
+                let server = self.names.name(key.server).unwrap_or_default();
+                write_rebuilt_id(w, server, key.pid, key.start, key.id.0)
+            }
+        }
+    }
+
+    /// The session id of `key` when it is kept as text.
+    fn text_of(&self, key: &Key) -> Option<&str> {
+        let IdCode(code) = key.id;
+        (code & IdCode::TEXT != 0).then(|| self.text.get(code & !IdCode::TEXT))
+    }
+}
+
+/// Puts [`Key`]s in their order, rebuilding ids (in buffers of its own)
+/// only to break ties of time.
+struct Ranker<'a> {
+    lex: &'a Lexicon,
+    a: String,
+    b: String,
+}
+
+impl<'a> Ranker<'a> {
+    fn new(lex: &'a Lexicon) -> Self {
+        Ranker {
+            lex,
+            a: String::new(),
+            b: String::new(),
+        }
+    }
+
+    /// The order of `x` and `y`: the order of their [`Ranker::rank`]s.
+    fn cmp(&mut self, x: &Key, y: &Key) -> Ordering {
+        x.t.cmp(&y.t).then_with(|| {
+            self.a.clear();
+            self.b.clear();
+            // Writing to a `String` cannot fail.
+            let _ = self.lex.write_id(&mut self.a, x);
+            let _ = self.lex.write_id(&mut self.b, y);
+            let names = &self.lex.names;
+            self.a
+                .cmp(&self.b)
+                .then(x.start.cmp(&y.start))
+                .then_with(|| names.name(x.server).cmp(&names.name(y.server)))
+                .then(x.pid.cmp(&y.pid))
+                .then(x.seq.cmp(&y.seq))
+        })
+    }
+
+    /// The compared part of `x`, its id rebuilt in a buffer of the ranker.
+    fn rank(&mut self, x: &Key) -> Rank<'_> {
+        self.a.clear();
+        let _ = self.lex.write_id(&mut self.a, x);
+        (
+            x.t,
+            &self.a,
+            x.start(),
+            self.lex.names.name(x.server),
+            x.pid,
+            x.seq,
+        )
+    }
+}
+
+/// Set on an item of [`SessionIds`] that is an index in [`IdBook::keys`]
+/// (else it is one in [`IdBook::fails`]).
+const IN_KEYS: u32 = 1 << 31;
+
+/// What the session ids of a run's findings point into: the sorted
+/// credential failures, the other records findings list, and the
+/// [`Lexicon`] to rebuild their ids with.
+#[derive(Default)]
+struct IdBook {
+    lex: Lexicon,
+    fails: Vec<Fail>,
+    keys: Vec<Key>,
+}
+
+impl IdBook {
+    /// The key of item `item` of a [`SessionIds`].
+    fn key(&self, item: u32) -> Key {
+        if item & IN_KEYS != 0 {
+            self.keys[(item & !IN_KEYS) as usize]
+        } else {
+            self.fails[item as usize].key()
+        }
+    }
+
+    /// Adds `key`; its item.
+    fn push_key(&mut self, key: Key) -> u32 {
+        // More than 2^31 keys cannot be held anyway.
+        let i = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        self.keys.push(key);
+        IN_KEYS | i.min(!IN_KEYS)
+    }
+}
+
+/// The session ids of a finding: records of one book shared by every
 /// finding of a run (bursts of a client and spraying from it list the same
 /// failures; a `String` per id would cost more than the rest of a run).
+/// Ids are rebuilt as they are read.
 #[derive(Clone, Default)]
 pub struct SessionIds {
-    text: Arc<Ids>,
+    book: Arc<IdBook>,
     items: Vec<u32>,
+}
+
+/// One session id of a [`SessionIds`]: `Display` writes it.
+#[derive(Clone, Copy)]
+pub struct SessionId<'a> {
+    book: &'a IdBook,
+    key: Key,
+}
+
+impl fmt::Display for SessionId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.book.lex.write_id(f, &self.key)
+    }
+}
+
+impl fmt::Debug for SessionId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_string(), f)
+    }
+}
+
+impl PartialEq<str> for SessionId<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.with_str(|id| id == other)
+    }
+}
+
+impl PartialEq<&str> for SessionId<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.with_str(|id| id == *other)
+    }
+}
+
+/// A string (rebuilt on the stack: findings can list millions).
+impl serde::Serialize for SessionId<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.with_str(|id| serializer.serialize_str(id))
+    }
+}
+
+impl SessionId<'_> {
+    /// Calls `f` with the id: kept text as it is, a rebuilt id from a
+    /// buffer on the stack when it fits there.
+    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let lex = &self.book.lex;
+        if let Some(text) = lex.text_of(&self.key) {
+            return f(text);
+        }
+        let mut small = StackText::default();
+        match lex.write_id(&mut small, &self.key) {
+            Ok(()) => f(small.as_str()),
+            Err(_) => f(&self.to_string()),
+        }
+    }
+}
+
+/// Text written into a fixed buffer; writing past its end fails.
+struct StackText {
+    bytes: [u8; 96],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            bytes: [0; 96],
+            len: 0,
+        }
+    }
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        // Only whole `str`s were written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 impl SessionIds {
     /// Ids from a list (tests, library users).
     pub fn from_ids<S: AsRef<str>>(ids: impl IntoIterator<Item = S>) -> Self {
-        let mut text = Ids::default();
-        let items = ids.into_iter().map(|id| text.push(id.as_ref())).collect();
+        let mut book = IdBook::default();
+        let items = ids
+            .into_iter()
+            .map(|id| {
+                let text = book.lex.text.push(id.as_ref()).min(IdCode::TEXT - 1);
+                book.push_key(Key {
+                    t: 0,
+                    start: NO_START,
+                    seq: 0,
+                    server: NO_NAME,
+                    pid: 0,
+                    id: IdCode(IdCode::TEXT | text),
+                })
+            })
+            .collect();
         SessionIds {
-            text: Arc::new(text),
+            book: Arc::new(book),
             items,
         }
     }
 
-    fn of(text: &Arc<Ids>, items: Vec<u32>) -> Self {
+    fn of(book: &Arc<IdBook>, items: Vec<u32>) -> Self {
         SessionIds {
-            text: Arc::clone(text),
+            book: Arc::clone(book),
             items,
         }
     }
@@ -429,29 +744,28 @@ impl SessionIds {
         self.items.is_empty()
     }
 
-    pub fn get(&self, i: usize) -> Option<&str> {
-        self.items.get(i).map(|&id| self.text.get(id))
+    pub fn get(&self, i: usize) -> Option<SessionId<'_>> {
+        self.items.get(i).map(|&item| self.id(item))
     }
 
-    pub fn first(&self) -> Option<&str> {
+    pub fn first(&self) -> Option<SessionId<'_>> {
         self.get(0)
     }
 
-    pub fn last(&self) -> Option<&str> {
-        self.items.last().map(|&id| self.text.get(id))
+    pub fn last(&self) -> Option<SessionId<'_>> {
+        self.items.last().map(|&item| self.id(item))
     }
 
     /// The ids, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.items.iter().map(|&id| self.text.get(id))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = SessionId<'_>> + '_ {
+        self.items.iter().map(|&item| self.id(item))
     }
-}
 
-impl std::ops::Index<usize> for SessionIds {
-    type Output = str;
-
-    fn index(&self, i: usize) -> &str {
-        self.text.get(self.items[i])
+    fn id(&self, item: u32) -> SessionId<'_> {
+        SessionId {
+            book: &self.book,
+            key: self.book.key(item),
+        }
     }
 }
 
@@ -463,7 +777,11 @@ impl fmt::Debug for SessionIds {
 
 impl PartialEq for SessionIds {
     fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|(a, b)| a.with_str(|a| b == a))
     }
 }
 
@@ -471,7 +789,7 @@ impl Eq for SessionIds {}
 
 impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for SessionIds {
     fn eq(&self, other: &[S; N]) -> bool {
-        self.iter().eq(other.iter().map(AsRef::as_ref))
+        self.len() == N && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
     }
 }
 
@@ -479,42 +797,56 @@ impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for SessionIds {
 /// by time ([`session_time`]) and session id, ties broken by (start,
 /// server, pid) and then by arrival, as sorting every session by (start,
 /// server, pid, session id) and then, stably, by (time, session id) did.
+/// With its id (see [`IdCode`]).
 #[derive(Debug, Clone, Copy)]
 struct Key {
     t: i64,
-    /// In the [`Ids`] of the record's kind.
-    id: u32,
-    start: Option<i64>,
+    /// [`NO_START`] for none.
+    start: i64,
+    /// Arrival order.
+    seq: u64,
     /// In the collector's names.
     server: u32,
     pid: u32,
-    /// Arrival order.
-    seq: u64,
+    id: IdCode,
 }
 
 /// The part of a [`Key`] that is compared, with its id and server resolved.
 type Rank<'a> = (i64, &'a str, Option<i64>, Option<&'a str>, u32, u64);
 
 impl Key {
-    fn rank<'a>(&self, ids: &'a Ids, names: &'a Interner) -> Rank<'a> {
-        (
-            self.t,
-            ids.get(self.id),
-            self.start,
-            names.name(self.server),
-            self.pid,
-            self.seq,
-        )
+    fn start(&self) -> Option<i64> {
+        (self.start != NO_START).then_some(self.start)
     }
 }
 
-/// A timed credential failure with a user or a client address.
+/// A timed credential failure with a user or a client address: a [`Key`]
+/// with the names findings group by, laid out flat (48 bytes: a run can
+/// keep millions).
 #[derive(Debug, Clone, Copy)]
 struct Fail {
-    key: Key,
+    t: i64,
+    start: i64,
+    seq: u64,
+    server: u32,
+    pid: u32,
+    id: IdCode,
     user: u32,
     client: u32,
     pam: bool,
+}
+
+impl Fail {
+    fn key(&self) -> Key {
+        Key {
+            t: self.t,
+            start: self.start,
+            seq: self.seq,
+            server: self.server,
+            pid: self.pid,
+            id: self.id,
+        }
+    }
 }
 
 /// A timed successful login with a user and a client address.
@@ -525,30 +857,20 @@ struct Login {
     client: u32,
 }
 
-/// The first successful login of a (user, client) pair (by [`Key`]).
+/// The first successful login of a (user, client) pair (by [`Key`]; its
+/// `id` is set by [`Collector::finish`]).
 #[derive(Debug)]
 struct FirstLogin {
-    t: i64,
+    key: Key,
     id: Box<str>,
-    start: Option<i64>,
-    server: u32,
-    pid: u32,
-    seq: u64,
-    /// Its id in the collector's [`Ids`], once [`Collector::finish`] put
-    /// it there.
-    in_ids: u32,
+    /// Its item in the [`IdBook`], once [`Collector::finish`] put it there.
+    item: u32,
 }
 
 impl FirstLogin {
     fn rank<'a>(&'a self, names: &'a Interner) -> Rank<'a> {
-        (
-            self.t,
-            &self.id,
-            self.start,
-            names.name(self.server),
-            self.pid,
-            self.seq,
-        )
+        let k = &self.key;
+        (k.t, &self.id, k.start(), names.name(k.server), k.pid, k.seq)
     }
 }
 
@@ -557,6 +879,8 @@ impl FirstLogin {
 #[derive(Debug)]
 struct IamLogin {
     key: Key,
+    /// Its item in the [`IdBook`], once [`Collector::finish`] put it there.
+    item: u32,
     user: u32,
     client: u32,
     success: bool,
@@ -605,8 +929,8 @@ impl Spill {
         b.extend_from_slice(&login.user.to_le_bytes());
         b.extend_from_slice(&login.client.to_le_bytes());
         b.extend_from_slice(&login.key.t.to_le_bytes());
-        b.push(u8::from(login.key.start.is_some()));
-        b.extend_from_slice(&login.key.start.unwrap_or(0).to_le_bytes());
+        b.push(u8::from(login.key.start().is_some()));
+        b.extend_from_slice(&login.key.start().unwrap_or(0).to_le_bytes());
         b.extend_from_slice(&login.key.server.to_le_bytes());
         b.extend_from_slice(&login.key.pid.to_le_bytes());
         b.extend_from_slice(&login.key.seq.to_le_bytes());
@@ -656,7 +980,8 @@ impl Spill {
 
 /// Decodes the records [`Spill::push`] wrote: user, client (u32), time
 /// (i64), start (a presence byte and an i64), server, pid (u32), arrival
-/// (u64), id length (u32), id bytes; little-endian.
+/// (u64), id length (u32), id bytes; little-endian. The logins' keys come
+/// with a placeholder [`IdCode`]: the id is given as text.
 fn decode_logins(mut reader: impl Read, each: &mut dyn FnMut(Login, &str)) -> io::Result<()> {
     const HEAD: usize = 45;
     let mut head = [0u8; HEAD];
@@ -682,11 +1007,11 @@ fn decode_logins(mut reader: impl Read, each: &mut dyn FnMut(Login, &str)) -> io
             client: u32_at(4),
             key: Key {
                 t: i64_at(8),
-                id: 0,
-                start: (head[16] == 1).then(|| i64_at(17)),
+                start: if head[16] == 1 { i64_at(17) } else { NO_START },
+                seq: i64_at(33) as u64,
                 server: u32_at(25),
                 pid: u32_at(29),
-                seq: i64_at(33) as u64,
+                id: IdCode(1),
             },
         };
         bytes.resize(u32_at(41) as usize, 0);
@@ -738,19 +1063,18 @@ fn temp_file() -> io::Result<File> {
 /// same sessions.
 ///
 /// Kept in memory: the timed credential failures with a user or client
-/// (time, names as indexes, session id in one string), the first successful
-/// login of each (user, client) pair, and the IAM logins an IAM finding can
-/// list. Successful logins, which a burst lists when they follow it, are
-/// written aside (a temporary file) and only those within a window of a
-/// burst of their pair are read back. Memory grows with the credential
-/// failures, the distinct names and pairs and the evidence, never with the
-/// successful or other sessions.
+/// (48 bytes each: time, names as indexes, the session id rebuilt from
+/// them, see [`IdCode`]), the first successful login of each (user, client)
+/// pair, and the IAM logins an IAM finding can list. Successful logins,
+/// which a burst lists when they follow it, are written aside (a temporary
+/// file) and only those within a window of a burst of their pair are read
+/// back. Memory grows with the credential failures, the distinct names and
+/// pairs and the evidence, never with the successful or other sessions.
 pub struct Collector {
     thresholds: Thresholds,
-    names: Interner,
+    /// Names, and the session ids kept as text.
+    lex: Lexicon,
     seq: u64,
-    /// Session ids of the failures and IAM logins kept.
-    ids: Ids,
     fails: Vec<Fail>,
     first_logins: HashMap<(u32, u32), FirstLogin>,
     /// Successful logins for the bursts; `None` when no burst finding is on.
@@ -776,9 +1100,8 @@ impl Collector {
             || t.spraying_users > 0;
         Collector {
             thresholds: t.clone(),
-            names: Interner::default(),
+            lex: Lexicon::default(),
             seq: 0,
-            ids: Ids::default(),
             fails: Vec::new(),
             first_logins: HashMap::new(),
             logins: bursts_on.then(|| Spill::new(use_file)),
@@ -793,40 +1116,45 @@ impl Collector {
         let Some(t) = session_time(s) else {
             return;
         };
+        let start = s.start_ms.unwrap_or(NO_START);
         match s.outcome {
             Outcome::Failure
                 if s.failure_class.is_some_and(is_credential_failure)
                     && (s.user.is_some() || s.client_addr.is_some()) =>
             {
-                let key = Key {
-                    t,
-                    id: self.ids.push(s.session_id),
-                    start: s.start_ms,
-                    server: self.names.intern(Some(s.server)),
-                    pid: s.pid,
-                    seq,
-                };
+                let lex = &mut self.lex;
+                let server = lex.names.intern(Some(s.server));
                 self.fails.push(Fail {
-                    key,
-                    user: self.names.intern(s.user),
-                    client: self.names.intern(s.client_addr),
+                    t,
+                    start,
+                    seq,
+                    server,
+                    pid: s.pid,
+                    id: lex.code(s.session_id, server, s.pid, start),
+                    user: lex.names.intern(s.user),
+                    client: lex.names.intern(s.client_addr),
                     pam: s.failure_class == Some(FailureClass::Pam),
                 });
             }
             Outcome::Success if s.user.is_some() && s.client_addr.is_some() => {
-                let user = self.names.intern(s.user);
-                let client = self.names.intern(s.client_addr);
-                let server = self.names.intern(Some(s.server));
-                let first = FirstLogin {
+                let names = &mut self.lex.names;
+                let user = names.intern(s.user);
+                let client = names.intern(s.client_addr);
+                let key = Key {
                     t,
-                    id: s.session_id.into(),
-                    start: s.start_ms,
-                    server,
-                    pid: s.pid,
+                    start,
                     seq,
-                    in_ids: 0,
+                    server: names.intern(Some(s.server)),
+                    pid: s.pid,
+                    // Set when read back.
+                    id: IdCode(1),
                 };
-                let names = &self.names;
+                let first = FirstLogin {
+                    key,
+                    id: s.session_id.into(),
+                    item: 0,
+                };
+                let names = &self.lex.names;
                 match self.first_logins.entry((user, client)) {
                     Entry::Vacant(v) => {
                         v.insert(first);
@@ -838,14 +1166,6 @@ impl Collector {
                     }
                 }
                 if let Some(spill) = &mut self.logins {
-                    let key = Key {
-                        t,
-                        id: 0,
-                        start: s.start_ms,
-                        server,
-                        pid: s.pid,
-                        seq,
-                    };
                     spill.push(&Login { key, user, client }, s.session_id);
                 }
             }
@@ -872,18 +1192,22 @@ impl Collector {
         if !no_policy && foreign.is_none() && !unknown_address {
             return;
         }
+        let lex = &mut self.lex;
+        let start = s.start_ms.unwrap_or(NO_START);
+        let server = lex.names.intern(Some(s.server));
         let key = Key {
             t,
-            id: self.ids.push(s.session_id),
-            start: s.start_ms,
-            server: self.names.intern(Some(s.server)),
-            pid: s.pid,
+            start,
             seq,
+            server,
+            pid: s.pid,
+            id: lex.code(s.session_id, server, s.pid, start),
         };
         self.iam.push(IamLogin {
             key,
-            user: self.names.intern(s.user),
-            client: self.names.intern(s.client_addr),
+            item: 0,
+            user: lex.names.intern(s.user),
+            client: lex.names.intern(s.client_addr),
             success: s.outcome == Outcome::Success,
             no_policy,
             foreign,
@@ -898,40 +1222,68 @@ impl Collector {
     pub fn finish(self) -> io::Result<Vec<Finding>> {
         let Collector {
             thresholds: t,
-            names,
-            mut ids,
+            lex,
             mut fails,
             mut first_logins,
             logins,
             mut iam,
             ..
         } = self;
-        fails.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
-        iam.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
-        let fail_refs: Vec<&Fail> = fails.iter().collect();
-        let name = |i: u32| names.name(i).unwrap_or_default();
+        let mut ranker = Ranker::new(&lex);
+        fails.sort_by(|a, b| ranker.cmp(&a.key(), &b.key()));
+        iam.sort_by(|a, b| ranker.cmp(&a.key, &b.key));
+        let names = &lex.names;
 
         // The bursts first: they say which successful logins to read back.
+        // Groups and bursts hold indexes in `fails`.
         let user_window = window_ms(t.brute_force_user_window);
         let client_window = window_ms(t.brute_force_client_window);
         let spraying_window = window_ms(t.spraying_window);
-        let mut user_bursts = Vec::new();
-        for (user, group) in group(&fail_refs, |f| f.user, &names) {
-            for (a, b) in bursts(&times(&group), t.brute_force_user_failures, user_window) {
-                user_bursts.push((user, group[a..=b].to_vec()));
-            }
+        let time = |i: u32| fails[i as usize].t;
+        let by_user = group(fails.len(), |i| fails[i].user, names);
+        let by_client = group(fails.len(), |i| fails[i].client, names);
+        let mut user_bursts: Vec<(u32, &[u32])> = Vec::new();
+        for (user, group) in &by_user {
+            let found = bursts_of(
+                group.len(),
+                |i| time(group[i]),
+                t.brute_force_user_failures,
+                user_window,
+            );
+            user_bursts.extend(found.into_iter().map(|(a, b)| (*user, &group[a..=b])));
         }
-        let mut client_bursts = Vec::new();
-        let mut spraying_bursts = Vec::new();
-        for (client, group) in group(&fail_refs, |f| f.client, &names) {
-            for (a, b) in bursts(&times(&group), t.brute_force_client_failures, client_window) {
-                client_bursts.push((client, group[a..=b].to_vec()));
-            }
-            let with_user: Vec<&Fail> = group.into_iter().filter(|f| f.user != NO_NAME).collect();
-            let items: Vec<(i64, u32)> = with_user.iter().map(|f| (f.key.t, f.user)).collect();
-            for (a, b) in distinct_bursts(&items, t.spraying_users, spraying_window) {
-                spraying_bursts.push((client, with_user[a..=b].to_vec()));
-            }
+        let mut client_bursts: Vec<(u32, &[u32])> = Vec::new();
+        for (client, group) in &by_client {
+            let found = bursts_of(
+                group.len(),
+                |i| time(group[i]),
+                t.brute_force_client_failures,
+                client_window,
+            );
+            client_bursts.extend(found.into_iter().map(|(a, b)| (*client, &group[a..=b])));
+        }
+        let with_user: Vec<(u32, Vec<u32>)> = if t.spraying_users > 0 {
+            by_client
+                .iter()
+                .map(|(client, group)| {
+                    let named = group
+                        .iter()
+                        .copied()
+                        .filter(|&i| fails[i as usize].user != NO_NAME);
+                    (*client, named.collect())
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut spraying_bursts: Vec<(u32, &[u32])> = Vec::new();
+        for (client, group) in &with_user {
+            let item = |i: usize| {
+                let f = &fails[group[i] as usize];
+                (f.t, f.user)
+            };
+            let found = distinct_bursts_of(group.len(), item, t.spraying_users, spraying_window);
+            spraying_bursts.extend(found.into_iter().map(|(a, b)| (*client, &group[a..=b])));
         }
 
         // The successful logins within a window after a burst of their pair.
@@ -942,16 +1294,17 @@ impl Collector {
             (&spraying_bursts, spraying_window),
         ] {
             for (_, burst) in found {
-                let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
+                let (Some(&first), Some(&last)) = (burst.first(), burst.last()) else {
                     continue;
                 };
-                let until = last.key.t.saturating_add(window);
-                for f in burst {
+                let until = time(last).saturating_add(window);
+                for &i in *burst {
+                    let f = &fails[i as usize];
                     if f.user != NO_NAME && f.client != NO_NAME {
                         wanted
                             .entry((f.user, f.client))
                             .or_default()
-                            .push((first.key.t, until));
+                            .push((time(first), until));
                     }
                 }
             }
@@ -959,7 +1312,17 @@ impl Collector {
         for spans in wanted.values_mut() {
             *spans = merge_spans(std::mem::take(spans));
         }
-        let mut index: HashMap<(u32, u32), Vec<Login>> = HashMap::new();
+        drop(ranker);
+
+        // Every record a finding lists goes to the book: the failures, and
+        // the keys of the logins read back, of the first logins and of the
+        // IAM logins (their items in `index`, `first_logins`, `iam`).
+        let mut book = IdBook {
+            lex,
+            fails,
+            keys: Vec::new(),
+        };
+        let mut index: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
         if let Some(spill) = logins {
             spill.read(&mut |mut login, id| {
                 let Some(spans) = wanted.get(&(login.user, login.client)) else {
@@ -967,39 +1330,48 @@ impl Collector {
                 };
                 let i = spans.partition_point(|s| s.1 < login.key.t);
                 if spans.get(i).is_some_and(|s| s.0 <= login.key.t) {
-                    login.key.id = ids.push(id);
+                    let k = &mut login.key;
+                    k.id = book.lex.code(id, k.server, k.pid, k.start);
+                    let item = book.push_key(login.key);
                     index
                         .entry((login.user, login.client))
                         .or_default()
-                        .push(login);
+                        .push(item);
                 }
             })?;
         }
-        for logins in index.values_mut() {
-            logins.sort_by(|a, b| a.key.rank(&ids, &names).cmp(&b.key.rank(&ids, &names)));
-        }
-        // Every id a finding lists is in `ids` from here on.
+        drop(wanted);
         for first in first_logins.values_mut() {
-            first.in_ids = ids.push(&first.id);
+            let k = &mut first.key;
+            k.id = book.lex.code(&first.id, k.server, k.pid, k.start);
+            first.item = book.push_key(first.key);
         }
-        let ids = Arc::new(ids);
-        let successes = |burst: &[&Fail], window: i64| -> SessionIds {
-            SessionIds::of(&ids, successes_after(burst, &index, window, &ids, &names))
-        };
-        let evidence =
-            |burst: &[&Fail]| SessionIds::of(&ids, burst.iter().map(|f| f.key.id).collect());
+        for x in &mut iam {
+            x.item = book.push_key(x.key);
+        }
+        let mut ranker = Ranker::new(&book.lex);
+        for logins in index.values_mut() {
+            logins.sort_by(|&a, &b| ranker.cmp(&book.key(a), &book.key(b)));
+        }
+        drop(ranker);
+        let book = Arc::new(book);
+        let (fails, names) = (&book.fails[..], &book.lex.names);
+        let mut ranker = Ranker::new(&book.lex);
+        let name = |i: u32| names.name(i).unwrap_or_default();
+        let evidence = |burst: &[u32]| SessionIds::of(&book, burst.to_vec());
 
         let mut findings = Vec::new();
 
         // Brute force against one user.
-        for (user, burst) in &user_bursts {
-            let successes = successes(burst, user_window);
-            let clients = distinct(burst, |f| f.client);
+        for &(user, burst) in &user_bursts {
+            let items = successes_after(burst, &book, &index, user_window, &mut ranker);
+            let successes = SessionIds::of(&book, items);
+            let clients = distinct(burst, fails, |f| f.client);
             let mut summary = format!(
                 "{} for user \"{}\" in {} from {} (threshold: {} within {})",
                 plural(burst.len(), "credential failure", "credential failures"),
-                name(*user),
-                human(span_ms(burst)),
+                name(user),
+                human(span_ms(burst, fails)),
                 plural(clients, "client", "clients"),
                 t.brute_force_user_failures,
                 human(user_window),
@@ -1007,8 +1379,8 @@ impl Collector {
             add_success_note(&mut summary, &successes, "from a client that failed");
             findings.push(burst_finding(
                 FindingKind::BruteForceUser,
-                name(*user),
-                burst,
+                name(user),
+                (burst, fails),
                 None,
                 evidence(burst),
                 successes,
@@ -1017,23 +1389,24 @@ impl Collector {
         }
 
         // Brute force from one client.
-        for (client, burst) in &client_bursts {
-            let successes = successes(burst, client_window);
-            let users = distinct(burst, |f| f.user);
+        for &(client, burst) in &client_bursts {
+            let items = successes_after(burst, &book, &index, client_window, &mut ranker);
+            let successes = SessionIds::of(&book, items);
+            let users = distinct(burst, fails, |f| f.user);
             let mut summary = format!(
                 "{} from {} for {} in {} (threshold: {} within {})",
                 plural(burst.len(), "credential failure", "credential failures"),
-                name(*client),
+                name(client),
                 plural(users, "user", "users"),
-                human(span_ms(burst)),
+                human(span_ms(burst, fails)),
                 t.brute_force_client_failures,
                 human(client_window),
             );
             add_success_note(&mut summary, &successes, "for a user that failed");
             findings.push(burst_finding(
                 FindingKind::BruteForceClient,
-                name(*client),
-                burst,
+                name(client),
+                (burst, fails),
                 Some(users),
                 evidence(burst),
                 successes,
@@ -1042,44 +1415,52 @@ impl Collector {
         }
 
         // Password spraying: one client, many users.
-        for (client, burst) in &spraying_bursts {
-            let successes = successes(burst, spraying_window);
-            let users = distinct(burst, |f| f.user);
+        for &(client, burst) in &spraying_bursts {
+            let items = successes_after(burst, &book, &index, spraying_window, &mut ranker);
+            let successes = SessionIds::of(&book, items);
+            let users = distinct(burst, fails, |f| f.user);
             let mut summary = format!(
                 "{} failed to log in as {} ({}) in {} (threshold: {} within {})",
-                name(*client),
+                name(client),
                 plural(users, "distinct user", "distinct users"),
                 plural(burst.len(), "credential failure", "credential failures"),
-                human(span_ms(burst)),
+                human(span_ms(burst, fails)),
                 plural(t.spraying_users, "user", "users"),
                 human(spraying_window),
             );
             add_success_note(&mut summary, &successes, "as one of those users");
             findings.push(burst_finding(
                 FindingKind::PasswordSpraying,
-                name(*client),
-                burst,
+                name(client),
+                (burst, fails),
                 Some(users),
                 evidence(burst),
                 successes,
                 summary,
             ));
         }
+        // What the bursts needed goes before the rest is built.
+        drop((user_bursts, client_bursts, spraying_bursts, index));
+        drop((by_user, by_client, with_user));
 
         // Repeated IAM (PAM) failures for one user.
         let window = window_ms(t.iam_window);
-        let pam: Vec<&Fail> = fail_refs.iter().copied().filter(|f| f.pam).collect();
-        for (user, group) in group(&pam, |f| f.user, &names) {
-            for (a, b) in bursts(&times(&group), t.iam_failures, window) {
+        let pam = |i: usize| {
+            let f = &fails[i];
+            if f.pam { f.user } else { NO_NAME }
+        };
+        for (user, group) in group(fails.len(), pam, names) {
+            let time = |i: usize| fails[group[i] as usize].t;
+            for (a, b) in bursts_of(group.len(), time, t.iam_failures, window) {
                 let burst = &group[a..=b];
-                let clients = distinct(burst, |f| f.client);
+                let clients = distinct(burst, fails, |f| f.client);
                 let summary = format!(
                     "{} for user \"{}\" in {} from {} (threshold: {} within {}); \
                      on RDS: an expired IAM token (15 minutes), a role without rds_iam \
                      or a policy without rds-db:connect",
                     plural(burst.len(), "PAM (IAM) failure", "PAM (IAM) failures"),
                     name(user),
-                    human(span_ms(burst)),
+                    human(span_ms(burst, fails)),
                     plural(clients, "client", "clients"),
                     t.iam_failures,
                     human(window),
@@ -1087,7 +1468,7 @@ impl Collector {
                 let mut finding = burst_finding(
                     FindingKind::RepeatedIamFailures,
                     name(user),
-                    burst,
+                    (burst, fails),
                     None,
                     evidence(burst),
                     SessionIds::default(),
@@ -1100,17 +1481,16 @@ impl Collector {
 
         if t.new_client_max_known > 0 {
             new_clients(
-                &fail_refs,
-                &ids,
+                &book,
                 &first_logins,
-                &names,
+                &mut ranker,
                 t.new_client_max_known,
                 window_ms(t.new_client_baseline),
                 &mut findings,
             );
         }
 
-        iam_findings(&iam, &ids, &names, &mut findings);
+        iam_findings(&iam, &book, &mut findings);
 
         findings.sort_by(|a, b| {
             b.severity
@@ -1149,60 +1529,81 @@ fn merge_spans(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     out
 }
 
-fn times(group: &[&Fail]) -> Vec<i64> {
-    group.iter().map(|f| f.key.t).collect()
-}
-
-/// Time from the first to the last failure of a burst.
-fn span_ms(burst: &[&Fail]) -> i64 {
+/// Time from the first to the last failure of a burst (indexes in `fails`).
+fn span_ms(burst: &[u32], fails: &[Fail]) -> i64 {
     match (burst.first(), burst.last()) {
-        (Some(a), Some(b)) => b.key.t.saturating_sub(a.key.t),
+        (Some(&a), Some(&b)) => fails[b as usize].t.saturating_sub(fails[a as usize].t),
         _ => 0,
     }
 }
 
-/// The successful logins (session ids, in time order) for the (user,
-/// client) pairs of `burst` in `[first, last + window]`.
+/// The successful logins (items of `book`, in time order) for the (user,
+/// client) pairs of `burst` (indexes in the book's failures) in `[first,
+/// last + window]`; `index` has each pair's logins read back, sorted.
 fn successes_after(
-    burst: &[&Fail],
-    index: &HashMap<(u32, u32), Vec<Login>>,
+    burst: &[u32],
+    book: &IdBook,
+    index: &HashMap<(u32, u32), Vec<u32>>,
     window: i64,
-    ids: &Ids,
-    names: &Interner,
+    ranker: &mut Ranker<'_>,
 ) -> Vec<u32> {
-    let (Some(first), Some(last)) = (burst.first(), burst.last()) else {
+    let (Some(&first), Some(&last)) = (burst.first(), burst.last()) else {
         return Vec::new();
     };
-    let until = last.key.t.saturating_add(window);
+    let fails = &book.fails;
+    let from = fails[first as usize].t;
+    let until = fails[last as usize].t.saturating_add(window);
     let pairs: HashSet<(u32, u32)> = burst
         .iter()
+        .map(|&i| &fails[i as usize])
         .filter(|f| f.user != NO_NAME && f.client != NO_NAME)
         .map(|f| (f.user, f.client))
         .collect();
-    let mut found: Vec<&Login> = Vec::new();
+    let mut found: Vec<u32> = Vec::new();
     for pair in pairs {
         if let Some(logins) = index.get(&pair) {
-            let start = logins.partition_point(|l| l.key.t < first.key.t);
-            found.extend(logins[start..].iter().take_while(|l| l.key.t <= until));
+            let start = logins.partition_point(|&l| book.key(l).t < from);
+            found.extend(
+                logins[start..]
+                    .iter()
+                    .take_while(|&&l| book.key(l).t <= until),
+            );
         }
     }
-    found.sort_by(|a, b| a.key.rank(ids, names).cmp(&b.key.rank(ids, names)));
-    found.into_iter().map(|l| l.key.id).collect()
+    found.sort_by(|&a, &b| ranker.cmp(&book.key(a), &book.key(b)));
+    found
 }
 
-/// Distinct known names among a burst's failures.
-fn distinct(burst: &[&Fail], f: impl Fn(&Fail) -> u32) -> usize {
+/// Distinct known names among a burst's failures (indexes in `fails`).
+fn distinct(burst: &[u32], fails: &[Fail], f: impl Fn(&Fail) -> u32) -> usize {
     burst
         .iter()
-        .map(|x| f(x))
+        .map(|&i| f(&fails[i as usize]))
         .filter(|&n| n != NO_NAME)
         .collect::<HashSet<_>>()
         .len()
 }
 
-/// Groups sorted records by a name, keeping the order inside groups;
-/// records without the name are left out; groups come out sorted by name.
-fn group<'r, T>(
+/// Groups the indexes `0..len` of sorted records by a name, keeping their
+/// order inside groups; records without the name are left out; groups
+/// come out sorted by name.
+fn group(len: usize, key: impl Fn(usize) -> u32, names: &Interner) -> Vec<(u32, Vec<u32>)> {
+    let mut map: HashMap<u32, Vec<u32>> = HashMap::new();
+    for i in 0..len {
+        let k = key(i);
+        if k != NO_NAME {
+            // More than 2^32 records cannot be held anyway.
+            map.entry(k).or_default().push(i as u32);
+        }
+    }
+    let mut groups: Vec<_> = map.into_iter().collect();
+    groups.sort_by(|a, b| names.name(a.0).cmp(&names.name(b.0)));
+    groups
+}
+
+/// Groups records by a name, keeping the order inside groups; records
+/// without the name are left out; groups come out sorted by name.
+fn group_refs<'r, T>(
     items: &[&'r T],
     key: impl Fn(&T) -> u32,
     names: &Interner,
@@ -1228,15 +1629,17 @@ fn add_success_note(summary: &mut String, successes: &SessionIds, how: &str) {
     }
 }
 
+/// A brute force or spraying finding of `burst` (indexes in the failures).
 fn burst_finding(
     kind: FindingKind,
     subject: &str,
-    burst: &[&Fail],
+    (burst, fails): (&[u32], &[Fail]),
     distinct_users: Option<usize>,
     sessions: SessionIds,
     successes: SessionIds,
     summary: String,
 ) -> Finding {
+    let time = |i: Option<&u32>| i.map_or(0, |&i| fails[i as usize].t);
     Finding {
         kind,
         severity: if successes.is_empty() {
@@ -1245,8 +1648,8 @@ fn burst_finding(
             Severity::High
         },
         subject: subject.to_owned(),
-        first_ms: burst.first().map_or(0, |x| x.key.t),
-        last_ms: burst.last().map_or(0, |x| x.key.t),
+        first_ms: time(burst.first()),
+        last_ms: time(burst.last()),
         count: burst.len(),
         distinct_users,
         sessions,
@@ -1256,7 +1659,8 @@ fn burst_finding(
 }
 
 /// The IAM findings over the time-sorted IAM logins kept.
-fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &mut Vec<Finding>) {
+fn iam_findings(iam: &[IamLogin], book: &Arc<IdBook>, findings: &mut Vec<Finding>) {
+    let names = &book.lex.names;
     let name = |i: u32| names.name(i).unwrap_or_default();
     let finding = |kind, severity, subject: &str, group: &[&IamLogin], summary: String| Finding {
         kind,
@@ -1266,14 +1670,10 @@ fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &m
         last_ms: group.last().map_or(0, |x| x.key.t),
         count: group.len(),
         distinct_users: None,
-        sessions: SessionIds::of(ids, group.iter().map(|x| x.key.id).collect()),
+        sessions: SessionIds::of(book, group.iter().map(|x| x.item).collect()),
         successes: SessionIds::of(
-            ids,
-            group
-                .iter()
-                .filter(|x| x.success)
-                .map(|x| x.key.id)
-                .collect(),
+            book,
+            group.iter().filter(|x| x.success).map(|x| x.item).collect(),
         ),
         summary,
     };
@@ -1288,7 +1688,7 @@ fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &m
     };
 
     let no_policy: Vec<&IamLogin> = iam.iter().filter(|x| x.no_policy).collect();
-    for (user, group) in group(&no_policy, |x| x.user, names) {
+    for (user, group) in group_refs(&no_policy, |x| x.user, names) {
         let ok = succeeded(&group);
         let summary = format!(
             "{} as \"{}\" ({ok} successful) although no principal in the authorization \
@@ -1343,7 +1743,7 @@ fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &m
     }
 
     let unknown: Vec<&IamLogin> = iam.iter().filter(|x| x.unknown_address).collect();
-    for (client, group) in group(&unknown, |x| x.client, names) {
+    for (client, group) in group_refs(&unknown, |x| x.client, names) {
         let ok = succeeded(&group);
         let unmatched = group.iter().any(|x| x.success && x.unmatched);
         let severity = match (ok, unmatched) {
@@ -1377,21 +1777,23 @@ fn iam_findings(iam: &[IamLogin], ids: &Arc<Ids>, names: &Interner, findings: &m
 /// client, in time order, against the credential failures of that (user,
 /// client) pair that came before it.
 fn new_clients(
-    fails: &[&Fail],
-    ids: &Arc<Ids>,
+    book: &Arc<IdBook>,
     first_logins: &HashMap<(u32, u32), FirstLogin>,
-    names: &Interner,
+    ranker: &mut Ranker<'_>,
     max_known: usize,
     baseline: i64,
     findings: &mut Vec<Finding>,
 ) {
     const SHOWN: usize = 5;
+    let (fails, names) = (&book.fails, &book.lex.names);
     let name = |i: u32| names.name(i).unwrap_or_default();
-    // Credential failures per (user, client), time-sorted.
-    let mut failed: HashMap<(u32, u32), Vec<&Fail>> = HashMap::new();
-    for f in fails {
+    // Credential failures per (user, client), time-sorted (indexes in
+    // `fails`).
+    let mut failed: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+    for (i, f) in fails.iter().enumerate() {
         if f.user != NO_NAME && f.client != NO_NAME {
-            failed.entry((f.user, f.client)).or_default().push(f);
+            // More than 2^32 failures cannot be held anyway.
+            failed.entry((f.user, f.client)).or_default().push(i as u32);
         }
     }
     let mut by_user: HashMap<u32, Vec<(u32, &FirstLogin)>> = HashMap::new();
@@ -1402,21 +1804,21 @@ fn new_clients(
     users.sort_by(|a, b| names.name(a.0).cmp(&names.name(b.0)));
     for (user, mut logins) in users {
         logins.sort_by(|a, b| a.1.rank(names).cmp(&b.1.rank(names)));
-        let Some(first_login) = logins.first().map(|l| l.1.t) else {
+        let Some(first_login) = logins.first().map(|l| l.1.key.t) else {
             continue;
         };
         // The first few clients, in order of first login, for the sentence.
         let mut shown: Vec<&str> = Vec::new();
         for (known, &(client, x)) in logins.iter().enumerate() {
-            let learning = x.t.saturating_sub(first_login) < baseline;
+            let learning = x.key.t.saturating_sub(first_login) < baseline;
             if known > 0 && known <= max_known && !learning {
                 let rank = x.rank(names);
-                let before: Vec<&Fail> = failed
+                let before: Vec<u32> = failed
                     .get(&(user, client))
                     .map(|f| {
                         f.iter()
                             .copied()
-                            .take_while(|f| f.key.rank(ids, names) < rank)
+                            .take_while(|&i| ranker.rank(&fails[i as usize].key()) < rank)
                             .collect()
                     })
                     .unwrap_or_default();
@@ -1427,7 +1829,7 @@ fn new_clients(
                     name(user),
                     name(client),
                     shown.join(", "),
-                    human(x.t.saturating_sub(first_login)),
+                    human(x.key.t.saturating_sub(first_login)),
                 );
                 if !before.is_empty() {
                     summary.push_str(&format!(
@@ -1435,21 +1837,22 @@ fn new_clients(
                         plural(before.len(), "credential failure", "credential failures")
                     ));
                 }
-                let mut sessions: Vec<u32> = before.iter().map(|f| f.key.id).collect();
-                sessions.push(x.in_ids);
+                let first_ms = before.first().map_or(x.key.t, |&i| fails[i as usize].t);
+                let mut sessions = before;
+                sessions.push(x.item);
                 findings.push(Finding {
                     kind: FindingKind::NewClientForUser,
-                    severity: if before.is_empty() {
+                    severity: if sessions.len() == 1 {
                         Severity::Low
                     } else {
                         Severity::Medium
                     },
                     subject: name(user).to_owned(),
-                    first_ms: before.first().map_or(x.t, |f| f.key.t),
-                    last_ms: x.t,
+                    first_ms,
+                    last_ms: x.key.t,
                     count: sessions.len(),
                     distinct_users: None,
-                    sessions: SessionIds::of(ids, sessions),
+                    sessions: SessionIds::of(book, sessions),
                     successes: SessionIds::default(),
                     summary,
                 });
@@ -2089,7 +2492,7 @@ mod tests {
         assert_eq!((b.first_ms, b.last_ms), (T0 + 5, T0 + 5 * MIN + 5));
         assert_eq!(b.count, 10);
         assert_eq!(b.sessions.len(), 10);
-        assert_eq!(b.sessions[0], "db1/0/".to_owned() + &T0.to_string());
+        assert_eq!(b.sessions.first().unwrap(), &*format!("db1/0/{T0}"));
         assert!(
             b.summary
                 .contains("10 credential failures for user \"alice\"")
@@ -2335,8 +2738,8 @@ mod tests {
         assert_eq!(f[0].count, 3);
         assert_eq!(f[0].first_ms, T0 + 2 * HOUR + 5);
         assert_eq!(
-            f[0].sessions.last().unwrap(),
-            &format!("db1/5/{}", T0 + 2 * HOUR + 2 * MIN)
+            f[0].sessions.last().unwrap().to_string(),
+            format!("db1/5/{}", T0 + 2 * HOUR + 2 * MIN)
         );
         assert!(
             f[0].summary
@@ -2351,7 +2754,7 @@ mod tests {
         let f = find(&sessions(&a), &only(FindingKind::NewClientForUser));
         let flagged: Vec<_> = f
             .iter()
-            .map(|x| x.sessions.last().unwrap().to_owned())
+            .map(|x| x.sessions.last().unwrap().to_string())
             .collect();
         assert_eq!(f.len(), 3, "{flagged:?}");
         assert!(!flagged.iter().any(|id| id.starts_with("db1/12/")));
@@ -2436,6 +2839,137 @@ mod tests {
         }
     }
 
+    /// Ids of the stitcher's form are rebuilt, with and without a start
+    /// and a repeat count; anything else is not taken for one.
+    #[test]
+    fn rebuilt_ids_round_trip() {
+        let rebuilt = |server: &str, pid: u32, start: i64, n: u32| {
+            let mut id = String::new();
+            write_rebuilt_id(&mut id, server, pid, start, n).unwrap();
+            id
+        };
+        assert_eq!(rebuilt("db1", 42, NO_START, 1), "db1/42/-");
+        assert_eq!(rebuilt("db1", 42, T0, 3), format!("db1/42/{T0}#3"));
+        assert_eq!(rebuilt("a/b", 0, -5, 12), "a/b/0/-5#12");
+        for server in ["db1", "", "a/b", "é#/"] {
+            for pid in [0, 7, u32::MAX] {
+                for start in [NO_START, T0, -1, 0, i64::MAX] {
+                    for n in [1, 2, 10, 12_345, IdCode::TEXT - 1] {
+                        let id = rebuilt(server, pid, start, n);
+                        assert_eq!(repeat_of(&id, server, pid, start), Some(n), "{id}");
+                    }
+                }
+            }
+        }
+        let t0 = T0.to_string();
+        for (id, start) in [
+            (format!("db1/42/{t0}#1"), T0),
+            (format!("db1/42/{t0}#01"), T0),
+            (format!("db1/42/{t0}#+2"), T0),
+            (format!("db1/42/{t0}#"), T0),
+            (format!("db1/42/{t0}#0"), T0),
+            (format!("db1/42/{t0}#{}", IdCode::TEXT), T0),
+            (format!("db1/42/{t0}#99999999999"), T0),
+            (format!("db1/42/{t0}x"), T0),
+            (format!("db1/042/{t0}"), T0),
+            (format!("db1/43/{t0}"), T0),
+            (format!("db2/42/{t0}"), T0),
+            (format!("db1//42/{t0}"), T0),
+            (format!("db1/42/{t0}"), T0 + 1),
+            (format!("db1/42/{t0}"), NO_START),
+            ("db1/42/-".to_owned(), T0),
+            ("db1/42/-#1".to_owned(), NO_START),
+            ("db1/42".to_owned(), NO_START),
+            ("s/1".to_owned(), NO_START),
+            (String::new(), NO_START),
+        ] {
+            assert_eq!(repeat_of(&id, "db1", 42, start), None, "{id}");
+        }
+    }
+
+    /// A lexicon gives back every id it coded, rebuilt or kept as text,
+    /// and only keeps the text of the others.
+    #[test]
+    fn lexicon_round_trip() {
+        let mut lex = Lexicon::default();
+        let db1 = lex.names.intern(Some("db1"));
+        let other = lex.names.intern(Some("other"));
+        let cases = [
+            (format!("db1/7/{T0}"), db1, T0, false),
+            (format!("db1/7/{T0}#4"), db1, T0, false),
+            ("db1/7/-".to_owned(), db1, NO_START, false),
+            ("db1/7/-#2".to_owned(), db1, NO_START, false),
+            (format!("db1/7/{T0}#1"), db1, T0, true),
+            (format!("db1/7/{T0}"), other, T0, true),
+            ("db1/7/-".to_owned(), db1, T0, true),
+            ("dup/1".to_owned(), db1, T0, true),
+            (String::new(), db1, NO_START, true),
+        ];
+        let keys: Vec<Key> = cases
+            .iter()
+            .map(|(id, server, start, _)| Key {
+                t: 0,
+                start: *start,
+                seq: 0,
+                server: *server,
+                pid: 7,
+                id: lex.code(id, *server, 7, *start),
+            })
+            .collect();
+        for ((id, .., as_text), key) in cases.iter().zip(&keys) {
+            assert_eq!(key.id.0 & IdCode::TEXT != 0, *as_text, "{id}");
+            let mut back = String::new();
+            lex.write_id(&mut back, key).unwrap();
+            assert_eq!(&back, id);
+        }
+        let kept: usize = cases.iter().filter(|c| c.3).map(|c| c.0.len()).sum();
+        assert_eq!(lex.text.text.len(), kept);
+    }
+
+    /// With ids of the stitcher's form (mostly rebuilt, some not: a wrong
+    /// pid or `#1`), sessions with and without a start, the collector still
+    /// finds exactly what the batch finds.
+    #[test]
+    fn collector_with_rebuilt_ids_equals_the_batch() {
+        use crate::summary::sort_facts;
+        use crate::summary::tests::{Rng, random_facts};
+        let mut rng = Rng(5);
+        let mut rebuilt = 0;
+        for round in 0..30 {
+            let n = [1, 5, 50, 300][round % 4];
+            let mut facts = random_facts(&mut rng, n);
+            for s in &mut facts {
+                let start = s.start_ms.map_or("-".to_owned(), |ms| ms.to_string());
+                let (server, pid) = (&s.server, s.pid);
+                s.session_id = match rng.below(8) {
+                    0 => format!("{server}/{}/{start}", pid + 1),
+                    1 => format!("{server}/{pid}/{start}#1"),
+                    2 => s.session_id.to_string(),
+                    3 | 4 => format!("{server}/{pid}/{start}#{}", 2 + rng.below(3)),
+                    _ => format!("{server}/{pid}/{start}"),
+                }
+                .into();
+                let mut lex = Lexicon::default();
+                let server = lex.names.intern(Some(&s.server));
+                let code = lex.code(&s.session_id, server, s.pid, s.start_ms.unwrap_or(NO_START));
+                rebuilt += usize::from(code.0 & IdCode::TEXT == 0);
+            }
+            sort_facts(&mut facts);
+            for t in [low(), Thresholds::default()] {
+                let batch = reference::find(&facts, &t);
+                let mut shuffled = facts.clone();
+                rng.shuffle(&mut shuffled);
+                assert_eq!(find(&shuffled, &t), batch, "round {round}");
+                let mut c = Collector::new(&t);
+                for s in &shuffled {
+                    c.add(&SessionView::of_facts(s));
+                }
+                assert_eq!(c.finish().unwrap(), batch, "round {round}, file");
+            }
+        }
+        assert!(rebuilt > 1000, "{rebuilt}");
+    }
+
     /// The collector, fed in any order, in memory or through its temporary
     /// file, finds exactly what the batch over sorted sessions found.
     #[test]
@@ -2484,11 +3018,15 @@ mod tests {
             let login = Login {
                 key: Key {
                     t: i64::from(i) * 1000 - 5,
-                    id: 0,
-                    start: (!i.is_multiple_of(3)).then_some(-i64::from(i)),
+                    start: if i.is_multiple_of(3) {
+                        NO_START
+                    } else {
+                        -i64::from(i)
+                    },
+                    seq: u64::from(i) << 20,
                     server: i % 7,
                     pid: i,
-                    seq: u64::from(i) << 20,
+                    id: IdCode(1),
                 },
                 user: i % 11,
                 client: NO_NAME - i % 2,
@@ -2508,7 +3046,7 @@ mod tests {
                 let i = seen;
                 assert_eq!(login.key.t, i64::from(i) * 1000 - 5);
                 assert_eq!(
-                    login.key.start,
+                    login.key.start(),
                     (!i.is_multiple_of(3)).then_some(-i64::from(i))
                 );
                 assert_eq!((login.key.server, login.key.pid), (i % 7, i));

@@ -507,7 +507,9 @@ fn severity_label(severity: Severity, colour: bool) -> String {
 }
 
 fn id_list(ids: &SessionIds) -> String {
-    let mut text: Vec<String> = ids.iter().take(FINDING_SESSIONS).map(escape_text).collect();
+    let mut text: Vec<String> = (ids.iter().take(FINDING_SESSIONS))
+        .map(|id| escape_text(&id.to_string()))
+        .collect();
     let shown = text.len();
     let mut joined = std::mem::take(&mut text).join(", ");
     if ids.len() > shown {
