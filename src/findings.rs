@@ -1242,26 +1242,13 @@ impl Collector {
         let time = |i: u32| fails[i as usize].t;
         let by_user = group(fails.len(), |i| fails[i].user, names);
         let by_client = group(fails.len(), |i| fails[i].client, names);
-        let mut user_bursts: Vec<(u32, &[u32])> = Vec::new();
-        for (user, group) in &by_user {
-            let found = bursts_of(
-                group.len(),
-                |i| time(group[i]),
-                t.brute_force_user_failures,
-                user_window,
-            );
-            user_bursts.extend(found.into_iter().map(|(a, b)| (*user, &group[a..=b])));
-        }
-        let mut client_bursts: Vec<(u32, &[u32])> = Vec::new();
-        for (client, group) in &by_client {
-            let found = bursts_of(
-                group.len(),
-                |i| time(group[i]),
-                t.brute_force_client_failures,
-                client_window,
-            );
-            client_bursts.extend(found.into_iter().map(|(a, b)| (*client, &group[a..=b])));
-        }
+        let user_bursts = group_bursts(&by_user, time, t.brute_force_user_failures, user_window);
+        let client_bursts = group_bursts(
+            &by_client,
+            time,
+            t.brute_force_client_failures,
+            client_window,
+        );
         let with_user: Vec<(u32, Vec<u32>)> = if t.spraying_users > 0 {
             by_client
                 .iter()
@@ -1587,6 +1574,22 @@ fn distinct(burst: &[u32], fails: &[Fail], f: impl Fn(&Fail) -> u32) -> usize {
 /// Groups the indexes `0..len` of sorted records by a name, keeping their
 /// order inside groups; records without the name are left out; groups
 /// come out sorted by name.
+/// The bursts ([`bursts_of`]) of each group of [`group`]: the group's name
+/// and the indexes of one burst, group by group.
+fn group_bursts(
+    groups: &[(u32, Vec<u32>)],
+    time: impl Fn(u32) -> i64,
+    min: usize,
+    window: i64,
+) -> Vec<(u32, &[u32])> {
+    let mut out = Vec::new();
+    for (name, members) in groups {
+        let found = bursts_of(members.len(), |i| time(members[i]), min, window);
+        out.extend(found.into_iter().map(|(a, b)| (*name, &members[a..=b])));
+    }
+    out
+}
+
 fn group(len: usize, key: impl Fn(usize) -> u32, names: &Interner) -> Vec<(u32, Vec<u32>)> {
     let mut map: HashMap<u32, Vec<u32>> = HashMap::new();
     for i in 0..len {
