@@ -1,6 +1,8 @@
-//! The parallel pipeline for one input: a reader thread streams blocks
-//! (decompressing gzip in its own stage), `frame` cuts them into chunks at
-//! record boundaries, rayon decodes and extracts chunks in parallel, and the
+//! The parallel pipeline over the inputs of a run: per input, a reader
+//! thread streams blocks (decompressing gzip in its own stage) and `frame`
+//! cuts them into chunks at record boundaries; the chunks of every input
+//! form one stream of batches, decoded and extracted in parallel (pool
+//! workers and the calling thread claim chunks one at a time), and the
 //! results are fed in input order to the sequential [`Enricher`] and on to
 //! the caller. Memory is bounded by the batch size, not the input size, and
 //! the events are the same for any thread count and chunk size.

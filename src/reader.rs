@@ -252,6 +252,7 @@ impl<'r> Reader<'r> {
         let specs: Vec<InputSpec> = inputs.iter().map(|(spec, _)| spec.clone()).collect();
         let mut next = 0;
         while next < specs.len() {
+            let first = next;
             // The engine holds the enricher and the line maps while the
             // per-input reports below need the rest of `self`.
             let engine = Arc::clone(&self.engine);
@@ -285,6 +286,10 @@ impl<'r> Reader<'r> {
             self.enricher = enricher;
             self.maps = maps;
             run?;
+            if next == first {
+                // Every run ends at least one input; never loop on none.
+                return Err(io::Error::other("the engine ended no input"));
+            }
             if let Some(result) = captured
                 && let Some((kind, bytes)) = &result.captured
             {
