@@ -3,6 +3,7 @@
 //! leaves this module.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -706,19 +707,29 @@ fn read_inputs(
     let catalog = Catalog::builtin();
     let server_override: Option<Arc<str>> = args.server.as_deref().map(Arc::from);
     if by_time && inputs.len() > 1 {
-        let firsts = first_event_times(&inputs, threads(args), options, catalog);
-        let mut keyed: Vec<(String, i64, usize, (InputSpec, bool))> = inputs
+        let servers: Vec<String> = inputs
+            .iter()
+            .map(|(spec, _)| match (&server_override, spec) {
+                (Some(s), _) => s.to_string(),
+                (None, InputSpec::Path(p)) => source::server_label(p),
+                (None, InputSpec::Stdin) => "stdin".to_owned(),
+                (None, InputSpec::Memory { server, .. }) => server.to_string(),
+            })
+            .collect();
+        // Only the files of a server that has several need their first event.
+        let mut per_server: HashMap<&str, usize> = HashMap::new();
+        for server in &servers {
+            *per_server.entry(server).or_default() += 1;
+        }
+        let several: Vec<bool> = servers.iter().map(|s| per_server[s.as_str()] > 1).collect();
+        let firsts = first_event_times(&inputs, &several, threads(args), options, catalog);
+        let mut keyed: Vec<(String, i64, usize, (InputSpec, bool))> = servers
             .into_iter()
             .zip(firsts)
+            .zip(inputs)
             .enumerate()
-            .map(|(index, ((spec, walked), first))| {
-                let server = match (&server_override, &spec) {
-                    (Some(s), _) => s.to_string(),
-                    (None, InputSpec::Path(p)) => source::server_label(p),
-                    (None, InputSpec::Stdin) => "stdin".to_owned(),
-                    (None, InputSpec::Memory { server, .. }) => server.to_string(),
-                };
-                (server, first.unwrap_or(i64::MIN), index, (spec, walked))
+            .map(|(index, ((server, first), input))| {
+                (server, first.unwrap_or(i64::MIN), index, input)
             })
             .collect();
         keyed.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
@@ -740,11 +751,12 @@ fn read_inputs(
     reader.finish(emit)
 }
 
-/// The time of the first event of each input ([`engine::first_event_time`]),
-/// read on `threads` threads: with many small files this head of each file
-/// is a good part of the run.
+/// The time of the first event of each input marked `wanted`
+/// ([`engine::first_event_time`]), read on `threads` threads: with many
+/// small files this head of each file is a good part of the run.
 fn first_event_times(
     inputs: &[(InputSpec, bool)],
+    wanted: &[bool],
     threads: usize,
     options: &ParseOptions,
     catalog: &Catalog,
@@ -758,7 +770,9 @@ fn first_event_times(
             let Some((spec, _)) = inputs.get(i) else {
                 return;
             };
-            let _ = times[i].set(engine::first_event_time(spec, options, catalog));
+            if wanted.get(i) == Some(&true) {
+                let _ = times[i].set(engine::first_event_time(spec, options, catalog));
+            }
         }
     };
     std::thread::scope(|scope| {
