@@ -2962,15 +2962,21 @@ mod tests {
                 let batch = reference::find(&facts, &t);
                 let mut shuffled = facts.clone();
                 rng.shuffle(&mut shuffled);
-                assert_eq!(find(&shuffled, &t), batch, "round {round}");
-                let mut c = Collector::new(&t);
-                for s in &shuffled {
-                    c.add(&SessionView::of_facts(s));
-                }
-                assert_eq!(c.finish().unwrap(), batch, "round {round}, file");
+                assert_finds(&shuffled, &t, &batch, &format!("round {round}"));
             }
         }
         assert!(rebuilt > 1000, "{rebuilt}");
+    }
+
+    /// `find` over `sessions` in this order, and a collector fed them in
+    /// this order (through its temporary file), both give `batch`.
+    fn assert_finds(sessions: &[SessionFacts], t: &Thresholds, batch: &[Finding], context: &str) {
+        assert_eq!(find(sessions, t), batch, "{context}");
+        let mut c = Collector::new(t);
+        for s in sessions {
+            c.add(&SessionView::of_facts(s));
+        }
+        assert_eq!(c.finish().unwrap(), batch, "{context}, file");
     }
 
     /// The collector, fed in any order, in memory or through its temporary
@@ -2997,12 +3003,12 @@ mod tests {
                 let mut shuffled = facts.clone();
                 for pass in 0..2 {
                     rng.shuffle(&mut shuffled);
-                    assert_eq!(find(&shuffled, &t), batch, "round {round}, pass {pass}");
-                    let mut c = Collector::new(&t);
-                    for s in &shuffled {
-                        c.add(&SessionView::of_facts(s));
-                    }
-                    assert_eq!(c.finish().unwrap(), batch, "round {round}, file");
+                    assert_finds(
+                        &shuffled,
+                        &t,
+                        &batch,
+                        &format!("round {round}, pass {pass}"),
+                    );
                 }
             }
         }
