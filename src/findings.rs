@@ -468,21 +468,8 @@ fn write_rebuilt_id<W: fmt::Write>(
     start: i64,
     n: u32,
 ) -> fmt::Result {
-    let mut numbers = itoa::Buffer::new();
-    w.write_str(server)?;
-    w.write_char('/')?;
-    w.write_str(numbers.format(pid))?;
-    w.write_char('/')?;
-    if start == NO_START {
-        w.write_char('-')?;
-    } else {
-        w.write_str(numbers.format(start))?;
-    }
-    if n > 1 {
-        w.write_char('#')?;
-        w.write_str(numbers.format(n))?;
-    }
-    Ok(())
+    let start = (start != NO_START).then_some(start);
+    crate::session::write_session_id(w, server, pid, start, n as usize)
 }
 
 /// The names a run interned and the session ids it kept as text: what

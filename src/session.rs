@@ -132,6 +132,32 @@ pub struct Session {
     logon_announced: bool,
 }
 
+/// Writes a session id as the stitcher names sessions: `server/pid/start-ms`
+/// (`-` for an unknown start), with `#n` when `n > 1` (the `n`th attempt of
+/// a process in one tick). The findings rebuild ids with it.
+pub fn write_session_id<W: std::fmt::Write>(
+    w: &mut W,
+    server: &str,
+    pid: u32,
+    start_ms: Option<i64>,
+    n: usize,
+) -> std::fmt::Result {
+    let mut numbers = itoa::Buffer::new();
+    w.write_str(server)?;
+    w.write_char('/')?;
+    w.write_str(numbers.format(pid))?;
+    w.write_char('/')?;
+    match start_ms {
+        Some(ms) => w.write_str(numbers.format(ms))?,
+        None => w.write_char('-')?,
+    }
+    if n > 1 {
+        w.write_char('#')?;
+        w.write_str(numbers.format(n))?;
+    }
+    Ok(())
+}
+
 impl Session {
     fn new(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Self {
         Session {
@@ -198,20 +224,9 @@ impl Session {
     /// `server/pid/start-ms` (`-` for an unknown start), with `#n` when
     /// `n > 1`: the id of the `n`th attempt of a process in one tick.
     fn format_id(&self, n: usize) -> String {
-        let mut numbers = itoa::Buffer::new();
         let mut id = String::with_capacity(self.server.len() + 32);
-        id.push_str(&self.server);
-        id.push('/');
-        id.push_str(numbers.format(self.pid));
-        id.push('/');
-        match self.start_ms {
-            Some(ms) => id.push_str(numbers.format(ms)),
-            None => id.push('-'),
-        }
-        if n > 1 {
-            id.push('#');
-            id.push_str(numbers.format(n));
-        }
+        // Writing to a String cannot fail.
+        let _ = write_session_id(&mut id, &self.server, self.pid, self.start_ms, n);
         id
     }
 
