@@ -63,7 +63,9 @@
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::hash::Hash;
@@ -2400,6 +2402,8 @@ mod reference {
 
 #[cfg(test)]
 mod tests {
+    use foldhash::HashSetExt;
+
     use super::*;
     use crate::summary::tests::{Attempt, attempt, sessions};
 

@@ -30,7 +30,7 @@
 //! - `by_failure_class` counts failures only (its `success` and
 //!   `abandoned` columns are always 0).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::cloud::IamAttribution;
@@ -509,6 +509,8 @@ pub fn minute_start(ms: i64) -> i64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use std::sync::Arc;
+
+    use foldhash::HashMapExt;
 
     use super::*;
     use crate::event::{Event, EventKind, FailureClass, Provenance};
