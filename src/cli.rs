@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloudwatch::checkpoint::Checkpoint;
 use crate::cloudwatch::fetch::{FetchOptions, Fetcher};
-use crate::engine::{self, Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions};
 use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
@@ -706,6 +706,11 @@ fn read_inputs(
 
     let catalog = Catalog::builtin();
     let server_override: Option<Arc<str>> = args.server.as_deref().map(Arc::from);
+    let engine = Engine::new(EngineOptions {
+        threads: threads(args),
+        chunk_bytes: args.chunk_bytes,
+        ..EngineOptions::default()
+    })?;
     if by_time && inputs.len() > 1 {
         let servers: Vec<String> = inputs
             .iter()
@@ -722,7 +727,7 @@ fn read_inputs(
             *per_server.entry(server).or_default() += 1;
         }
         let several: Vec<bool> = servers.iter().map(|s| per_server[s.as_str()] > 1).collect();
-        let firsts = first_event_times(&inputs, &several, threads(args), options, catalog);
+        let firsts = first_event_times(&engine, &inputs, &several, options, catalog);
         let mut keyed: Vec<(String, i64, usize, (InputSpec, bool))> = servers
             .into_iter()
             .zip(firsts)
@@ -736,11 +741,6 @@ fn read_inputs(
         inputs = keyed.into_iter().map(|k| k.3).collect();
     }
 
-    let engine = Engine::new(EngineOptions {
-        threads: threads(args),
-        chunk_bytes: args.chunk_bytes,
-        ..EngineOptions::default()
-    })?;
     let mut reader = Reader::new(engine, args.quiet, server_override, shared);
     reader.code = code;
     reader.region = args.cloud.region.clone();
@@ -752,12 +752,12 @@ fn read_inputs(
 }
 
 /// The time of the first event of each input marked `wanted`
-/// ([`engine::first_event_time`]), read on `threads` threads: with many
+/// ([`Engine::first_event_time`]), read on the engine's threads: with many
 /// small files this head of each file is a good part of the run.
 fn first_event_times(
+    engine: &Engine,
     inputs: &[(InputSpec, bool)],
     wanted: &[bool],
-    threads: usize,
     options: &ParseOptions,
     catalog: &Catalog,
 ) -> Vec<Option<i64>> {
@@ -771,12 +771,12 @@ fn first_event_times(
                 return;
             };
             if wanted.get(i) == Some(&true) {
-                let _ = times[i].set(engine::first_event_time(spec, options, catalog));
+                let _ = times[i].set(engine.first_event_time(spec, options, catalog));
             }
         }
     };
     std::thread::scope(|scope| {
-        for _ in 1..threads.min(inputs.len()) {
+        for _ in 1..engine.options().threads.min(inputs.len()) {
             scope.spawn(work);
         }
         work();

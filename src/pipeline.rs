@@ -112,8 +112,11 @@ impl fmt::Display for DetectError {
 /// How many header lines auto-detection looks at.
 const DETECT_LINES: usize = 200;
 
-/// The first `limit` bytes' worth of lines, for sniffing.
-fn head(bytes: &[u8]) -> &[u8] {
+/// The bytes a format is detected on: the whole lines of the first 256 KiB
+/// (all of `bytes` when they are no longer). Given more than 256 KiB of an
+/// input, or all of it, the window is a function of the input alone, so
+/// [`detect`] on it gives what `detect` gives on any longer start.
+pub fn sniff_window(bytes: &[u8]) -> &[u8] {
     let limit = bytes.len().min(256 * 1024);
     match memchr::memrchr(b'\n', &bytes[..limit]) {
         Some(end) if limit < bytes.len() => &bytes[..end + 1],
@@ -197,7 +200,7 @@ pub fn detect_prefix(
     text: &[u8],
     catalog: &Catalog,
 ) -> Result<(Prefix, &'static str), DetectError> {
-    let sample: Vec<&[u8]> = head(text)
+    let sample: Vec<&[u8]> = sniff_window(text)
         .split(|&b| b == b'\n')
         .map(|l| stderr::strip_export_wrapper(l).1)
         .filter(|l| !l.is_empty() && !l.starts_with(b"\t"))
@@ -245,7 +248,7 @@ pub fn detect(
     options: &ParseOptions,
     catalog: &Catalog,
 ) -> Result<Detected, DetectError> {
-    let sniff = head(bytes);
+    let sniff = sniff_window(bytes);
     let format = match options.format {
         FormatChoice::Auto => {
             if jsonlog::looks_like_jsonlog(sniff) {
