@@ -511,14 +511,41 @@ fn label_at<'a>(
 
 /// How many `LABEL:` tokens (a severity word or secondary label directly
 /// followed by a colon) the line contains, counting up to 2.
+///
+/// Every header line is checked, so the colons are found eight bytes at a
+/// time (one `memchr` call per colon cost 9 % of an audit run), and a colon
+/// is looked at only when the byte two before it is an uppercase letter, as
+/// in every label (`LOG:`, `DEBUG1:`, three bytes or more).
 fn label_colons(line: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let is_label_colon = |colon: usize| {
+        colon >= 3 && line[colon - 2].is_ascii_uppercase() && is_label_word_before(line, colon)
+    };
     let mut found = 0;
-    for colon in memchr::memchr_iter(b':', line) {
-        let word_start = line[..colon]
-            .iter()
-            .rposition(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
-            .map_or(0, |i| i + 1);
-        if colon > word_start && Label::parse(&line[word_start..colon]).is_some() {
+    let mut words = line.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_le_bytes(bytes) ^ (ONES * u64::from(b':'));
+        // The high bit of each byte of `x` that is zero (exact: no borrow
+        // crosses bytes).
+        let mut colons = !(((x & LOW7) + LOW7) | x | LOW7);
+        while colons != 0 {
+            let colon = base + colons.trailing_zeros() as usize / 8;
+            if is_label_colon(colon) {
+                found += 1;
+                if found == 2 {
+                    return found;
+                }
+            }
+            colons &= colons - 1;
+        }
+        base += 8;
+    }
+    for (i, &b) in words.remainder().iter().enumerate() {
+        if b == b':' && is_label_colon(base + i) {
             found += 1;
             if found == 2 {
                 break;
@@ -526,6 +553,16 @@ fn label_colons(line: &[u8]) -> usize {
         }
     }
     found
+}
+
+/// True when the run of uppercase letters and digits that ends at `colon`
+/// is a severity word or secondary label.
+fn is_label_word_before(line: &[u8], colon: usize) -> bool {
+    let word_start = line[..colon]
+        .iter()
+        .rposition(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
+        .map_or(0, |i| i + 1);
+    colon > word_start && Label::parse(&line[word_start..colon]).is_some()
 }
 
 thread_local! {
@@ -1118,6 +1155,38 @@ mod tests {
         "@@",
     ];
 
+    /// [`label_colons`] as first written: one `memchr` per colon.
+    fn label_colons_reference(line: &[u8]) -> usize {
+        let mut found = 0;
+        for colon in memchr::memchr_iter(b':', line) {
+            if is_label_word_before(line, colon) {
+                found += 1;
+                if found == 2 {
+                    break;
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn label_colons_agrees_with_one_memchr_per_colon() {
+        let lines: [&[u8]; 9] = [
+            b"",
+            b":",
+            b"LOG:",
+            b"LOG:LOG:",
+            b"2026-11-28 16:22:42 UTC:10.0.1.7(43210):app@db:[24601]:LOG:  connection received: host=::1",
+            b"2026-11-28 16:22:42 UTC::FATAL:@db:[1]:LOG:  x",
+            b"x DEBUG5: y LOCATION: z",
+            b"ABCLOG: DEBUG6: WARNING:",
+            b"\xff\xfeERROR:\x80STATEMENT:",
+        ];
+        for line in lines {
+            assert_eq!(label_colons(line), label_colons_reference(line), "{line:?}");
+        }
+    }
+
     #[test]
     fn first_path_agrees_with_full_search_on_tricky_names() {
         let mut sample = Sample {
@@ -1193,6 +1262,16 @@ mod tests {
                 let line = format_line(&prefix, &sample, "LOG", &message);
                 assert_same_as_full_search(&prefix, line.as_bytes());
             }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn label_colons_agrees_on_any_line(line in "[A-Z0-9a-z: ]{0,40}") {
+            proptest::prop_assert_eq!(
+                label_colons(line.as_bytes()),
+                label_colons_reference(line.as_bytes())
+            );
         }
     }
 
