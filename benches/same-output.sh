@@ -7,6 +7,7 @@
 CAND=${1:?usage: same-output.sh CANDIDATE REF}; REF=${2:?usage: same-output.sh CANDIDATE REF}
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 files=$(find samples -type f \( -name '*.log' -o -name '*.csv' -o -name '*.json' -o -name '*.jsonl' -o -name '*.gz' \) ! -path '*/iam/aws/*' ! -path '*/iam/cloudtrail/*' ! -name 'meta.json' ! -name 'iam-ground-truth.jsonl' | sort)
+files="$files $(find benches/data -name '*.log' | sort | tr '\n' ' ')"
 files="$files /tmp/rds-20M.log"
 [ -f /tmp/rds-20M.log ] || head -c 20000000 /work/bench-data/rds-100M.log > /tmp/rds-20M.log
 T=$(mktemp -d /tmp/same.XXXXXX); trap "rm -rf $T" EXIT

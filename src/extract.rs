@@ -166,7 +166,7 @@ impl<'c> Extractor<'c> {
                 app: app.to_owned(),
             });
         }
-        if !record.label.is_severity() {
+        if !record.label.is_severity() || record.quiet {
             return;
         }
         let Some(found) = self.catalog.classify(record.label, &record.message) else {

@@ -312,9 +312,11 @@ pub fn extract_bytes(
     let mut extractor = Extractor::new(catalog, server, input);
     extractor.messages = options.messages;
     let check = |label, body: &[u8]| is_connection_message(catalog, label, body);
+    let may = |label, body: &[u8]| catalog.may_classify(label, body);
     let stderr_options = stderr::StderrOptions {
         max_line_bytes: options.max_line_bytes,
         check_ambiguity: Some(&check),
+        may_matter: Some(&may),
     };
     match detected {
         Detected::Stderr { prefix, .. } => {

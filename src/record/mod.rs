@@ -127,6 +127,13 @@ pub struct Record<'a> {
     /// True when the format carries `application_name` in its own field
     /// (csvlog, jsonlog), so text inside the message cannot pose as it.
     pub structured: bool,
+    /// stderr/syslog: the message cannot be a connection message (its
+    /// first bytes start none of the catalogue's templates, see
+    /// `Catalog::may_classify`), so its text was not converted: `message`,
+    /// the prefix's text fields and attached DETAIL/HINT/CONTEXT are empty.
+    /// The record still counts, still takes its secondary lines, and
+    /// `invalid_utf8` is still what it would have been.
+    pub quiet: bool,
 }
 
 impl<'a> Record<'a> {
@@ -152,6 +159,7 @@ impl<'a> Record<'a> {
             invalid_utf8: false,
             ingest_time_ms: None,
             structured: false,
+            quiet: false,
         }
     }
 }

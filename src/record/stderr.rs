@@ -28,7 +28,8 @@ const MAX_FORGED_BYTES: usize = 2 * MAX_NAME + 16;
 const REORDER_WINDOW: usize = 16;
 
 /// Decides whether a record header (label, message start) deserves the
-/// second-reading check (see [`StderrOptions::check_ambiguity`]).
+/// second-reading check (see [`StderrOptions::check_ambiguity`]), or may be
+/// a connection message at all ([`StderrOptions::may_matter`]).
 pub type AmbiguityCheck<'o> = &'o dyn Fn(Label, &[u8]) -> bool;
 
 /// Decoder settings.
@@ -40,6 +41,10 @@ pub struct StderrOptions<'o> {
     /// reading (`Record::prefix_ambiguous`). Lets the caller limit the check
     /// to connection messages.
     pub check_ambiguity: Option<AmbiguityCheck<'o>>,
+    /// Called for each severity record header (label, message start); when
+    /// it returns false the record is decoded quietly ([`Record::quiet`]):
+    /// counted, given its secondary lines, but its text not converted.
+    pub may_matter: Option<AmbiguityCheck<'o>>,
 }
 
 impl Default for StderrOptions<'_> {
@@ -47,6 +52,7 @@ impl Default for StderrOptions<'_> {
         StderrOptions {
             max_line_bytes: 1 << 20,
             check_ambiguity: None,
+            may_matter: None,
         }
     }
 }
@@ -107,6 +113,8 @@ pub fn strip_export_wrapper(line: &[u8]) -> (Option<i64>, &[u8]) {
 
 /// A physical record being assembled: a header line and its TAB continuations.
 struct Physical<'a> {
+    /// The whole header line.
+    header: &'a [u8],
     fields: PrefixFields<'a>,
     label: Label,
     first: &'a [u8],
@@ -115,9 +123,46 @@ struct Physical<'a> {
     last_line: u64,
     ingest_ms: Option<i64>,
     ambiguous: bool,
+    /// See [`Record::quiet`].
+    quiet: bool,
 }
 
 impl<'a> Physical<'a> {
+    /// Whether [`Physical::text`] would have to repair bytes that are not
+    /// UTF-8, without building the text.
+    fn text_is_utf8(&self) -> bool {
+        std::str::from_utf8(self.first).is_ok()
+            && self.more.iter().all(|l| std::str::from_utf8(l).is_ok())
+    }
+
+    /// The record of a quiet header: what the statistics and the secondary
+    /// lines need, and `invalid_utf8` as [`record_from_fields`] and
+    /// [`Physical::text`] would have set it.
+    fn quiet_record(&self) -> Record<'a> {
+        let mut record = Record::new(self.label, Cow::Borrowed(""), self.line);
+        record.quiet = true;
+        record.time_ms = self.fields.time_ms;
+        record.pid = self.fields.pid;
+        record.last_line = self.last_line;
+        record.ingest_time_ms = self.ingest_ms;
+        let f = &self.fields;
+        // An ASCII line has nothing to repair in its fields or message.
+        record.invalid_utf8 = !(self.header.is_ascii()
+            || [
+                f.user,
+                f.database,
+                f.application_name,
+                f.client_addr,
+                f.sqlstate,
+            ]
+            .into_iter()
+            .flatten()
+            .chain([self.first])
+            .all(|part| std::str::from_utf8(part).is_ok()))
+            || !self.more.iter().all(|l| std::str::from_utf8(l).is_ok());
+        record
+    }
+
     fn text(&self) -> (Cow<'a, str>, bool) {
         if self.more.is_empty() {
             return text(self.first);
@@ -201,6 +246,11 @@ impl<'a> Queue<'a, '_> {
         let Some(record) = target else {
             return Err(Box::new(physical));
         };
+        if record.quiet {
+            record.invalid_utf8 |= !physical.text_is_utf8();
+            record.last_line = record.last_line.max(physical.last_line);
+            return Ok(());
+        }
         let (body, invalid) = physical.text();
         record.invalid_utf8 |= invalid;
         record.last_line = record.last_line.max(physical.last_line);
@@ -285,14 +335,18 @@ pub fn decode<'a>(
                 body_start,
             } => {
                 finish(&mut current, &mut queue);
+                let quiet =
+                    label.is_severity() && options.may_matter.is_some_and(|may| !may(label, body));
                 // Cheapest test first: most lines hold one severity label, and
                 // then no second reading exists, whatever the message.
-                let ambiguous = prefix.could_be_ambiguous(line.content)
+                let ambiguous = !quiet
+                    && prefix.could_be_ambiguous(line.content)
                     && options
                         .check_ambiguity
                         .is_some_and(|check| check(label, body))
                     && prefix.is_ambiguous(line.content, body_start);
                 current = Some(Physical {
+                    header: line.content,
                     fields,
                     label,
                     first: body,
@@ -301,6 +355,7 @@ pub fn decode<'a>(
                     last_line: line.number,
                     ingest_ms: line.ingest_ms,
                     ambiguous,
+                    quiet,
                 });
             }
             LineMatch::Broken { fields } => {
@@ -339,6 +394,10 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
             Err(orphan) => *orphan,
         }
     };
+    if physical.quiet {
+        queue.push(Item::Record(physical.quiet_record()));
+        return;
+    }
     let (message, invalid) = physical.text();
     let mut record = record_from_fields(&physical.fields, physical.label, message, physical.line);
     record.invalid_utf8 |= invalid;
@@ -500,6 +559,71 @@ mod tests {
         assert_eq!(r.pid, Some(835));
     }
 
+    /// The records of `input`, decoded loudly and with every severity
+    /// record whose message does not start with "connection" quiet.
+    fn loud_and_quiet(input: &[u8]) -> (Vec<Record<'_>>, Vec<Record<'_>>) {
+        let p = Prefix::compile(RDS).unwrap();
+        let connection = |_: Label, body: &[u8]| body.starts_with(b"connection");
+        let mut runs = [Vec::new(), Vec::new()];
+        for (quiet, out) in runs.iter_mut().enumerate() {
+            let options = StderrOptions {
+                may_matter: (quiet == 1).then_some(&connection as AmbiguityCheck<'_>),
+                ..StderrOptions::default()
+            };
+            decode(input, &p, 0, &options, &mut |item| {
+                if let Item::Record(r) = item {
+                    out.push(r);
+                }
+            });
+        }
+        let [loud, quiet] = runs;
+        (loud, quiet)
+    }
+
+    #[test]
+    fn a_quiet_record_keeps_its_secondary_lines_and_utf8_verdict() {
+        let input = b"2026-11-28 16:22:42 UTC:127.0.0.1(5432):app@db:[7]:LOG:  connection authorized: user=app database=db\n\
+2026-11-28 16:22:42 UTC:127.0.0.1(5432):app@db:[7]:LOG:  duration: 0.1 ms  statement: select 1\n\
+2026-11-28 16:22:42 UTC:127.0.0.1(5432):app@db:[7]:DETAIL:  parameters: $1 = '\xff'\n\
+2026-11-28 16:22:42 UTC:127.0.0.1(5432):app\xfe@db:[8]:LOG:  statement: select\n\
+\t2\n\
+2026-11-28 16:22:42 UTC:127.0.0.1(5432):app@db:[9]:LOG:  statement: select '\xc3\xa9'\n\
+2026-11-28 16:22:42 UTC:127.0.0.1(5432):app@db:[9]:ERROR:  syntax error at\n\
+\tend \x80\n";
+        let (loud, quiet) = loud_and_quiet(input);
+        assert_eq!(loud.len(), 5);
+        assert_eq!(quiet.len(), loud.len());
+        let quiets: Vec<bool> = quiet.iter().map(|r| r.quiet).collect();
+        assert_eq!(quiets, [false, true, true, true, true]);
+        // The connection record is the same, its DETAIL went to the
+        // statement in both runs.
+        assert_eq!(loud[0], quiet[0]);
+        assert_eq!(quiet[0].detail, None);
+        for (l, q) in loud.iter().zip(&quiet) {
+            assert_eq!(
+                (
+                    l.line,
+                    l.last_line,
+                    l.pid,
+                    l.time_ms,
+                    l.label,
+                    l.invalid_utf8
+                ),
+                (
+                    q.line,
+                    q.last_line,
+                    q.pid,
+                    q.time_ms,
+                    q.label,
+                    q.invalid_utf8
+                ),
+                "{l:?}"
+            );
+        }
+        let invalid: Vec<bool> = loud.iter().map(|r| r.invalid_utf8).collect();
+        assert_eq!(invalid, [false, true, true, false, true]);
+    }
+
     #[test]
     fn too_long_and_orphan_tab() {
         let p = Prefix::compile(RDS).unwrap();
@@ -507,7 +631,7 @@ mod tests {
         let mut out = Vec::new();
         let options = StderrOptions {
             max_line_bytes: 50,
-            check_ambiguity: None,
+            ..StderrOptions::default()
         };
         decode(long.as_bytes(), &p, 0, &options, &mut |i| {
             out.push(format!("{i:?}"))
