@@ -446,6 +446,40 @@ impl Prefix {
                     fields.time_ms = Some(ms);
                     pos = end;
                 }
+                // The common escapes without `for_each_end`'s callback: the
+                // same first acceptable end, found directly.
+                Piece::Escape {
+                    escape: escape @ (Escape::Pid | Escape::LineNumber | Escape::Xid),
+                    padded: false,
+                } => {
+                    let digits = line[pos..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
+                    let end = pos + digits;
+                    if digits == 0
+                        || self
+                            .next_literal(idx)
+                            .is_some_and(|lit| !line[end..].starts_with(lit))
+                    {
+                        return Err(missed(choices));
+                    }
+                    record_field(*escape, &line[pos..end], fields);
+                    pos = end;
+                }
+                Piece::Escape {
+                    escape,
+                    padded: false,
+                } if escape.is_free_text() => {
+                    choices = true;
+                    let end = match self.next_literal(idx) {
+                        Some(lit) => first_text_end(line, pos, lit).ok_or(missed(choices))?,
+                        // The first candidate: the empty text.
+                        None => pos,
+                    };
+                    record_field(*escape, &line[pos..end], fields);
+                    pos = end;
+                }
                 Piece::Escape { escape, padded } => {
                     choices |=
                         *padded || escape.is_free_text() || *escape == Escape::RemoteHostPort;
@@ -676,6 +710,28 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
+/// Where free text that starts at `pos` ends on the first path: the first of
+/// [`for_each_end`]'s candidates (the empty text, then each later place
+/// where `lit`'s first byte is, within [`MAX_FREE_TEXT`] bytes) that the
+/// next literal `lit` follows.
+fn first_text_end(line: &[u8], pos: usize, lit: &[u8]) -> Option<usize> {
+    let rest = &line[pos..];
+    if rest.starts_with(lit) {
+        return Some(pos);
+    }
+    let first = *lit.first()?;
+    let limit = rest.len().min(MAX_FREE_TEXT);
+    let mut from = 1;
+    while from < limit {
+        let at = from + memchr::memchr(first, &rest[from..limit])?;
+        if rest[at..].starts_with(lit) {
+            return Some(pos + at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// Calls `try_end` with each candidate end offset for an escape starting at
 /// `pos`, best first, until it returns true. No allocation.
 fn for_each_end(
@@ -805,7 +861,9 @@ fn for_each_end(
                 }
                 None => {
                     for n in 0..=limit {
-                        push(n);
+                        if push(n) {
+                            return;
+                        }
                     }
                 }
             }
@@ -1236,6 +1294,20 @@ mod tests {
     }
 
     #[test]
+    fn free_text_at_the_end_of_the_prefix_takes_the_shortest_reading() {
+        // No literal between `%u` and the label: the user is what comes
+        // before the first label that completes the line (it was once the
+        // last candidate's, which left such lines unparsed).
+        let (fields, label, body) = header(
+            "%m %u",
+            "2026-11-28 14:57:21.812 UTC aliceLOG:  connection received: host=::1 port=5432",
+        );
+        assert_eq!(fields.user, Some(&b"alice"[..]));
+        assert_eq!(label, Label::Log);
+        assert_eq!(body, "connection received: host=::1 port=5432");
+    }
+
+    #[test]
     fn first_path_agrees_with_full_search_on_tricky_names() {
         let mut sample = Sample {
             secs: 1_764_341_841,
@@ -1259,6 +1331,9 @@ mod tests {
                 "%q%u@%d ",
                 "%-10u|%10d|",
                 "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+                "%m %u",
+                "%m [%p] %a",
+                "%p%u",
             ]
             .map(String::from),
         );
