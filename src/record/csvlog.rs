@@ -243,7 +243,7 @@ pub fn decode<'a>(buf: &'a [u8], first_line: u64, emit: &mut dyn FnMut(Item<'a>)
             let line = cursor.line_at(start);
             let last_line = line + count_newlines(raw);
             if let Some(record) = build(&row, line, last_line) {
-                emit(Item::Record(record));
+                emit(Item::Record(Box::new(record)));
                 continue;
             }
             // Not a record. If it spans lines, look for a later line that

@@ -130,10 +130,10 @@ fn decode_line<'a>(raw: &'a [u8], line: u64) -> Item<'a> {
         }
     };
     match record {
-        Some(r) => Item::Record(Record {
+        Some(r) => Item::Record(Box::new(Record {
             ingest_time_ms,
             ..r
-        }),
+        })),
         None => Item::Unparsed {
             reason: Unparsed::BadJson,
             line,
@@ -373,7 +373,7 @@ mod tests {
             assert!(looks_like_jsonlog(&bytes), "{}", path.display());
             let mut json = Vec::new();
             decode(&bytes, 0, &mut |item| match item {
-                Item::Record(r) => json.push(into_owned(r)),
+                Item::Record(r) => json.push(into_owned(*r)),
                 other => panic!("{}: {other:?}", path.display()),
             });
             assert!(!json.is_empty(), "{}", path.display());
@@ -384,7 +384,7 @@ mod tests {
             let mut csv = Vec::new();
             super::super::csvlog::decode(&csv_bytes, 0, &mut |item| {
                 if let Item::Record(r) = item {
-                    csv.push(r);
+                    csv.push(*r);
                 }
             });
             // A file being written may end mid-record; compare the common part.

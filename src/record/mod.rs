@@ -195,8 +195,12 @@ impl Unparsed {
 
 /// What a decoder hands to its callback.
 #[derive(Debug, Clone, PartialEq)]
+///
+/// Records are boxed: an item is moved several times on its way (into the
+/// decoder's reorder queue, out of it, into the extractor), and a record is
+/// 280 bytes.
 pub enum Item<'a> {
-    Record(Record<'a>),
+    Record(Box<Record<'a>>),
     /// A line or row that is not a record; `text` is kept so foreign lines
     /// (e.g. an RDS auth-proxy `HTTP/1.1 403 Forbidden`) stay visible.
     Unparsed {
@@ -210,7 +214,7 @@ pub enum Item<'a> {
     /// number) and, as its message, the text of every absorbed line;
     /// `tail_lines` are the physical lines absorbed as its dangling tail.
     Suspect {
-        head: Record<'a>,
+        head: Box<Record<'a>>,
         tail_lines: Vec<u64>,
     },
 }

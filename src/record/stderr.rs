@@ -395,7 +395,7 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
         }
     };
     if physical.quiet {
-        queue.push(Item::Record(physical.quiet_record()));
+        queue.push(Item::Record(Box::new(physical.quiet_record())));
         return;
     }
     let (message, invalid) = physical.text();
@@ -404,7 +404,7 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
     record.last_line = physical.last_line;
     record.ingest_time_ms = physical.ingest_ms;
     record.prefix_ambiguous = physical.ambiguous;
-    queue.push(Item::Record(record));
+    queue.push(Item::Record(Box::new(record)));
 }
 
 /// After a broken prefix at `first`, finds the physical lines that complete
@@ -457,7 +457,7 @@ fn absorb_forged_tail<'a>(
     record.last_line = tail_lines.last().copied().unwrap_or(first.number);
     record.ingest_time_ms = first.ingest_ms;
     Item::Suspect {
-        head: record,
+        head: Box::new(record),
         tail_lines,
     }
 }
@@ -572,7 +572,7 @@ mod tests {
             };
             decode(input, &p, 0, &options, &mut |item| {
                 if let Item::Record(r) = item {
-                    out.push(r);
+                    out.push(*r);
                 }
             });
         }
