@@ -468,17 +468,32 @@ impl Prefix {
                     pos = end;
                 }
                 Piece::Escape {
+                    escape: escape @ Escape::RemoteHostPort,
+                    padded: false,
+                } => {
+                    choices = true;
+                    let next = self.next_literal(idx);
+                    let accepts =
+                        |n: usize| next.is_none_or(|lit| line[pos + n..].starts_with(lit));
+                    let n = host_port_ends(&line[pos..])
+                        .find(|&n| accepts(n))
+                        .ok_or(missed(choices))?;
+                    record_field(*escape, &line[pos..pos + n], fields);
+                    pos += n;
+                }
+                Piece::Escape {
                     escape,
                     padded: false,
                 } if escape.is_free_text() => {
                     choices = true;
-                    let end = match self.next_literal(idx) {
-                        Some(lit) => first_text_end(line, pos, lit).ok_or(missed(choices))?,
-                        // The first candidate: the empty text.
-                        None => pos,
-                    };
-                    record_field(*escape, &line[pos..end], fields);
-                    pos = end;
+                    let next = self.next_literal(idx);
+                    let accepts =
+                        |n: usize| next.is_none_or(|lit| line[pos + n..].starts_with(lit));
+                    let n = FreeTextEnds::new(&line[pos..], next)
+                        .find(|&n| accepts(n))
+                        .ok_or(missed(choices))?;
+                    record_field(*escape, &line[pos..pos + n], fields);
+                    pos += n;
                 }
                 Piece::Escape { escape, padded } => {
                     choices |=
@@ -710,28 +725,6 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
     u32::try_from(v).ok()
 }
 
-/// Where free text that starts at `pos` ends on the first path: the first of
-/// [`for_each_end`]'s candidates (the empty text, then each later place
-/// where `lit`'s first byte is, within [`MAX_FREE_TEXT`] bytes) that the
-/// next literal `lit` follows.
-fn first_text_end(line: &[u8], pos: usize, lit: &[u8]) -> Option<usize> {
-    let rest = &line[pos..];
-    if rest.starts_with(lit) {
-        return Some(pos);
-    }
-    let first = *lit.first()?;
-    let limit = rest.len().min(MAX_FREE_TEXT);
-    let mut from = 1;
-    while from < limit {
-        let at = from + memchr::memchr(first, &rest[from..limit])?;
-        if rest[at..].starts_with(lit) {
-            return Some(pos + at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
 /// Calls `try_end` with each candidate end offset for an escape starting at
 /// `pos`, best first, until it returns true. No allocation.
 fn for_each_end(
@@ -818,57 +811,83 @@ fn for_each_end(
             }
         }
         Escape::RemoteHostPort => {
-            if rest.starts_with(b"[local]") && push(7) {
-                return;
-            }
-            // host(port): the port is digits in parentheses.
-            let limit = rest.len().min(MAX_FREE_TEXT);
-            let mut from = 0;
-            while let Some(open) = memchr::memchr(b'(', &rest[from..limit]) {
-                let open = from + open;
-                let digits = rest[open + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .count();
-                if open > 0
-                    && digits > 0
-                    && rest.get(open + 1 + digits) == Some(&b')')
-                    && push(open + digits + 2)
-                {
+            for n in host_port_ends(rest) {
+                if push(n) {
                     return;
                 }
-                from = open + 1;
             }
-            // Non-session processes print nothing.
-            push(0);
         }
         _ if escape.is_free_text() => {
-            let limit = rest.len().min(MAX_FREE_TEXT);
-            match next_literal.and_then(|l| l.first()) {
-                Some(&first) => {
-                    // Only offsets where the next literal can start.
-                    if push(0) {
-                        return;
-                    }
-                    let mut from = 0;
-                    while let Some(found) = memchr::memchr(first, &rest[from..limit]) {
-                        let at = from + found;
-                        if at > 0 && push(at) {
-                            return;
-                        }
-                        from = at + 1;
-                    }
-                }
-                None => {
-                    for n in 0..=limit {
-                        if push(n) {
-                            return;
-                        }
-                    }
+            for n in FreeTextEnds::new(rest, next_literal) {
+                if push(n) {
+                    return;
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// The candidate lengths of `%r` text at the start of `rest`, best first:
+/// `[local]`, then each `host(port)` (the port is digits in parentheses),
+/// then nothing (non-session processes print nothing).
+fn host_port_ends(rest: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let local = rest.starts_with(b"[local]").then_some(7);
+    let limit = rest.len().min(MAX_FREE_TEXT);
+    let mut from = 0;
+    let ports = std::iter::from_fn(move || {
+        while let Some(open) = memchr::memchr(b'(', &rest[from..limit]) {
+            let open = from + open;
+            from = open + 1;
+            let digits = rest[open + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if open > 0 && digits > 0 && rest.get(open + 1 + digits) == Some(&b')') {
+                return Some(open + digits + 2);
+            }
+        }
+        None
+    });
+    local.into_iter().chain(ports).chain(std::iter::once(0))
+}
+
+/// The candidate lengths of free text at the start of `rest`, shortest
+/// first, up to [`MAX_FREE_TEXT`]: with a next literal, only the empty text
+/// and the offsets where that literal's first byte is; without, every
+/// length.
+struct FreeTextEnds<'a> {
+    rest: &'a [u8],
+    limit: usize,
+    stop: Option<u8>,
+    from: usize,
+}
+
+impl<'a> FreeTextEnds<'a> {
+    fn new(rest: &'a [u8], next_literal: Option<&[u8]>) -> Self {
+        FreeTextEnds {
+            rest,
+            limit: rest.len().min(MAX_FREE_TEXT),
+            stop: next_literal.and_then(|l| l.first().copied()),
+            from: 0,
+        }
+    }
+}
+
+impl Iterator for FreeTextEnds<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        let n = self.from;
+        if n > self.limit {
+            return None;
+        }
+        let end = match self.stop {
+            Some(byte) if n > 0 => n + memchr::memchr(byte, &self.rest[n..self.limit])?,
+            _ => n,
+        };
+        self.from = end + 1;
+        Some(end)
     }
 }
 
