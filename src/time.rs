@@ -6,6 +6,8 @@
 //! `%n` epochs (`1764341841.812`) and the ISO forms of wrappers
 //! (`2026-11-28T14:51:17.123Z`).
 
+use std::cell::Cell;
+
 /// Days from 1970-01-01 to the given civil date (proleptic Gregorian).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -316,10 +318,32 @@ pub fn write_rfc3339_ms(out: &mut String, ms: i64) {
 
 /// The RFC 3339 form of `ms` as ASCII bytes (`2026-11-28T14:51:17.123Z`),
 /// for writers that fill byte buffers; `None` outside years 0 to 9999
-/// (where [`write_rfc3339_ms`] lets chrono write it).
+/// (where [`write_rfc3339_ms`] lets chrono write it). The text of the last
+/// second written is kept per thread: the times of a log's sessions and
+/// events come in order, so most share it and only the milliseconds change.
 pub fn rfc3339_ms_bytes(ms: i64) -> Option<[u8; 24]> {
+    thread_local! {
+        static LAST_SECOND: Cell<Option<(i64, [u8; 24])>> = const { Cell::new(None) };
+    }
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000) as u32;
+    let mut buf = match LAST_SECOND.get() {
+        Some((last, text)) if last == secs => text,
+        _ => {
+            let text = second_text(secs)?;
+            LAST_SECOND.set(Some((secs, text)));
+            text
+        }
+    };
+    buf[20] = b'0' + (millis / 100) as u8;
+    buf[21] = b'0' + (millis / 10 % 10) as u8;
+    buf[22] = b'0' + (millis % 10) as u8;
+    Some(buf)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.000Z` for a second since the epoch; `None` outside
+/// years 0 to 9999.
+fn second_text(secs: i64) -> Option<[u8; 24]> {
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400) as u32;
     if !(0..=9999).contains(&year) {
@@ -338,7 +362,6 @@ pub fn rfc3339_ms_bytes(ms: i64) -> Option<[u8; 24]> {
     put(11, 2, of_day / 3600);
     put(14, 2, of_day / 60 % 60);
     put(17, 2, of_day % 60);
-    put(20, 3, millis);
     Some(buf)
 }
 
@@ -424,6 +447,40 @@ mod tests {
         let (ms, used) = parse_iso_utc(b"2026-11-28T14:51:17.123Z 2026").unwrap();
         assert_eq!(used, 24);
         assert_eq!(format_rfc3339_ms(ms), "2026-11-28T14:51:17.123Z");
+    }
+
+    #[test]
+    fn the_cached_second_gives_what_a_fresh_one_gives() {
+        let chrono_text = |ms: i64| {
+            let nanos = (ms.rem_euclid(1000) * 1_000_000) as u32;
+            chrono::DateTime::from_timestamp(ms.div_euclid(1000), nanos)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        };
+        let t = 1_764_341_841_000i64;
+        let day = 86_400_000;
+        for ms in [
+            t,
+            t + 999,
+            t + 1,
+            t - 1,
+            t - 1000,
+            t + day,
+            t + day + 7,
+            -1,
+            -1000,
+            0,
+            -999,
+            t,
+        ] {
+            let text = rfc3339_ms_bytes(ms).unwrap();
+            assert_eq!(std::str::from_utf8(&text).unwrap(), chrono_text(ms), "{ms}");
+        }
+        // Out of range, then in range again.
+        assert_eq!(rfc3339_ms_bytes(253_402_300_800_000), None);
+        let text = rfc3339_ms_bytes(t + 5).unwrap();
+        assert_eq!(std::str::from_utf8(&text).unwrap(), chrono_text(t + 5));
     }
 
     #[test]
