@@ -190,6 +190,10 @@ pub struct Fields<'a> {
     text: &'a str,
     len: u8,
     items: [(Field, u32, u32); MAX_FIELDS],
+    /// For each field (by its place in [`Field::ALL`]), 1 + the index of
+    /// its first item, 0 when absent: building an event asks for every
+    /// field.
+    first: [u8; Field::ALL.len()],
 }
 
 impl<'a> Fields<'a> {
@@ -198,6 +202,7 @@ impl<'a> Fields<'a> {
             text,
             len: 0,
             items: [(Field::User, 0, 0); MAX_FIELDS],
+            first: [0; Field::ALL.len()],
         };
         for c in caps.as_slice() {
             if let Some(f) = Field::ALL.get(usize::from(c.slot))
@@ -205,6 +210,10 @@ impl<'a> Fields<'a> {
             {
                 out.items[usize::from(out.len)] = (*f, c.start, c.end);
                 out.len += 1;
+                let first = &mut out.first[usize::from(c.slot)];
+                if *first == 0 {
+                    *first = out.len;
+                }
             }
         }
         out
@@ -219,10 +228,8 @@ impl<'a> Fields<'a> {
     }
 
     pub fn get(&self, field: Field) -> Option<&'a str> {
-        self.items[..usize::from(self.len)]
-            .iter()
-            .find(|(f, _, _)| *f == field)
-            .map(|&(_, s, e)| self.value(s, e))
+        let item = usize::from(self.first[field as usize]).checked_sub(1)?;
+        self.items.get(item).map(|&(_, s, e)| self.value(s, e))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (Field, &'a str)> + '_ {
