@@ -359,7 +359,7 @@ impl Prefix {
         }
         match &self.pieces[idx] {
             Piece::Literal(lit) => {
-                line[pos..].starts_with(lit)
+                lit_at(line, pos, lit)
                     && self.match_pieces_until(idx + 1, end, line, pos + lit.len(), fields)
             }
             Piece::StopIfNoSession => self.match_pieces_until(idx + 1, end, line, pos, fields),
@@ -422,7 +422,7 @@ impl Prefix {
         for (idx, piece) in self.pieces.iter().enumerate() {
             match piece {
                 Piece::Literal(lit) => {
-                    if !line[pos..].starts_with(lit) {
+                    if !lit_at(line, pos, lit) {
                         return Err(missed(choices));
                     }
                     pos += lit.len();
@@ -439,7 +439,7 @@ impl Prefix {
                     let end = pos + used;
                     if self
                         .next_literal(idx)
-                        .is_some_and(|lit| !line[end..].starts_with(lit))
+                        .is_some_and(|lit| !lit_at(line, end, lit))
                     {
                         return Err(missed(choices));
                     }
@@ -460,7 +460,7 @@ impl Prefix {
                     if digits == 0
                         || self
                             .next_literal(idx)
-                            .is_some_and(|lit| !line[end..].starts_with(lit))
+                            .is_some_and(|lit| !lit_at(line, end, lit))
                     {
                         return Err(missed(choices));
                     }
@@ -473,8 +473,7 @@ impl Prefix {
                 } => {
                     choices = true;
                     let next = self.next_literal(idx);
-                    let accepts =
-                        |n: usize| next.is_none_or(|lit| line[pos + n..].starts_with(lit));
+                    let accepts = |n: usize| next.is_none_or(|lit| lit_at(line, pos + n, lit));
                     let n = host_port_ends(&line[pos..])
                         .find(|&n| accepts(n))
                         .ok_or(missed(choices))?;
@@ -487,8 +486,7 @@ impl Prefix {
                 } if escape.is_free_text() => {
                     choices = true;
                     let next = self.next_literal(idx);
-                    let accepts =
-                        |n: usize| next.is_none_or(|lit| line[pos + n..].starts_with(lit));
+                    let accepts = |n: usize| next.is_none_or(|lit| lit_at(line, pos + n, lit));
                     let n = FreeTextEnds::new(&line[pos..], next)
                         .find(|&n| accepts(n))
                         .ok_or(missed(choices))?;
@@ -501,7 +499,7 @@ impl Prefix {
                     let next = self.next_literal(idx);
                     let mut chosen = None;
                     for_each_end(*escape, *padded, line, pos, next, &mut |end| {
-                        if next.is_none_or(|lit| line[end..].starts_with(lit)) {
+                        if next.is_none_or(|lit| lit_at(line, end, lit)) {
                             chosen = Some(end);
                         }
                         chosen.is_some()
@@ -531,7 +529,7 @@ impl Prefix {
         };
         match piece {
             Piece::Literal(lit) => {
-                if line[pos..].starts_with(lit) {
+                if lit_at(line, pos, lit) {
                     self.match_from(idx + 1, line, pos + lit.len(), fields, avoid)
                 } else {
                     None
@@ -565,6 +563,18 @@ impl Prefix {
                 found
             }
         }
+    }
+}
+
+/// True when the prefix literal `lit` is at `pos` in `line`. Most literals
+/// are one or two bytes (`:`, `@`, `:[`, `] `), compared in place rather
+/// than through `memcmp`.
+#[inline]
+fn lit_at(line: &[u8], pos: usize, lit: &[u8]) -> bool {
+    match *lit {
+        [a] => line.get(pos) == Some(&a),
+        [a, b] => line.get(pos) == Some(&a) && line.get(pos + 1) == Some(&b),
+        _ => line.get(pos..).is_some_and(|rest| rest.starts_with(lit)),
     }
 }
 

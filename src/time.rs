@@ -228,7 +228,10 @@ impl TimestampCache {
     /// [`parse_pg_timestamp`], answered from the remembered second when the
     /// first 19 bytes and the zone word are the same.
     pub fn parse_pg_timestamp(&mut self, b: &[u8]) -> Option<(i64, usize)> {
-        if self.filled && b.len() >= 19 && b[..19] == self.second {
+        // Fixed-size arrays compare in place (a slice compare calls memcmp).
+        if self.filled
+            && b.get(..19).and_then(|s| <[u8; 19]>::try_from(s).ok()) == Some(self.second)
+        {
             // The same 19 bytes passed validation before: only the fraction
             // and the zone word can differ.
             let (millis, used) = parse_fraction(b)?;
