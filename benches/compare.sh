@@ -17,13 +17,17 @@
 #      and peak RSS from /usr/bin/time, and prints a Markdown table:
 #      seconds, MB/s (MB = 10^6 bytes), peak RSS, ratio to pgBadger -j 2,
 #      ratio to rg -c;
+#   6b. unless --no-mixed, also times audit on a log of the same size scaled
+#      from benches/data/pgbench-rds (a real PostgreSQL 15 log where every
+#      statement is logged and 8 % of the lines are connection lines, as on
+#      a busy production server), with 2 threads and 1, and rg -c on it;
 #   7. checks pgtrail's counts on the file against <file>.expected.json
 #      (benches/scale.py --check) and rg/grep/wc's against the scaler's line
 #      counts, and exits 1 loudly on any mismatch.
 #
 # Usage: benches/compare.sh [--size 1G] [--file PATH] [--runs 3] [--slow 30]
 #                           [--pgbadger-max-mb 600] [--no-pgbadger] [--no-build]
-#                           [--no-check] [--rss-4g] [--report PATH]
+#                           [--no-check] [--no-mixed] [--rss-4g] [--report PATH]
 # Environment: CARGO_TARGET_DIR (where cargo builds; default ./target),
 #              PGTRAIL (a pgtrail binary to use instead of building one).
 set -euo pipefail
@@ -41,6 +45,7 @@ PGBADGER=1
 BUILD=1
 CHECK=1
 RSS_4G=0
+MIXED_ROWS=1
 REPORT=""               # default: $DATA_DIR/compare-<date>.md
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -56,6 +61,7 @@ while [[ $# -gt 0 ]]; do
         --no-build) BUILD=0; shift ;;
         --no-check) CHECK=0; shift ;;
         --rss-4g) RSS_4G=1; shift ;;
+        --no-mixed) MIXED_ROWS=0; shift ;;
         --report) REPORT=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -149,8 +155,20 @@ if [[ $PGBADGER == 1 && $BYTES -gt $((PGBADGER_MAX_MB * 1000000)) ]]; then
     say "- pgBadger reads $SLICE ($(stat -c %s "$SLICE") bytes, same generator); its MB/s are on what it read"
 fi
 
+# The mixed log: same size, scaled from a real log that is mostly statements.
+MIXED=$DATA_DIR/pgbench-$SIZE.log
+if [[ $MIXED_ROWS == 1 ]]; then
+    if ! has_expected "$MIXED"; then
+        python3 benches/scale.py --input benches/data/pgbench-rds/postgresql.log --size "$SIZE" \
+            --out "$MIXED" --pgtrail "$PGTRAIL"
+    fi
+    say "- mixed log: $MIXED: $(stat -c %s "$MIXED") bytes, scaled from benches/data/pgbench-rds/postgresql.log" \
+        "(PostgreSQL 15 under pgbench, every statement logged; 8 % of the lines are connection lines)"
+fi
+
 # ---- 5. warm the page cache ----------------------------------------------------------
 cat "$FILE" > /dev/null
+[[ $MIXED_ROWS == 0 ]] || cat "$MIXED" > /dev/null
 [[ $PGB_FILE == "$FILE" ]] || cat "$PGB_FILE" > /dev/null
 say "- page cache: warm (each file read once before timing; nothing dropped)"
 say "- timing: wall clock; best of $RUNS runs, or 1 run for pgBadger and for commands slower than ${SLOW} s;" \
@@ -215,6 +233,17 @@ split -C 1000000 -d -a 5 "$FILE" "$TMP/split/part-"
 measure "pgtrail audit --format jsonl, as $(find "$TMP/split" -type f | wc -l) files in a directory" "$BYTES" /dev/null "$RUNS" \
     "$PGTRAIL" audit --format jsonl -q --server rds "$TMP/split"
 rm -rf "$TMP/split"
+if [[ $MIXED_ROWS == 1 ]]; then
+    MIXED_BYTES=$(stat -c %s "$MIXED")
+    measure "pgtrail audit --format jsonl, mixed log" "$MIXED_BYTES" /dev/null "$RUNS" \
+        "$PGTRAIL" audit --format jsonl -q "$MIXED"
+    if [[ $THREADS == 1 ]]; then
+        measure "pgtrail audit --format jsonl, mixed log, 1 thread" "$MIXED_BYTES" /dev/null "$RUNS" \
+            "$PGTRAIL" audit --format jsonl --threads 1 -q "$MIXED"
+    fi
+    measure "rg -c 'connection authorized', mixed log" "$MIXED_BYTES" "$TMP/rg-mixed.out" "$RUNS" \
+        rg -c 'connection authorized' "$MIXED"
+fi
 measure "rg -c 'connection authorized'" "$BYTES" "$TMP/rg.out" "$RUNS" rg -c 'connection authorized' "$FILE"
 measure "grep -c 'connection authorized'" "$BYTES" "$TMP/grep.out" "$RUNS" grep -c 'connection authorized' "$FILE"
 measure "wc -l" "$BYTES" "$TMP/wc.out" "$RUNS" wc -l "$FILE"
@@ -278,6 +307,8 @@ awk -F'|' -v threads="$THREADS" '
         printf "- target audit ≥ 1000 MB/s: %.1f MB/s — %s\n", v[a], verdict(v[a] >= 1000)
         if (pgb() > 0) printf "- target audit ≥ 100× pgBadger -j 2: %.1f× — %s\n", v[a] / pgb(), verdict(v[a] / pgb() >= 100)
         printf "- target summary ≥ 1500 MB/s: %.1f MB/s — %s\n", v[s], verdict(v[s] >= 1500)
+        m = a ", mixed log"
+        if (m in v) printf "- (informational) audit on the mixed log: %.1f MB/s\n", v[m]
         if (threads == 1) {
             for (c in v) if (c ~ /, 1 thread$/ && v[c] > 0) {
                 base = substr(c, 1, length(c) - length(", 1 thread"))
@@ -306,12 +337,20 @@ if [[ $CHECK == 1 ]]; then
     check_eq "wc -l" "$(awk '{ print $1 }' "$TMP/wc.out")" "$(expected lines)"
     # pgtrail: events by kind (parse), records (parse stats line), sessions by
     # outcome (audit --format jsonl) and summary totals, against K × the sample
-    if python3 benches/scale.py --check "$FILE" --pgtrail "$PGTRAIL" 2> "$TMP/check"; then
-        say "- $(sed 's/^scale.py: //' "$TMP/check")"
-    else
-        tee -a "$REPORT" < "$TMP/check" >&2
-        fail=1
+    checked=("$FILE")
+    if [[ $MIXED_ROWS == 1 ]]; then
+        checked+=("$MIXED")
+        check_eq "rg -c 'connection authorized', mixed log" "$(cat "$TMP/rg-mixed.out")" \
+            "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["lines_with_connection_authorized"])' "$MIXED.expected.json")"
     fi
+    for f in "${checked[@]}"; do
+        if python3 benches/scale.py --check "$f" --pgtrail "$PGTRAIL" 2> "$TMP/check"; then
+            say "- $(sed 's/^scale.py: //' "$TMP/check")"
+        else
+            tee -a "$REPORT" < "$TMP/check" >&2
+            fail=1
+        fi
+    done
     # With a --threads flag, the parallel output must be byte-identical to one thread's.
     if [[ $THREADS == 1 ]]; then
         for cmd in "audit --format jsonl" "parse"; do
