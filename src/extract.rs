@@ -121,6 +121,12 @@ impl<'c> Extractor<'c> {
                 }
                 self.record(&record);
             }
+            Item::Quiet(quiet) => {
+                self.stats.records += 1;
+                if quiet.invalid_utf8 {
+                    self.stats.invalid_utf8 += 1;
+                }
+            }
             Item::Unparsed { reason, .. } => {
                 *self.stats.unparsed.entry(reason).or_default() += 1;
             }
@@ -166,7 +172,7 @@ impl<'c> Extractor<'c> {
                 app: app.to_owned(),
             });
         }
-        if !record.label.is_severity() || record.quiet {
+        if !record.label.is_severity() {
             return;
         }
         let Some(found) = self.catalog.classify(record.label, &record.message) else {

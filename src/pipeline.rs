@@ -377,6 +377,11 @@ fn remap_lines<'a>(item: Item<'a>, map: &dyn Fn(u64) -> u64) -> Item<'a> {
             r.last_line = map(r.last_line);
             Item::Record(r)
         }
+        Item::Quiet(mut q) => {
+            q.line = map(q.line);
+            q.last_line = map(q.last_line);
+            Item::Quiet(q)
+        }
         Item::Unparsed { reason, line, text } => Item::Unparsed {
             reason,
             line: map(line),

@@ -606,6 +606,7 @@ mod tests {
             Item::Record(r) => (r.line, r.last_line),
             Item::Unparsed { line, text, .. } => (*line, line + text.matches('\n').count() as u64),
             Item::Suspect { head, .. } => (head.line, head.last_line),
+            Item::Quiet(q) => (q.line, q.last_line),
         }
     }
 

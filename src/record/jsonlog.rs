@@ -298,7 +298,7 @@ mod tests {
                     assert_eq!(*reason, Unparsed::BadJson);
                     (*line, false)
                 }
-                Item::Suspect { .. } => panic!(),
+                Item::Suspect { .. } | Item::Quiet(_) => panic!(),
             })
             .collect();
         assert_eq!(
@@ -436,6 +436,7 @@ mod tests {
                     Item::Record(r) => r.line,
                     Item::Unparsed { line, .. } => line,
                     Item::Suspect { head, .. } => head.line,
+                    Item::Quiet(q) => q.line,
                 })
             });
             let expected: Vec<u64> = lines

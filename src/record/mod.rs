@@ -127,13 +127,6 @@ pub struct Record<'a> {
     /// True when the format carries `application_name` in its own field
     /// (csvlog, jsonlog), so text inside the message cannot pose as it.
     pub structured: bool,
-    /// stderr/syslog: the message cannot be a connection message (its
-    /// first bytes start none of the catalogue's templates, see
-    /// `Catalog::may_classify`), so its text was not converted: `message`,
-    /// the prefix's text fields and attached DETAIL/HINT/CONTEXT are empty.
-    /// The record still counts, still takes its secondary lines, and
-    /// `invalid_utf8` is still what it would have been.
-    pub quiet: bool,
 }
 
 impl<'a> Record<'a> {
@@ -159,7 +152,6 @@ impl<'a> Record<'a> {
             invalid_utf8: false,
             ingest_time_ms: None,
             structured: false,
-            quiet: false,
         }
     }
 }
@@ -201,6 +193,13 @@ impl Unparsed {
 /// 280 bytes.
 pub enum Item<'a> {
     Record(Box<Record<'a>>),
+    /// A stderr/syslog record whose message cannot be a connection message
+    /// (its level and first bytes start none of the catalogue's templates,
+    /// see `Catalog::may_classify`): the statements, durations and
+    /// checkpoints a busy server mostly logs. Only what the statistics count
+    /// and what its secondary lines need is kept; its text is never
+    /// converted.
+    Quiet(Quiet),
     /// A line or row that is not a record; `text` is kept so foreign lines
     /// (e.g. an RDS auth-proxy `HTTP/1.1 403 Forbidden`) stay visible.
     Unparsed {
@@ -217,6 +216,19 @@ pub enum Item<'a> {
         head: Box<Record<'a>>,
         tail_lines: Vec<u64>,
     },
+}
+
+/// See [`Item::Quiet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quiet {
+    pub pid: Option<u32>,
+    /// 1-based physical line of the record's first line, and its last
+    /// (secondary lines included).
+    pub line: u64,
+    pub last_line: u64,
+    /// Some of what a record would have converted (the prefix's text
+    /// fields, the message, its secondary lines) is not UTF-8.
+    pub invalid_utf8: bool,
 }
 
 /// Converts bytes to text, borrowing when valid UTF-8. The flag says whether

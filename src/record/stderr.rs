@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use super::{Item, Label, Record, Unparsed, text};
+use super::{Item, Label, Quiet, Record, Unparsed, text};
 use crate::prefix::{LineMatch, Prefix, PrefixFields};
 use crate::time;
 
@@ -42,8 +42,8 @@ pub struct StderrOptions<'o> {
     /// to connection messages.
     pub check_ambiguity: Option<AmbiguityCheck<'o>>,
     /// Called for each severity record header (label, message start); when
-    /// it returns false the record is decoded quietly ([`Record::quiet`]):
-    /// counted, given its secondary lines, but its text not converted.
+    /// it returns false the record becomes an [`Item::Quiet`]: counted,
+    /// given its secondary lines, its text never converted.
     pub may_matter: Option<AmbiguityCheck<'o>>,
 }
 
@@ -123,7 +123,7 @@ struct Physical<'a> {
     last_line: u64,
     ingest_ms: Option<i64>,
     ambiguous: bool,
-    /// See [`Record::quiet`].
+    /// See [`Item::Quiet`].
     quiet: bool,
 }
 
@@ -135,32 +135,31 @@ impl<'a> Physical<'a> {
             && self.more.iter().all(|l| std::str::from_utf8(l).is_ok())
     }
 
-    /// The record of a quiet header: what the statistics and the secondary
-    /// lines need, and `invalid_utf8` as [`record_from_fields`] and
-    /// [`Physical::text`] would have set it.
-    fn quiet_record(&self) -> Record<'a> {
-        let mut record = Record::new(self.label, Cow::Borrowed(""), self.line);
-        record.quiet = true;
-        record.time_ms = self.fields.time_ms;
-        record.pid = self.fields.pid;
-        record.last_line = self.last_line;
-        record.ingest_time_ms = self.ingest_ms;
+    /// The item of a quiet header, with `invalid_utf8` as
+    /// [`record_from_fields`] and [`Physical::text`] would have set it.
+    fn quiet(&self) -> Quiet {
         let f = &self.fields;
+        let parts = [
+            f.user,
+            f.database,
+            f.application_name,
+            f.client_addr,
+            f.sqlstate,
+        ];
         // An ASCII line has nothing to repair in its fields or message.
-        record.invalid_utf8 = !(self.header.is_ascii()
-            || [
-                f.user,
-                f.database,
-                f.application_name,
-                f.client_addr,
-                f.sqlstate,
-            ]
-            .into_iter()
-            .flatten()
-            .chain([self.first])
-            .all(|part| std::str::from_utf8(part).is_ok()))
+        let invalid_utf8 = !(self.header.is_ascii()
+            || parts
+                .into_iter()
+                .flatten()
+                .chain([self.first])
+                .all(|part| std::str::from_utf8(part).is_ok()))
             || !self.more.iter().all(|l| std::str::from_utf8(l).is_ok());
-        record
+        Quiet {
+            pid: f.pid,
+            line: self.line,
+            last_line: self.last_line,
+            invalid_utf8,
+        }
     }
 
     fn text(&self) -> (Cow<'a, str>, bool) {
@@ -239,18 +238,21 @@ impl<'a> Queue<'a, '_> {
     /// Attaches a secondary line to the latest record of the same process.
     /// Returns the physical record back if there is none.
     fn attach(&mut self, physical: Physical<'a>) -> Result<(), Box<Physical<'a>>> {
+        let pid = physical.fields.pid;
         let target = self.items.iter_mut().rev().find_map(|item| match item {
-            Item::Record(r) if r.pid == physical.fields.pid && r.label.is_severity() => Some(r),
+            Item::Record(r) if r.pid == pid && r.label.is_severity() => Some(Ok(r)),
+            Item::Quiet(q) if q.pid == pid => Some(Err(q)),
             _ => None,
         });
-        let Some(record) = target else {
-            return Err(Box::new(physical));
+        let record = match target {
+            Some(Ok(record)) => record,
+            Some(Err(quiet)) => {
+                quiet.invalid_utf8 |= !physical.text_is_utf8();
+                quiet.last_line = quiet.last_line.max(physical.last_line);
+                return Ok(());
+            }
+            None => return Err(Box::new(physical)),
         };
-        if record.quiet {
-            record.invalid_utf8 |= !physical.text_is_utf8();
-            record.last_line = record.last_line.max(physical.last_line);
-            return Ok(());
-        }
         let (body, invalid) = physical.text();
         record.invalid_utf8 |= invalid;
         record.last_line = record.last_line.max(physical.last_line);
@@ -395,7 +397,7 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
         }
     };
     if physical.quiet {
-        queue.push(Item::Record(Box::new(physical.quiet_record())));
+        queue.push(Item::Quiet(physical.quiet()));
         return;
     }
     let (message, invalid) = physical.text();
@@ -559,9 +561,9 @@ mod tests {
         assert_eq!(r.pid, Some(835));
     }
 
-    /// The records of `input`, decoded loudly and with every severity
+    /// The items of `input`, decoded loudly and with every severity
     /// record whose message does not start with "connection" quiet.
-    fn loud_and_quiet(input: &[u8]) -> (Vec<Record<'_>>, Vec<Record<'_>>) {
+    fn loud_and_quiet(input: &[u8]) -> (Vec<Item<'_>>, Vec<Item<'_>>) {
         let p = Prefix::compile(RDS).unwrap();
         let connection = |_: Label, body: &[u8]| body.starts_with(b"connection");
         let mut runs = [Vec::new(), Vec::new()];
@@ -570,11 +572,7 @@ mod tests {
                 may_matter: (quiet == 1).then_some(&connection as AmbiguityCheck<'_>),
                 ..StderrOptions::default()
             };
-            decode(input, &p, 0, &options, &mut |item| {
-                if let Item::Record(r) = item {
-                    out.push(*r);
-                }
-            });
+            decode(input, &p, 0, &options, &mut |item| out.push(item));
         }
         let [loud, quiet] = runs;
         (loud, quiet)
@@ -591,32 +589,27 @@ mod tests {
 2026-11-28 16:22:42 UTC:127.0.0.1(5432):app@db:[9]:ERROR:  syntax error at\n\
 \tend \x80\n";
         let (loud, quiet) = loud_and_quiet(input);
+        let loud: Vec<&Record<'_>> = loud
+            .iter()
+            .map(|item| match item {
+                Item::Record(r) => &**r,
+                other => panic!("{other:?}"),
+            })
+            .collect();
         assert_eq!(loud.len(), 5);
         assert_eq!(quiet.len(), loud.len());
-        let quiets: Vec<bool> = quiet.iter().map(|r| r.quiet).collect();
-        assert_eq!(quiets, [false, true, true, true, true]);
-        // The connection record is the same, its DETAIL went to the
-        // statement in both runs.
-        assert_eq!(loud[0], quiet[0]);
-        assert_eq!(quiet[0].detail, None);
-        for (l, q) in loud.iter().zip(&quiet) {
+        // The connection record is the same in both runs; its DETAIL went
+        // to the statement in both.
+        let Item::Record(first) = &quiet[0] else {
+            panic!("{:?}", quiet[0])
+        };
+        assert_eq!(**first, *loud[0]);
+        assert_eq!(first.detail, None);
+        for (l, q) in loud[1..].iter().zip(&quiet[1..]) {
+            let Item::Quiet(q) = q else { panic!("{q:?}") };
             assert_eq!(
-                (
-                    l.line,
-                    l.last_line,
-                    l.pid,
-                    l.time_ms,
-                    l.label,
-                    l.invalid_utf8
-                ),
-                (
-                    q.line,
-                    q.last_line,
-                    q.pid,
-                    q.time_ms,
-                    q.label,
-                    q.invalid_utf8
-                ),
+                (l.line, l.last_line, l.pid, l.invalid_utf8),
+                (q.line, q.last_line, q.pid, q.invalid_utf8),
                 "{l:?}"
             );
         }
