@@ -10,13 +10,13 @@ files=$(find samples -type f \( -name '*.log' -o -name '*.csv' -o -name '*.json'
 files="$files $(find benches/data -name '*.log' | sort | tr '\n' ' ')"
 files="$files /tmp/rds-20M.log"
 [ -f /tmp/rds-20M.log ] || head -c 20000000 /work/bench-data/rds-100M.log > /tmp/rds-20M.log
-T=$(mktemp -d /tmp/same.XXXXXX); trap "rm -rf $T" EXIT
+T=$(mktemp -d /tmp/same.XXXXXX); trap 'rm -rf "$T"' EXIT
 diffs=0; runs=0
 run() { # args...
-  "$REF" "$@" > $T/ref.out 2> $T/ref.err; r1=$?
-  "$CAND" "$@" > $T/cand.out 2> $T/cand.err; r2=$?
+  "$REF" "$@" > "$T/ref.out" 2> "$T/ref.err"; r1=$?
+  "$CAND" "$@" > "$T/cand.out" 2> "$T/cand.err"; r2=$?
   runs=$((runs+1))
-  if [ $r1 != $r2 ] || ! cmp -s $T/ref.out $T/cand.out || ! cmp -s $T/ref.err $T/cand.err; then
+  if [ $r1 != $r2 ] || ! cmp -s "$T/ref.out" "$T/cand.out" || ! cmp -s "$T/ref.err" "$T/cand.err"; then
     echo "DIFF (exit $r1 vs $r2): $*"; diffs=$((diffs+1))
   fi
 }
@@ -31,10 +31,11 @@ for f in $files; do
   run parse --threads 2 --chunk-bytes 300 "$f"
 done
 # all samples in one run (ordering across inputs), and the IAM sample with correlation
-run audit --format jsonl $(find samples -name '*.log' | sort)
-IAM="--cloudtrail samples/iam/cloudtrail --iam-authorization samples/iam/aws/iam-authorization-app-account.json --iam-authorization samples/iam/aws/iam-authorization-security-account.json --ec2-inventory samples/iam/aws/ec2-describe-instances.json --ec2-inventory samples/iam/aws/ec2-describe-network-interfaces.json --aws-config samples/iam/aws-config.toml"
-for fmt in jsonl ocsf ecs cef table; do run audit --format $fmt $IAM samples/iam/postgresql.log; done
-run summary --format json $IAM samples/iam/postgresql.log
+mapfile -t logs < <(find samples -name '*.log' | sort)
+run audit --format jsonl "${logs[@]}"
+IAM=(--cloudtrail samples/iam/cloudtrail --iam-authorization samples/iam/aws/iam-authorization-app-account.json --iam-authorization samples/iam/aws/iam-authorization-security-account.json --ec2-inventory samples/iam/aws/ec2-describe-instances.json --ec2-inventory samples/iam/aws/ec2-describe-network-interfaces.json --aws-config samples/iam/aws-config.toml)
+for fmt in jsonl ocsf ecs cef table; do run audit --format $fmt "${IAM[@]}" samples/iam/postgresql.log; done
+run summary --format json "${IAM[@]}" samples/iam/postgresql.log
 run audit samples/
 echo "$runs runs, $diffs differ"
 [ $diffs = 0 ]
