@@ -138,24 +138,16 @@ impl<'a> Physical<'a> {
     /// The item of a quiet header, with `invalid_utf8` as
     /// [`record_from_fields`] and [`Physical::text`] would have set it.
     fn quiet(&self) -> Quiet {
-        let f = &self.fields;
-        let parts = [
-            f.user,
-            f.database,
-            f.application_name,
-            f.client_addr,
-            f.sqlstate,
-        ];
         // An ASCII line has nothing to repair in its fields or message.
         let invalid_utf8 = !(self.header.is_ascii()
-            || parts
+            || text_fields(&self.fields)
                 .into_iter()
                 .flatten()
                 .chain([self.first])
                 .all(|part| std::str::from_utf8(part).is_ok()))
             || !self.more.iter().all(|l| std::str::from_utf8(l).is_ok());
         Quiet {
-            pid: f.pid,
+            pid: self.fields.pid,
             line: self.line,
             last_line: self.last_line,
             invalid_utf8,
@@ -192,6 +184,18 @@ fn opt_text<'a>(b: Option<&'a [u8]>, invalid: &mut bool) -> Option<Cow<'a, str>>
     })
 }
 
+/// The prefix fields a record holds as text, in [`record_from_fields`]'s
+/// order; a quiet record checks the same ones for UTF-8.
+fn text_fields<'a>(f: &PrefixFields<'a>) -> [Option<&'a [u8]>; 5] {
+    [
+        f.user,
+        f.database,
+        f.application_name,
+        f.client_addr,
+        f.sqlstate,
+    ]
+}
+
 fn record_from_fields<'a>(
     fields: &PrefixFields<'a>,
     label: Label,
@@ -200,14 +204,15 @@ fn record_from_fields<'a>(
 ) -> Record<'a> {
     let mut record = Record::new(label, message, line);
     let mut invalid = false;
+    let [user, database, application_name, client_addr, sqlstate] = text_fields(fields);
     record.time_ms = fields.time_ms;
     record.pid = fields.pid;
-    record.user = opt_text(fields.user, &mut invalid);
-    record.database = opt_text(fields.database, &mut invalid);
-    record.application_name = opt_text(fields.application_name, &mut invalid);
-    record.client_addr = opt_text(fields.client_addr, &mut invalid);
+    record.user = opt_text(user, &mut invalid);
+    record.database = opt_text(database, &mut invalid);
+    record.application_name = opt_text(application_name, &mut invalid);
+    record.client_addr = opt_text(client_addr, &mut invalid);
     record.client_port = fields.client_port;
-    record.sqlstate = opt_text(fields.sqlstate, &mut invalid);
+    record.sqlstate = opt_text(sqlstate, &mut invalid);
     record.invalid_utf8 = invalid;
     record
 }
