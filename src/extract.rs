@@ -17,7 +17,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason, Text};
-use crate::message::{Catalog, Field, Match};
+use crate::message::{Catalog, ClassifyMemo, Field, Match};
 use crate::pipeline::MessageText;
 use crate::record::{Item, Label, Record, Unparsed};
 use crate::session::{LogClock, ProcessKey, ServerIds};
@@ -76,6 +76,8 @@ pub enum Out {
 /// Records → events for one chunk of one input. No state crosses records.
 pub struct Extractor<'c> {
     catalog: &'c Catalog,
+    /// The chunk's recent classifications (its repeated messages).
+    memo: ClassifyMemo,
     server: Arc<str>,
     input: Arc<str>,
     /// Processes whose application name this chunk already reported.
@@ -93,6 +95,7 @@ impl<'c> Extractor<'c> {
     pub fn new(catalog: &'c Catalog, server: Arc<str>, input: Arc<str>) -> Self {
         Extractor {
             catalog,
+            memo: ClassifyMemo::new(),
             server,
             input,
             app_seen: HashSet::new(),
@@ -175,7 +178,10 @@ impl<'c> Extractor<'c> {
         if !record.label.is_severity() {
             return;
         }
-        let Some(found) = self.catalog.classify(record.label, &record.message) else {
+        let Some(found) = self
+            .catalog
+            .classify_memo(&mut self.memo, record.label, &record.message)
+        else {
             return;
         };
         if record.prefix_ambiguous {

@@ -340,7 +340,68 @@ pub struct Catalog {
     prefix2: Prefix2,
     /// Union of the messages' level masks.
     level_mask: u16,
+    /// Unique to this catalog and its clones: what a [`ClassifyMemo`]
+    /// remembers answers for.
+    id: u64,
 }
+
+/// Slots of a [`ClassifyMemo`].
+const MEMO_SLOTS: usize = 256;
+/// The fields (their slots) that make a message text unique in a real log
+/// (a client port, a session time, the setup times of PostgreSQL 18):
+/// texts that carry one are not remembered.
+const UNIQUE_FIELDS: [Field; 5] = [
+    Field::Port,
+    Field::SessionTime,
+    Field::SetupTotalMs,
+    Field::ForkMs,
+    Field::AuthenticationMs,
+];
+const MEMO_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0);
+
+/// The last classifications of one decoding thread, for the messages a
+/// server repeats word for word (`connection authorized: user=app
+/// database=app …`, a password failing for the same user), so those are
+/// matched against the templates once: a direct-mapped table of
+/// [`MEMO_SLOTS`] texts keyed by level and text, each with the message it
+/// matched (or none) and the captures. A hit compares the whole text, so
+/// [`Catalog::classify_memo`] answers exactly what [`Catalog::classify`]
+/// does. Texts that carry a client port or a session time, unique in a
+/// real log (and repeated only in a log made by copying one), are not
+/// remembered: they cost a hash.
+pub struct ClassifyMemo {
+    /// The [`Catalog`] id the slots hold answers of (0: none yet).
+    catalog: u64,
+    slots: Vec<MemoSlot>,
+}
+
+#[derive(Default)]
+struct MemoSlot {
+    hash: u64,
+    /// The level bit (0: empty slot).
+    bit: u16,
+    text: Vec<u8>,
+    /// The message matched (its index) and the fields, with no text.
+    found: Option<(u32, Fields<'static>)>,
+}
+
+impl ClassifyMemo {
+    pub fn new() -> Self {
+        ClassifyMemo {
+            catalog: 0,
+            slots: (0..MEMO_SLOTS).map(|_| MemoSlot::default()).collect(),
+        }
+    }
+}
+
+impl Default for ClassifyMemo {
+    fn default() -> Self {
+        ClassifyMemo::new()
+    }
+}
+
+/// Catalog ids; 0 is never given.
+static CATALOG_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn label_bit(label: Label) -> u16 {
     1 << (label as u16)
@@ -427,6 +488,7 @@ impl Catalog {
             prefix2: Prefix2(Box::new([0; 1024])),
             messages,
             details,
+            id: CATALOG_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         };
         catalog.build_trie();
         catalog.check_samples()?;
@@ -594,13 +656,74 @@ impl Catalog {
 
     pub fn classify<'a>(&'a self, label: Label, message: &'a str) -> Option<Match<'a>> {
         let bit = label_bit(label);
-        if self.level_mask & bit == 0 {
+        if self.level_mask & bit == 0 || !self.prefix2.contains(message.as_bytes()) {
             return None;
         }
+        let (index, caps) = self.find(bit, message)?;
+        Some(self.match_of(index, Fields::from_captures(&caps, message)))
+    }
+
+    /// [`Catalog::classify`] through `memo`: the same answer, from the memo
+    /// when the same level and text were classified lately.
+    pub fn classify_memo<'a>(
+        &'a self,
+        memo: &mut ClassifyMemo,
+        label: Label,
+        message: &'a str,
+    ) -> Option<Match<'a>> {
+        let bit = label_bit(label);
         let bytes = message.as_bytes();
-        if !self.prefix2.contains(bytes) {
+        if self.level_mask & bit == 0 || !self.prefix2.contains(bytes) {
             return None;
         }
+        if memo.catalog != self.id {
+            *memo = ClassifyMemo::new();
+            memo.catalog = self.id;
+        }
+        let hash = std::hash::BuildHasher::hash_one(&MEMO_HASH, (bit, bytes));
+        let slot = &mut memo.slots[hash as usize % MEMO_SLOTS];
+        if slot.hash == hash && slot.bit == bit && slot.text == bytes {
+            let (index, fields) = slot.found.as_ref()?;
+            return Some(self.match_of(
+                *index,
+                Fields {
+                    text: message,
+                    ..*fields
+                },
+            ));
+        }
+        let found = self
+            .find(bit, message)
+            .map(|(index, caps)| (index, Fields::from_captures(&caps, message)));
+        let unique = found
+            .as_ref()
+            .is_some_and(|(_, fields)| UNIQUE_FIELDS.iter().any(|&f| fields.get(f).is_some()));
+        if !unique {
+            slot.hash = hash;
+            slot.bit = bit;
+            slot.text.clear();
+            slot.text.extend_from_slice(bytes);
+            slot.found = found.map(|(index, fields)| (index, Fields { text: "", ..fields }));
+        }
+        let (index, fields) = found?;
+        Some(self.match_of(index, fields))
+    }
+
+    fn match_of<'a>(&'a self, index: u32, fields: Fields<'a>) -> Match<'a> {
+        let def = &self.messages[index as usize];
+        Match {
+            def,
+            id: def.id,
+            event: def.event,
+            class: def.class,
+            fields,
+        }
+    }
+
+    /// The message (its index) whose template matches, and the captures;
+    /// the level (`bit`) and first byte pair are known to fit.
+    fn find(&self, bit: u16, message: &str) -> Option<(u32, Captures)> {
+        let bytes = message.as_bytes();
         // Walk down the radix tree as far as the message follows it.
         let mut node = 0;
         let mut pos = 0;
@@ -624,13 +747,7 @@ impl Catalog {
             let def = &self.messages[mi as usize];
             // The walk passed every candidate's leading literal.
             if def.level_mask & bit != 0 && def.template.matches_after_leading(message, &mut caps) {
-                return Some(Match {
-                    def,
-                    id: def.id,
-                    event: def.event,
-                    class: def.class,
-                    fields: Fields::from_captures(&caps, message),
-                });
+                return Some((mi, caps));
             }
         }
         None
@@ -1550,6 +1667,78 @@ sample_source = "format-string"
             }
         }
         assert!(matched > 1000, "{matched} matches");
+
+        // The memo answers the same, whether a text is new to it, seen
+        // just before, or seen a whole corpus ago (its slot reused since).
+        let mut memo = ClassifyMemo::new();
+        let mut hits = 0;
+        for round in 0..2 {
+            for text in &texts {
+                for label in [Label::Log, Label::Fatal, Label::Error, Label::Warning] {
+                    let want = c
+                        .classify(label, text)
+                        .map(|m| (m.id, m.class, m.fields.iter().collect::<Vec<_>>()));
+                    for _ in 0..2 {
+                        let found = c.classify_memo(&mut memo, label, text);
+                        let got =
+                            found.map(|m| (m.id, m.class, m.fields.iter().collect::<Vec<_>>()));
+                        assert_eq!(got, want, "round {round}: {label:?} {text:?}");
+                    }
+                    hits += usize::from(memo.slots.iter().any(|s| s.text == text.as_bytes()));
+                }
+            }
+        }
+        assert!(hits > 1000, "{hits} texts remembered");
+    }
+
+    #[test]
+    fn a_memo_is_not_shared_between_catalogs() {
+        let src = |text: &str| {
+            format!(
+                "[[message]]\nid = \"x.one\"\nlevel = \"LOG\"\nsqlstate = \"00000\"\n\
+                 text = '{text}'\nevent = \"protocol\"\nversions = \"18\"\n\
+                 samples = ['{text}']\nsample_source = \"format-string\"\n"
+            )
+        };
+        let a = Catalog::from_sources(&[("a.toml", &src("it happened"))]).unwrap();
+        let b = Catalog::from_sources(&[("b.toml", &src("it happened again"))]).unwrap();
+        let mut memo = ClassifyMemo::new();
+        let id = |m: Option<Match<'_>>| m.map(|m| m.id.to_owned());
+        assert_eq!(
+            id(a.classify_memo(&mut memo, Label::Log, "it happened")),
+            Some("x.one".into())
+        );
+        assert_eq!(
+            id(b.classify_memo(&mut memo, Label::Log, "it happened")),
+            None
+        );
+        assert_eq!(
+            id(a.classify_memo(&mut memo, Label::Log, "it happened")),
+            Some("x.one".into())
+        );
+    }
+
+    #[test]
+    fn texts_with_a_port_or_a_session_time_are_not_remembered() {
+        let c = cat();
+        let mut memo = ClassifyMemo::new();
+        let texts = [
+            "connection received: host=10.0.1.7 port=43210",
+            "disconnection: session time: 0:00:00.016 user=app database=app host=10.0.1.7 port=43210",
+        ];
+        for text in texts {
+            assert!(
+                c.classify_memo(&mut memo, Label::Log, text).is_some(),
+                "{text}"
+            );
+            assert!(
+                !memo.slots.iter().any(|s| s.text == text.as_bytes()),
+                "{text}"
+            );
+        }
+        let repeated = "connection authorized: user=app database=app application_name=psql";
+        assert!(c.classify_memo(&mut memo, Label::Log, repeated).is_some());
+        assert!(memo.slots.iter().any(|s| s.text == repeated.as_bytes()));
     }
 
     #[test]
