@@ -8,6 +8,8 @@
 //! written as given. The serde wire types stay the schema and the test
 //! oracle; this only skips serde's per-field machinery and `core::fmt`.
 
+use std::sync::Arc;
+
 use crate::event::Provenance;
 use crate::time::{format_rfc3339_ms, rfc3339_ms_bytes};
 
@@ -122,6 +124,12 @@ pub fn uint_into(out: &mut Vec<u8>, n: u64) {
 pub fn provenance_into(out: &mut Vec<u8>, p: &Provenance) {
     out.push(b'"');
     escape_into(out, &p.input);
+    provenance_tail_into(out, p);
+}
+
+/// What follows the input in [`provenance_into`]: `:line`, the event id,
+/// the closing quote.
+fn provenance_tail_into(out: &mut Vec<u8>, p: &Provenance) {
     out.push(b':');
     uint_into(out, p.line);
     if let Some(id) = &p.event_id {
@@ -245,11 +253,25 @@ impl<'b> Object<'b> {
         }
         let out = self.key(name);
         out.push(b'[');
+        // The escaped input of the previous item, reused while the items
+        // share it (a session's records mostly come from one input).
+        let mut last: Option<(&Provenance, std::ops::Range<usize>)> = None;
         for (i, p) in items.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            provenance_into(out, p);
+            out.push(b'"');
+            let start = out.len();
+            match &last {
+                Some((q, escaped)) if Arc::ptr_eq(&q.input, &p.input) => {
+                    out.extend_from_within(escaped.clone());
+                }
+                _ => {
+                    escape_into(out, &p.input);
+                    last = Some((p, start..out.len()));
+                }
+            }
+            provenance_tail_into(out, p);
         }
         out.push(b']');
     }
@@ -361,6 +383,36 @@ mod tests {
             let mut out = Vec::new();
             provenance_into(&mut out, &p);
             assert_eq!(out, serde(&p.to_string()));
+        }
+    }
+
+    #[test]
+    fn provenance_arrays_like_serde_json() {
+        // Items sharing an input (escaped once, then copied), items with an
+        // equal input that is another `Arc`, and a change of input between.
+        let odd: Arc<str> = Arc::from("grp/\"stream\"\\x\n");
+        let plain: Arc<str> = Arc::from("logs/pg.log");
+        let at = |input: &Arc<str>, line, id: Option<&str>| Provenance {
+            input: input.clone(),
+            line,
+            event_id: id.map(Arc::from),
+        };
+        let items = vec![
+            at(&odd, 1, None),
+            at(&odd, 2, Some("37\u{1}")),
+            at(&plain, 3, None),
+            at(&Arc::from("logs/pg.log"), 4, None),
+            at(&odd, 5, None),
+            at(&odd, 6, None),
+        ];
+        for n in 0..=items.len() {
+            let mut out = Vec::new();
+            let mut o = Object::begin(&mut out);
+            o.provenances("evidence", &items[..n], false);
+            o.end();
+            let texts: Vec<String> = items[..n].iter().map(|p| p.to_string()).collect();
+            let expected = serde_json::json!({ "evidence": texts }).to_string();
+            assert_eq!(String::from_utf8_lossy(&out), expected, "{n} items");
         }
     }
 
