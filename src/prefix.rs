@@ -112,6 +112,62 @@ pub struct Prefix {
     has_time: bool,
     has_pid: bool,
     has_app: bool,
+    /// The literals a label follows in every reading (the prefix's last
+    /// piece, and the piece before each `%q`), when each is a literal of
+    /// two bytes or more: [`Prefix::could_be_ambiguous`] then looks for
+    /// labels only after them. `None`: any colon may end a label.
+    label_guards: Option<Box<[LabelGuard]>>,
+}
+
+/// A literal a label follows in every reading of a prefix (see
+/// [`Prefix::could_be_ambiguous`]), found through its rarest byte.
+#[derive(Debug, Clone)]
+struct LabelGuard {
+    literal: Box<[u8]>,
+    /// The index in `literal` of the byte searched for: punctuation such
+    /// as `]` before `:`, letters and digits, and those before a space.
+    anchor: usize,
+}
+
+impl LabelGuard {
+    fn new(literal: &[u8]) -> Self {
+        let rarity = |b: u8| match b {
+            b' ' => 0,
+            b':' => 1,
+            _ if b.is_ascii_alphanumeric() => 1,
+            _ => 2,
+        };
+        let anchor = (0..literal.len())
+            .max_by_key(|&i| (rarity(literal[i]), std::cmp::Reverse(i)))
+            .unwrap_or(0);
+        LabelGuard {
+            literal: literal.into(),
+            anchor,
+        }
+    }
+
+    /// How many times the literal is directly followed by a label in
+    /// `line`, counting up to `limit`.
+    fn labels_after(&self, line: &[u8], limit: usize) -> usize {
+        let mut found = 0;
+        for hit in memchr::memchr_iter(self.literal[self.anchor], line) {
+            let Some(start) = hit.checked_sub(self.anchor) else {
+                continue;
+            };
+            let label = start + self.literal.len();
+            // A label starts with an uppercase letter: most hits stop here.
+            if line.get(label).is_some_and(u8::is_ascii_uppercase)
+                && lit_at(line, start, &self.literal)
+                && match_label(line, label).is_some()
+            {
+                found += 1;
+                if found == limit {
+                    break;
+                }
+            }
+        }
+        found
+    }
 }
 
 /// Why [`Prefix::match_first_path`] found no header.
@@ -248,6 +304,7 @@ impl Prefix {
         let first_raw = pieces
             .iter()
             .position(|p| matches!(p, Piece::Escape { escape, .. } if escape.is_raw_client_text()));
+        let label_guards = label_guards(&pieces);
         Ok(Prefix {
             text: text.to_string(),
             pieces,
@@ -255,6 +312,7 @@ impl Prefix {
             has_time,
             has_pid,
             has_app,
+            label_guards,
         })
     }
 
@@ -314,7 +372,25 @@ impl Prefix {
     /// has client text and the line holds a second severity label (the
     /// common line has one, and then no second reading exists).
     pub fn could_be_ambiguous(&self, line: &[u8]) -> bool {
-        self.has_client_text() && label_colons(line) >= 2
+        if !self.has_client_text() {
+            return false;
+        }
+        match &self.label_guards {
+            // Every reading's label follows one of the guards: two labels
+            // after guards are needed (an overlap may count one twice,
+            // which only sends the line to the full check).
+            Some(guards) => {
+                let mut found = 0;
+                for guard in guards.iter() {
+                    found += guard.labels_after(line, 2 - found);
+                    if found == 2 {
+                        return true;
+                    }
+                }
+                false
+            }
+            None => label_colons(line) >= 2,
+        }
     }
 
     /// True when `line` has a second complete header parse whose message
@@ -566,6 +642,32 @@ impl Prefix {
     }
 }
 
+/// The literals that end the prefix in a reading, for
+/// [`Prefix::label_guards`]: the last piece and the piece before each `%q`
+/// (the prefix of a non-session process ends there); `None` when one of
+/// them is not a literal of two bytes or more (a one-byte literal such as
+/// `' '` is everywhere, an escape can end anywhere).
+fn label_guards(pieces: &[Piece]) -> Option<Box<[LabelGuard]>> {
+    let ends = pieces
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| matches!(p, Piece::StopIfNoSession))
+        .map(|(i, _)| i)
+        .chain([pieces.len()]);
+    let mut guards: Vec<&[u8]> = Vec::new();
+    for end in ends {
+        match end.checked_sub(1).map(|i| &pieces[i]) {
+            Some(Piece::Literal(lit)) if lit.len() >= 2 => {
+                if !guards.contains(&&lit[..]) {
+                    guards.push(lit);
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(guards.into_iter().map(LabelGuard::new).collect())
+}
+
 /// True when the prefix literal `lit` is at `pos` in `line`. Most literals
 /// are one or two bytes (`:`, `@`, `:[`, `] `), compared in place rather
 /// than through `memcmp`.
@@ -644,13 +746,20 @@ fn label_colons(line: &[u8]) -> usize {
 }
 
 /// True when the run of uppercase letters and digits that ends at `colon`
-/// is a severity word or secondary label.
+/// ends with a severity word or secondary label. Not only the whole run:
+/// free text may end right before the label (`%u` with no literal after
+/// it), so `x:[1]:LOGDETAIL:` can be read with the label `DETAIL`.
 fn is_label_word_before(line: &[u8], colon: usize) -> bool {
+    /// The longest label (`BACKTRACE`, `STATEMENT`) and the shortest (`LOG`).
+    const LONGEST: usize = 9;
+    const SHORTEST: usize = 3;
     let word_start = line[..colon]
         .iter()
         .rposition(|c| !(c.is_ascii_uppercase() || c.is_ascii_digit()))
         .map_or(0, |i| i + 1);
-    colon > word_start && Label::parse(&line[word_start..colon]).is_some()
+    let longest_start = word_start.max(colon.saturating_sub(LONGEST));
+    (longest_start..=colon.saturating_sub(SHORTEST))
+        .any(|start| Label::parse(&line[start..colon]).is_some())
 }
 
 thread_local! {
@@ -1089,6 +1198,55 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_looked_for_after_the_literals_that_end_a_prefix() {
+        let guards = |text: &str| {
+            Prefix::compile(text).unwrap().label_guards.map(|g| {
+                g.iter()
+                    .map(|g| String::from_utf8_lossy(&g.literal).into_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(guards("%t:%r:%u@%d:[%p]:"), Some(vec!["]:".into()]));
+        assert_eq!(
+            guards("%m [%p]: %q%u@%d: "),
+            Some(vec!["]: ".into(), ": ".into()])
+        );
+        assert_eq!(
+            guards("%m [%p] %q[user=%u,db=%d,app=%a] "),
+            Some(vec!["] ".into()])
+        );
+        // A one-byte literal, an escape or nothing before a label: any
+        // colon may end one.
+        assert_eq!(guards("%m [%p] %q%u@%d "), None);
+        assert_eq!(guards("%m %u"), None);
+        assert_eq!(guards("%q%u:: "), None);
+
+        // Each is found through its rarest byte.
+        let anchor = |lit: &[u8]| LabelGuard::new(lit).anchor;
+        assert_eq!(anchor(b"]:"), 0);
+        assert_eq!(anchor(b": "), 0);
+        assert_eq!(anchor(b"ab]: "), 2);
+        assert_eq!(anchor(b"|x|"), 0);
+        let guard = LabelGuard::new(b"]]");
+        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 5), 2);
+        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 1), 1);
+        assert_eq!(guard.labels_after(b"]LOG:  ]] LOG:  ]]", 5), 0);
+
+        let p = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
+        let line = |user: &str| {
+            format!(
+                "2026-11-28 16:22:42 UTC:10.0.1.7(43210):{user}@db:[24601]:LOG:  connection received"
+            )
+        };
+        assert!(!p.could_be_ambiguous(line("alice").as_bytes()));
+        assert!(!p.could_be_ambiguous(line("ERROR:LOG:x").as_bytes()));
+        assert!(p.could_be_ambiguous(line("x@y:[1]:LOG:  z").as_bytes()));
+        assert!(p.could_be_ambiguous(line("]:FATAL:  ").as_bytes()));
+        // No spaces after the colon: not a label where a prefix ends.
+        assert!(!p.could_be_ambiguous(line("]:FATAL:x").as_bytes()));
+    }
+
+    #[test]
     fn rejects_bad_prefixes() {
         assert!(Prefix::compile("%t %").is_err());
         assert!(Prefix::compile("%k").is_err());
@@ -1211,6 +1369,21 @@ mod tests {
     /// decisions built on its answer.
     fn assert_same_as_full_search(p: &Prefix, line: &[u8]) {
         let full = full_search(p, line);
+        // The cheap condition of the second-reading check holds wherever
+        // a second reading exists.
+        if let Some((_, _, body_start)) = full {
+            let mut fields = PrefixFields::default();
+            if p.match_from(0, line, 0, &mut fields, Some(body_start))
+                .is_some()
+            {
+                assert!(
+                    p.could_be_ambiguous(line),
+                    "{}: second reading missed: {}",
+                    p.as_str(),
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
         let mut fields = PrefixFields::default();
         let first = p.match_first_path(line, &mut fields);
         if first == Err(Missed::Surely) {
@@ -1306,7 +1479,7 @@ mod tests {
 
     #[test]
     fn label_colons_agrees_with_one_memchr_per_colon() {
-        let lines: [&[u8]; 9] = [
+        let lines: [&[u8]; 11] = [
             b"",
             b":",
             b"LOG:",
@@ -1316,10 +1489,16 @@ mod tests {
             b"x DEBUG5: y LOCATION: z",
             b"ABCLOG: DEBUG6: WARNING:",
             b"\xff\xfeERROR:\x80STATEMENT:",
+            b"x:[1]:LOGDETAIL:  LOG:  x",
+            b"ABACKTRACE:XSTATEMENT:",
         ];
         for line in lines {
             assert_eq!(label_colons(line), label_colons_reference(line), "{line:?}");
         }
+        // A label glued to the free text before it still counts.
+        assert_eq!(label_colons(b"x:[1]:LOGDETAIL:  LOG:  x"), 2);
+        assert_eq!(label_colons(b"UTC:ABACKTRACE:"), 1);
+        assert_eq!(label_colons(b"UTC:LO:OG:"), 0);
     }
 
     #[test]
@@ -1363,6 +1542,7 @@ mod tests {
                 "%m %u",
                 "%m [%p] %a",
                 "%p%u",
+                "%m [%p]: %q%u@%d: ",
             ]
             .map(String::from),
         );

@@ -397,7 +397,7 @@ mod tests {
             line,
             event_id: id.map(Arc::from),
         };
-        let items = vec![
+        let items = [
             at(&odd, 1, None),
             at(&odd, 2, Some("37\u{1}")),
             at(&plain, 3, None),
