@@ -11,6 +11,7 @@
 //! | `prefix/parse_line` | every line of the RDS sample | whole lines | headers = non-TAB lines, pid sum |
 //! | `classify/sample_records` | every record message of the sample | messages | matches = ground-truth events |
 //! | `classify/mixed_90pct_other` | those + real non-connection messages, ~90 % of records | messages | matches = ground-truth events |
+//! | `classify/*_memo` | the same, through a `ClassifyMemo` (fresh each pass, as per chunk) | messages | the same |
 //! | `time/parse_pg_timestamp` | every header line (timestamp at its start) | whole lines | count and ms sum = chrono's |
 //! | `records/csvlog_decode` | the sample's csvlog repeated to ~1 MB | file | records = copies × 191 |
 //! | `records/jsonlog_decode` | the sample's jsonlog repeated to ~1 MB | file | records = copies × 191 |
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use pgtrail::message::Catalog;
+use pgtrail::message::{Catalog, ClassifyMemo};
 use pgtrail::pipeline::{self, Detected, ParseOptions};
 use pgtrail::prefix::{LineMatch, Prefix};
 use pgtrail::record::{Item, Label, csvlog, jsonlog, stderr};
@@ -243,6 +244,24 @@ fn bench_classify(c: &mut Criterion) {
                     }
                 }
                 assert_eq!(matched, want, "{name}: connection messages matched");
+                matched
+            })
+        });
+        // As the extractor classifies: through a memo of the chunk's texts
+        // (a fresh one per pass, as per chunk).
+        group.bench_function(format!("{name}_memo"), |b| {
+            b.iter(|| {
+                let mut memo = ClassifyMemo::new();
+                let mut matched = 0u64;
+                for (label, message) in input {
+                    if catalog
+                        .classify_memo(&mut memo, *label, black_box(message))
+                        .is_some()
+                    {
+                        matched += 1;
+                    }
+                }
+                assert_eq!(matched, want, "{name}_memo: connection messages matched");
                 matched
             })
         });
