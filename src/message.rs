@@ -347,9 +347,9 @@ pub struct Catalog {
 
 /// Slots of a [`ClassifyMemo`].
 const MEMO_SLOTS: usize = 256;
-/// The fields (their slots) that make a message text unique in a real log
-/// (a client port, a session time, the setup times of PostgreSQL 18):
-/// texts that carry one are not remembered.
+/// The fields that make a message text unique in a real log (a client
+/// port, a session time, the setup times of PostgreSQL 18): texts that
+/// carry one are not remembered.
 const UNIQUE_FIELDS: [Field; 5] = [
     Field::Port,
     Field::SessionTime,
@@ -359,16 +359,17 @@ const UNIQUE_FIELDS: [Field; 5] = [
 ];
 const MEMO_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0);
 
-/// The last classifications of one decoding thread, for the messages a
-/// server repeats word for word (`connection authorized: user=app
+/// The last classifications of one extractor (one chunk), for the
+/// messages a server repeats word for word (`connection authorized: user=app
 /// database=app …`, a password failing for the same user), so those are
-/// matched against the templates once: a direct-mapped table of
-/// [`MEMO_SLOTS`] texts keyed by level and text, each with the message it
+/// matched against the templates once: a direct-mapped table of 256
+/// texts keyed by level and text, each with the message it
 /// matched (or none) and the captures. A hit compares the whole text, so
 /// [`Catalog::classify_memo`] answers exactly what [`Catalog::classify`]
 /// does. Texts that carry a client port or a session time, unique in a
 /// real log (and repeated only in a log made by copying one), are not
-/// remembered: they cost a hash.
+/// remembered: they cost a hash. Texts are client-controlled (user and
+/// database names), but a crafted collision only costs a miss.
 pub struct ClassifyMemo {
     /// The [`Catalog`] id the slots hold answers of (0: none yet).
     catalog: u64,

@@ -125,7 +125,8 @@ pub struct Prefix {
 struct LabelGuard {
     literal: Box<[u8]>,
     /// The index in `literal` of the byte searched for: punctuation such
-    /// as `]` before `:`, letters and digits, and those before a space.
+    /// as `]` rather than `:`, letters or digits, and any of those rather
+    /// than a space (the first among equals).
     anchor: usize,
 }
 
@@ -369,8 +370,10 @@ impl Prefix {
     }
 
     /// A cheap necessary condition for [`Prefix::is_ambiguous`]: the prefix
-    /// has client text and the line holds a second severity label (the
-    /// common line has one, and then no second reading exists).
+    /// has client text and the line holds a second label where a reading's
+    /// prefix could end (the common line has one, and then no second
+    /// reading exists): right after one of the literals that end the
+    /// prefix when they are long enough, else before any colon (`LABEL:`).
     pub fn could_be_ambiguous(&self, line: &[u8]) -> bool {
         if !self.has_client_text() {
             return false;
