@@ -619,6 +619,31 @@ pub fn hba_rule_method(rule: &str) -> Option<&str> {
 
 /// `H:MM:SS.mmm` → milliseconds.
 pub fn parse_session_time(text: &str) -> Option<u64> {
+    // What PostgreSQL writes (`%d:%02d:%02d.%03d`), read byte by byte;
+    // anything else goes the general way.
+    if let [rest @ .., m1, m2, b':', s1, s2, b'.', f1, f2, f3] = text.as_bytes()
+        && let [hours @ .., b':'] = rest
+        && (1..=6).contains(&hours.len())
+        && hours
+            .iter()
+            .chain([m1, m2, s1, s2, f1, f2, f3])
+            .all(u8::is_ascii_digit)
+    {
+        let number = |digits: &[u8]| {
+            digits
+                .iter()
+                .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))
+        };
+        let minutes = number(&[*m1, *m2]);
+        let secs = number(&[*s1, *s2]);
+        let millis = number(&[*f1, *f2, *f3]);
+        return Some(((number(hours) * 60 + minutes) * 60 + secs) * 1000 + millis);
+    }
+    parse_session_time_generally(text)
+}
+
+/// [`parse_session_time`] for any text: fields of any width.
+fn parse_session_time_generally(text: &str) -> Option<u64> {
     let mut parts = text.splitn(3, ':');
     let hours: u64 = parts.next()?.parse().ok()?;
     let minutes: u64 = parts.next()?.parse().ok()?;
@@ -631,6 +656,33 @@ pub fn parse_session_time(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_times_read_byte_by_byte_agree_with_the_general_parse() {
+        for text in [
+            "0:00:00.016",
+            "0:00:44.331",
+            "12:34:56.789",
+            "123456:59:59.999",
+            "1234567:00:00.001",
+            "0:0:0.1",
+            "+1:00:00.000",
+            "1:00:00.0000",
+            "1:00:00",
+            "::.",
+            ":00:00.000",
+            "a:00:00.000",
+            "1:00:00.00a",
+            "",
+        ] {
+            assert_eq!(
+                parse_session_time(text),
+                parse_session_time_generally(text),
+                "{text:?}"
+            );
+        }
+        assert_eq!(parse_session_time("1:02:03.004"), Some(3_723_004));
+    }
 
     #[test]
     fn hba_rule_methods() {
