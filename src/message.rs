@@ -387,6 +387,7 @@ struct MemoSlot {
 }
 
 impl ClassifyMemo {
+    /// An empty memo; it takes the catalog it is first used with.
     pub fn new() -> Self {
         ClassifyMemo {
             catalog: 0,
