@@ -387,7 +387,8 @@ struct MemoSlot {
 }
 
 impl ClassifyMemo {
-    /// An empty memo; it takes the catalog it is first used with.
+    /// An empty memo. Used with a catalog other than its last one, a memo
+    /// starts over.
     pub fn new() -> Self {
         ClassifyMemo {
             catalog: 0,
