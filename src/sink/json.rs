@@ -76,10 +76,23 @@ fn clean_prefix(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len())
 }
 
-/// Appends the escaped contents of a JSON string (no quotes).
+/// Appends the escaped contents of a JSON string (no quotes). Most texts
+/// need no escape: that case is inlined where strings are written, the
+/// rest is a call.
+#[inline]
 pub fn escape_into(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let clean = clean_prefix(bytes);
+    out.extend_from_slice(&bytes[..clean]);
+    if clean < bytes.len() {
+        escape_from(out, &bytes[clean..]);
+    }
+}
+
+/// [`escape_into`] from the first byte that needs an escape.
+#[inline(never)]
+fn escape_from(out: &mut Vec<u8>, mut rest: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut rest = text.as_bytes();
     loop {
         let clean = clean_prefix(rest);
         out.extend_from_slice(&rest[..clean]);
