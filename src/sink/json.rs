@@ -268,7 +268,7 @@ impl<'b> Object<'b> {
         out.push(b'[');
         // The escaped input of the previous item, reused while the items
         // share it (a session's records mostly come from one input).
-        let mut last: Option<(&Provenance, std::ops::Range<usize>)> = None;
+        let mut last: Option<(&Arc<str>, std::ops::Range<usize>)> = None;
         for (i, p) in items.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -276,12 +276,12 @@ impl<'b> Object<'b> {
             out.push(b'"');
             let start = out.len();
             match &last {
-                Some((q, escaped)) if Arc::ptr_eq(&q.input, &p.input) => {
+                Some((input, escaped)) if Arc::ptr_eq(input, &p.input) => {
                     out.extend_from_within(escaped.clone());
                 }
                 _ => {
                     escape_into(out, &p.input);
-                    last = Some((p, start..out.len()));
+                    last = Some((&p.input, start..out.len()));
                 }
             }
             provenance_tail_into(out, p);
