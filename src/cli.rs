@@ -1323,7 +1323,7 @@ fn run_summary(args: SummaryArgs) -> i32 {
         Ok(findings) => findings,
         Err(e) => {
             note!(
-                "pgtrail: error: reading back the successful logins set aside in a temporary file in {}: {e}",
+                "pgtrail: error: the findings' temporary files in {} (failures sorted on disk, successful logins and evidence set aside): {e}",
                 std::env::temp_dir().display()
             );
             return exit::OUTPUT_ERROR;

@@ -93,7 +93,13 @@ struct WireIds<'a>(&'a SessionIds);
 
 impl Serialize for WireIds<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter())
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for id in self.0.iter() {
+            let id = id.map_err(|e| S::Error::custom(format!("reading session ids back: {e}")))?;
+            seq.serialize_element(&id)?;
+        }
+        seq.end()
     }
 }
 
@@ -506,16 +512,17 @@ fn severity_label(severity: Severity, colour: bool) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-fn id_list(ids: &SessionIds) -> String {
-    let mut text: Vec<String> = (ids.iter().take(FINDING_SESSIONS))
-        .map(|id| escape_text(&id.to_string()))
-        .collect();
+fn id_list(ids: &SessionIds) -> io::Result<String> {
+    let mut text: Vec<String> = Vec::new();
+    for id in ids.iter().take(FINDING_SESSIONS) {
+        text.push(escape_text(&id?.to_string()));
+    }
     let shown = text.len();
     let mut joined = std::mem::take(&mut text).join(", ");
     if ids.len() > shown {
         joined.push_str(&format!(" … and {} more", ids.len() - shown));
     }
-    joined
+    Ok(joined)
 }
 
 fn findings_section<W: Write>(out: &mut W, findings: &[Finding], colour: bool) -> io::Result<()> {
@@ -542,9 +549,13 @@ fn findings_section<W: Write>(out: &mut W, findings: &[Finding], colour: bool) -
             escape_text(&f.subject),
         )?;
         writeln!(out, "         {}", escape_text(&f.summary))?;
-        writeln!(out, "         sessions: {}", id_list(&f.sessions))?;
+        writeln!(out, "         sessions: {}", id_list(&f.sessions)?)?;
         if !f.successes.is_empty() {
-            writeln!(out, "         successful logins: {}", id_list(&f.successes))?;
+            writeln!(
+                out,
+                "         successful logins: {}",
+                id_list(&f.successes)?
+            )?;
         }
     }
     Ok(())

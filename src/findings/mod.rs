@@ -59,19 +59,34 @@
 //! what a run keeps for them, gathered one session at a time in any order
 //! (compact records of credential failures, of the first login of each
 //! (user, client) pair and of IAM logins; successful logins set aside in a
-//! temporary file and read back only where a burst can list them).
+//! temporary file and read back only where a burst can list them). Its
+//! parts: `runs` sorts the failures (and the logins read back) in runs on
+//! disk past a bound, `stream` finds the bursts in one pass over them,
+//! `evidence` keeps each finding's session ids (on disk when the failures
+//! are), `spill` owns the temporary files.
+
+mod evidence;
+mod runs;
+mod spill;
+mod stream;
 
 use std::cmp::Ordering;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-use foldhash::{HashMap, HashMapExt, HashSet};
+use foldhash::{HashMap, HashMapExt};
 use std::fmt;
-use std::fs::File;
+#[cfg(test)]
 use std::hash::Hash;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub use evidence::Iter as SessionIdIter;
+use evidence::{Evidence, Slot, Stored};
+use runs::{Runs, Sorted};
+use spill::Spill;
+use stream::{Burst, Detector, Rule};
 
 use crate::cloud::{IamAttribution, MatchKind};
 use crate::event::FailureClass;
@@ -281,6 +296,7 @@ fn bursts(times: &[i64], min: usize, window: i64) -> Vec<(usize, usize)> {
 /// Maximal bursts over the `len` time-sorted times `time(0..len)`: index
 /// ranges (inclusive) that are unions of overlapping windows of at most
 /// `window` ms holding at least `min` items. A two-pointer sweep, O(n).
+#[cfg(test)]
 fn bursts_of(
     len: usize,
     time: impl Fn(usize) -> i64,
@@ -318,6 +334,7 @@ fn distinct_bursts<K: Copy + Eq + Hash>(
 
 /// Like [`bursts_of`] over the `len` items `item(0..len)` (time, key), but
 /// a window qualifies when its items name at least `min` distinct keys.
+#[cfg(test)]
 fn distinct_bursts_of<K: Copy + Eq + Hash>(
     len: usize,
     item: impl Fn(usize) -> (i64, K),
@@ -354,6 +371,7 @@ fn distinct_bursts_of<K: Copy + Eq + Hash>(
 
 /// Adds the qualifying window `left..=right` to the current burst when they
 /// share an item, else closes the current burst and starts a new one.
+#[cfg(test)]
 fn merge(
     out: &mut Vec<(usize, usize)>,
     current: Option<(usize, usize)>,
@@ -547,20 +565,6 @@ impl<'a> Ranker<'a> {
                 .then(x.seq.cmp(&y.seq))
         })
     }
-
-    /// The compared part of `x`, its id rebuilt in a buffer of the ranker.
-    fn rank(&mut self, x: &Key) -> Rank<'_> {
-        self.a.clear();
-        let _ = self.lex.write_id(&mut self.a, x);
-        (
-            x.t,
-            &self.a,
-            x.start(),
-            self.lex.names.name(x.server),
-            x.pid,
-            x.seq,
-        )
-    }
 }
 
 /// Set on an item of [`SessionIds`] that is an index in [`IdBook::keys`]
@@ -600,9 +604,14 @@ impl IdBook {
 /// finding of a run (bursts of a client and spraying from it list the same
 /// failures; a `String` per id would cost more than the rest of a run).
 /// Ids are rebuilt as they are read.
+///
+/// A run whose failures went to disk keeps long lists there too: their ids
+/// are read back, in blocks, as they are iterated, and reading can fail.
 #[derive(Clone, Default)]
 pub struct SessionIds {
     book: Arc<IdBook>,
+    /// The ids in the run's temporary file, before those of `items`.
+    stored: Option<Stored>,
     items: Vec<u32>,
 }
 
@@ -714,6 +723,7 @@ impl SessionIds {
             .collect();
         SessionIds {
             book: Arc::new(book),
+            stored: None,
             items,
         }
     }
@@ -721,56 +731,63 @@ impl SessionIds {
     fn of(book: &Arc<IdBook>, items: Vec<u32>) -> Self {
         SessionIds {
             book: Arc::clone(book),
+            stored: None,
             items,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.stored.as_ref().map_or(0, Stored::len) + self.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len() == 0
     }
 
-    pub fn get(&self, i: usize) -> Option<SessionId<'_>> {
-        self.items.get(i).map(|&item| self.id(item))
+    /// The first id, if any.
+    pub fn first(&self) -> Option<io::Result<SessionId<'_>>> {
+        self.iter().next()
     }
 
-    pub fn first(&self) -> Option<SessionId<'_>> {
-        self.get(0)
-    }
-
-    pub fn last(&self) -> Option<SessionId<'_>> {
-        self.items.last().map(|&item| self.id(item))
-    }
-
-    /// The ids, in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = SessionId<'_>> + '_ {
-        self.items.iter().map(|&item| self.id(item))
-    }
-
-    fn id(&self, item: u32) -> SessionId<'_> {
-        SessionId {
-            book: &self.book,
-            key: self.book.key(item),
+    /// The last id, if any (reads every stored id before it).
+    pub fn last(&self) -> Option<io::Result<SessionId<'_>>> {
+        match self.items.last() {
+            Some(&item) => Some(Ok(SessionId {
+                book: &self.book,
+                key: self.book.key(item),
+            })),
+            None => self.iter().last(),
         }
+    }
+
+    /// The ids, in order. Ids kept in a temporary file are read as they
+    /// come; a failed read gives its error and ends the ids.
+    pub fn iter(&self) -> SessionIdIter<'_> {
+        SessionIdIter::new(self)
     }
 }
 
 impl fmt::Debug for SessionIds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        let mut list = f.debug_list();
+        for id in self.iter() {
+            match id {
+                Ok(id) => list.entry(&id),
+                Err(e) => list.entry(&format_args!("<unreadable: {e}>")),
+            };
+        }
+        list.finish()
     }
 }
 
+/// Equal when both give the same ids, all of them read.
 impl PartialEq for SessionIds {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len()
-            && self
-                .iter()
-                .zip(other.iter())
-                .all(|(a, b)| a.with_str(|a| b == a))
+            && self.iter().zip(other.iter()).all(|pair| match pair {
+                (Ok(a), Ok(b)) => a.with_str(|a| b == a),
+                _ => false,
+            })
     }
 }
 
@@ -778,7 +795,11 @@ impl Eq for SessionIds {}
 
 impl<S: AsRef<str>, const N: usize> PartialEq<[S; N]> for SessionIds {
     fn eq(&self, other: &[S; N]) -> bool {
-        self.len() == N && self.iter().zip(other).all(|(a, b)| a == b.as_ref())
+        self.len() == N
+            && self
+                .iter()
+                .zip(other)
+                .all(|(a, b)| a.is_ok_and(|a| a == b.as_ref()))
     }
 }
 
@@ -826,6 +847,22 @@ struct Fail {
 }
 
 impl Fail {
+    /// A successful login as a record of the sorted runs.
+    fn of_login(login: &Login) -> Fail {
+        let k = &login.key;
+        Fail {
+            t: k.t,
+            start: k.start,
+            seq: k.seq,
+            server: k.server,
+            pid: k.pid,
+            id: k.id,
+            user: login.user,
+            client: login.client,
+            pam: false,
+        }
+    }
+
     fn key(&self) -> Key {
         Key {
             t: self.t,
@@ -847,13 +884,11 @@ struct Login {
 }
 
 /// The first successful login of a (user, client) pair (by [`Key`]; its
-/// `id` is set by [`Collector::finish`]).
+/// `id` is coded by [`Collector::finish`]).
 #[derive(Debug)]
 struct FirstLogin {
     key: Key,
     id: Box<str>,
-    /// Its item in the [`IdBook`], once [`Collector::finish`] put it there.
-    item: u32,
 }
 
 impl FirstLogin {
@@ -884,187 +919,59 @@ struct IamLogin {
     unmatched: bool,
 }
 
-/// Successful logins written aside while sessions arrive and read back
-/// once, by [`Collector::finish`], keeping only those a burst can list:
-/// in an unlinked temporary file (falling back to memory when none can be
-/// written), or in memory.
-struct Spill {
-    /// Records not written to the file yet (all of them without a file).
-    buf: Vec<u8>,
-    file: Option<File>,
-    /// Bytes of whole records in the file.
-    in_file: u64,
-    /// Whether to use a temporary file at all.
-    use_file: bool,
-    tried_file: bool,
+/// How much of what grows with the input a [`Collector`] holds in memory.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Credential failures (48 bytes each) held before they are sorted and
+    /// written to a temporary file as a run; `usize::MAX`: never.
+    run_len: usize,
+    /// Evidence keys (36 bytes each) pending before they are written.
+    evidence: usize,
+    /// Whether successful logins are set aside in a temporary file.
+    spill_logins: bool,
 }
 
-/// Bytes of records gathered before they go to the file.
-const SPILL_CHUNK: usize = 1 << 20;
+impl Limits {
+    /// `pgtrail summary`: about 6 MiB of failures and 2.3 MiB of evidence.
+    const FILES: Limits = Limits {
+        run_len: 1 << 17,
+        evidence: 1 << 16,
+        spill_logins: true,
+    };
 
-impl Spill {
-    fn new(use_file: bool) -> Self {
-        Spill {
-            buf: Vec::new(),
-            file: None,
-            in_file: 0,
-            use_file,
-            tried_file: false,
-        }
-    }
-
-    fn push(&mut self, login: &Login, id: &str) {
-        let b = &mut self.buf;
-        b.extend_from_slice(&login.user.to_le_bytes());
-        b.extend_from_slice(&login.client.to_le_bytes());
-        b.extend_from_slice(&login.key.t.to_le_bytes());
-        b.push(u8::from(login.key.start().is_some()));
-        b.extend_from_slice(&login.key.start().unwrap_or(0).to_le_bytes());
-        b.extend_from_slice(&login.key.server.to_le_bytes());
-        b.extend_from_slice(&login.key.pid.to_le_bytes());
-        b.extend_from_slice(&login.key.seq.to_le_bytes());
-        // Session ids are short; a longer one would be cut, not misread.
-        let id = &id.as_bytes()[..id.len().min(u32::MAX as usize)];
-        b.extend_from_slice(&(id.len() as u32).to_le_bytes());
-        b.extend_from_slice(id);
-        if self.use_file && self.buf.len() >= SPILL_CHUNK {
-            self.write_chunk();
-        }
-    }
-
-    /// Moves the gathered records to the file. Without a file (none could
-    /// be created, or a write failed) they stay in memory; the file keeps
-    /// the whole records written before.
-    fn write_chunk(&mut self) {
-        if !self.tried_file {
-            self.tried_file = true;
-            self.file = temp_file().ok();
-        }
-        let Some(file) = &mut self.file else {
-            self.use_file = false;
-            return;
-        };
-        match file.write_all(&self.buf) {
-            Ok(()) => {
-                self.in_file += self.buf.len() as u64;
-                self.buf.clear();
-            }
-            Err(_) => self.use_file = false,
-        }
-    }
-
-    /// Reads every record back, in the order written.
-    fn read(mut self, each: &mut dyn FnMut(Login, &str)) -> io::Result<()> {
-        let buf = std::mem::take(&mut self.buf);
-        match self.file.take() {
-            Some(mut file) if self.in_file > 0 => {
-                file.seek(SeekFrom::Start(0))?;
-                let from_file = BufReader::with_capacity(SPILL_CHUNK, file).take(self.in_file);
-                decode_logins(from_file.chain(&buf[..]), each)
-            }
-            _ => decode_logins(&buf[..], each),
-        }
-    }
-}
-
-/// Decodes the records [`Spill::push`] wrote: user, client (u32), time
-/// (i64), start (a presence byte and an i64), server, pid (u32), arrival
-/// (u64), id length (u32), id bytes; little-endian. The logins' keys come
-/// with a placeholder [`IdCode`]: the id is given as text.
-fn decode_logins(mut reader: impl Read, each: &mut dyn FnMut(Login, &str)) -> io::Result<()> {
-    const HEAD: usize = 45;
-    let mut head = [0u8; HEAD];
-    let mut bytes = Vec::new();
-    loop {
-        // A record starts here, or the records end.
-        match reader.read(&mut head[..1]) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        reader.read_exact(&mut head[1..])?;
-        let u32_at =
-            |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
-        let i64_at = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&head[i..i + 8]);
-            i64::from_le_bytes(b)
-        };
-        let login = Login {
-            user: u32_at(0),
-            client: u32_at(4),
-            key: Key {
-                t: i64_at(8),
-                start: if head[16] == 1 { i64_at(17) } else { NO_START },
-                seq: i64_at(33) as u64,
-                server: u32_at(25),
-                pid: u32_at(29),
-                id: IdCode(1),
-            },
-        };
-        bytes.resize(u32_at(41) as usize, 0);
-        reader.read_exact(&mut bytes)?;
-        each(login, &String::from_utf8_lossy(&bytes));
-    }
-}
-
-/// A new temporary file, already unlinked where the system allows it (so
-/// nothing is left behind, even after a crash), readable by its owner only.
-fn temp_file() -> io::Result<File> {
-    use std::fs::OpenOptions;
-    let dir = std::env::temp_dir();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for attempt in 0..16 {
-        let path = dir.join(format!(
-            ".pgtrail-summary-{}-{nanos}-{attempt}",
-            std::process::id()
-        ));
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
-            Ok(file) => {
-                // Where an open file cannot be removed, it stays: the
-                // collector then keeps its records in memory instead.
-                if std::fs::remove_file(&path).is_err() {
-                    drop(file);
-                    let _ = std::fs::remove_file(&path);
-                    return Err(io::Error::other("temporary file cannot be unlinked"));
-                }
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary file name"))
+    const MEMORY: Limits = Limits {
+        run_len: usize::MAX,
+        evidence: usize::MAX,
+        spill_logins: false,
+    };
 }
 
 /// What findings need of a run, gathered one session at a time in any
 /// order; [`Collector::finish`] gives exactly what [`find`] gives for the
 /// same sessions.
 ///
-/// Kept in memory: the timed credential failures with a user or client
-/// (48 bytes each: time, names as indexes, the session id rebuilt from
-/// them, see [`IdCode`]), the first successful login of each (user, client)
-/// pair, and the IAM logins an IAM finding can list. Successful logins,
-/// which a burst lists when they follow it, are written aside (a temporary
-/// file) and only those within a window of a burst of their pair are read
-/// back. Memory grows with the credential failures, the distinct names and
-/// pairs and the evidence, never with the successful or other sessions.
+/// Kept: the timed credential failures with a user or client (48 bytes
+/// each: time, names as indexes, the session id rebuilt from them, see
+/// [`IdCode`]), the first successful login of each (user, client) pair,
+/// and the IAM logins an IAM finding can list. Successful logins, which a
+/// burst lists when they follow it, are written aside (a temporary file)
+/// and only those within a window of a burst of their pair are read back.
+///
+/// With temporary files ([`Collector::new`]), memory does not grow with the
+/// failures either: past [`Limits::FILES`]'s run length they are sorted in
+/// runs on disk, [`Collector::finish`] merges the runs in one pass that
+/// finds the bursts as it goes (`stream`), and the findings' long lists of
+/// session ids are written to a file and read back as they are output
+/// (`evidence`). What stays in memory grows with the distinct names and
+/// pairs, the failures within one window of time, the number of findings
+/// and the IAM logins listed, never with the sessions.
 pub struct Collector {
     thresholds: Thresholds,
     /// Names, and the session ids kept as text.
     lex: Lexicon,
     seq: u64,
-    fails: Vec<Fail>,
+    fails: Runs,
+    limits: Limits,
     first_logins: HashMap<(u32, u32), FirstLogin>,
     /// Successful logins for the bursts; `None` when no burst finding is on.
     logins: Option<Spill>,
@@ -1072,18 +979,18 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// A collector that writes successful logins to a temporary file
+    /// A collector that keeps what grows with the input in temporary files
     /// (`pgtrail summary`).
     pub fn new(thresholds: &Thresholds) -> Self {
-        Collector::with_spill(thresholds, true)
+        Collector::with_limits(thresholds, Limits::FILES)
     }
 
     /// A collector that keeps everything in memory.
     pub fn in_memory(thresholds: &Thresholds) -> Self {
-        Collector::with_spill(thresholds, false)
+        Collector::with_limits(thresholds, Limits::MEMORY)
     }
 
-    fn with_spill(t: &Thresholds, use_file: bool) -> Self {
+    fn with_limits(t: &Thresholds, limits: Limits) -> Self {
         let bursts_on = t.brute_force_user_failures > 0
             || t.brute_force_client_failures > 0
             || t.spraying_users > 0;
@@ -1091,9 +998,10 @@ impl Collector {
             thresholds: t.clone(),
             lex: Lexicon::default(),
             seq: 0,
-            fails: Vec::new(),
+            fails: Runs::new(limits.run_len),
+            limits,
             first_logins: HashMap::new(),
-            logins: bursts_on.then(|| Spill::new(use_file)),
+            logins: bursts_on.then(|| Spill::new(limits.spill_logins)),
             iam: Vec::new(),
         }
     }
@@ -1113,7 +1021,7 @@ impl Collector {
             {
                 let lex = &mut self.lex;
                 let server = lex.names.intern(Some(s.server));
-                self.fails.push(Fail {
+                let fail = Fail {
                     t,
                     start,
                     seq,
@@ -1123,7 +1031,8 @@ impl Collector {
                     user: lex.names.intern(s.user),
                     client: lex.names.intern(s.client_addr),
                     pam: s.failure_class == Some(FailureClass::Pam),
-                });
+                };
+                self.fails.push(fail, lex);
             }
             Outcome::Success if s.user.is_some() && s.client_addr.is_some() => {
                 let names = &mut self.lex.names;
@@ -1141,7 +1050,6 @@ impl Collector {
                 let first = FirstLogin {
                     key,
                     id: s.session_id.into(),
-                    item: 0,
                 };
                 let names = &self.lex.names;
                 match self.first_logins.entry((user, client)) {
@@ -1206,266 +1114,172 @@ impl Collector {
     }
 
     /// The findings of every session added, ordered as the module
-    /// documentation says. Fails only when the successful logins written
-    /// aside cannot be read back.
+    /// documentation says. Fails only when what was set aside in temporary
+    /// files cannot be written or read back.
     pub fn finish(self) -> io::Result<Vec<Finding>> {
         let Collector {
             thresholds: t,
-            lex,
-            mut fails,
+            mut lex,
+            fails,
+            limits,
             mut first_logins,
             logins,
             mut iam,
             ..
         } = self;
-        let mut ranker = Ranker::new(&lex);
-        fails.sort_by(|a, b| ranker.cmp(&a.key(), &b.key()));
-        iam.sort_by(|a, b| ranker.cmp(&a.key, &b.key));
-        let names = &lex.names;
+        for first in first_logins.values_mut() {
+            let k = &mut first.key;
+            k.id = lex.code(&first.id, k.server, k.pid, k.start);
+        }
+        let mut fails = fails.sorted(&lex);
+        let mut ev = match fails {
+            Sorted::Memory(_) => Evidence::in_memory(IdBook::default()),
+            Sorted::Merged(_) => Evidence::on_disk(IdBook::default(), limits.evidence),
+        };
 
-        // The bursts first: they say which successful logins to read back.
-        // Groups and bursts hold indexes in `fails`.
+        // One pass over the sorted failures finds the bursts and the
+        // failures that came before each new client's first login.
         let user_window = window_ms(t.brute_force_user_window);
         let client_window = window_ms(t.brute_force_client_window);
         let spraying_window = window_ms(t.spraying_window);
-        let time = |i: u32| fails[i as usize].t;
-        let by_user = group(fails.len(), |i| fails[i].user, names);
-        let by_client = group(fails.len(), |i| fails[i].client, names);
-        let user_bursts = group_bursts(&by_user, time, t.brute_force_user_failures, user_window);
-        let client_bursts = group_bursts(
-            &by_client,
-            time,
-            t.brute_force_client_failures,
-            client_window,
-        );
-        let with_user: Vec<(u32, Vec<u32>)> = if t.spraying_users > 0 {
-            by_client
-                .iter()
-                .map(|(client, group)| {
-                    let named = group
-                        .iter()
-                        .copied()
-                        .filter(|&i| fails[i as usize].user != NO_NAME);
-                    (*client, named.collect())
-                })
-                .collect()
+        let mut detectors: Vec<Detector> = [
+            (Rule::User, t.brute_force_user_failures, user_window),
+            (Rule::Client, t.brute_force_client_failures, client_window),
+            (Rule::Spraying, t.spraying_users, spraying_window),
+            (Rule::Pam, t.iam_failures, window_ms(t.iam_window)),
+        ]
+        .into_iter()
+        .filter_map(|(rule, min, window)| Detector::new(rule, min, window))
+        .collect();
+        let mut new_clients = if t.new_client_max_known > 0 {
+            plan_new_clients(
+                &lex,
+                &first_logins,
+                t.new_client_max_known,
+                window_ms(t.new_client_baseline),
+                &mut ev,
+            )
         } else {
             Vec::new()
         };
-        let mut spraying_bursts: Vec<(u32, &[u32])> = Vec::new();
-        for (client, group) in &with_user {
-            let item = |i: usize| {
-                let f = &fails[group[i] as usize];
-                (f.t, f.user)
-            };
-            let found = distinct_bursts_of(group.len(), item, t.spraying_users, spraying_window);
-            spraying_bursts.extend(found.into_iter().map(|(a, b)| (*client, &group[a..=b])));
-        }
+        let by_pair: HashMap<(u32, u32), usize> = new_clients
+            .iter()
+            .enumerate()
+            .map(|(i, n)| ((n.user, n.client), i))
+            .collect();
+        let mut ranker = Ranker::new(&lex);
+        fails.for_each(&lex, |index, f| {
+            for d in &mut detectors {
+                d.push(index, f, &mut ev)?;
+            }
+            if let Some(&i) = by_pair.get(&(f.user, f.client)) {
+                let n = &mut new_clients[i];
+                if ranker.cmp(&f.key(), &n.login).is_lt() {
+                    ev.push_fail(n.slot, index, f)?;
+                    n.first_failure.get_or_insert(f.t);
+                }
+            }
+            Ok(())
+        })?;
+        drop(ranker);
+        let bursts: Vec<(Rule, Vec<Burst>)> = detectors
+            .into_iter()
+            .map(|d| (d.rule(), d.finish()))
+            .collect();
 
-        // The successful logins within a window after a burst of their pair.
-        let mut wanted: HashMap<(u32, u32), Vec<(i64, i64)>> = HashMap::new();
-        for (found, window) in [
-            (&user_bursts, user_window),
-            (&client_bursts, client_window),
-            (&spraying_bursts, spraying_window),
-        ] {
-            for (_, burst) in found {
-                let (Some(&first), Some(&last)) = (burst.first(), burst.last()) else {
-                    continue;
+        // The successful logins within a window after a burst of their
+        // pair, in order, to each such burst's list of successes.
+        let window_of = |rule: Rule| match rule {
+            Rule::User => user_window,
+            Rule::Client => client_window,
+            Rule::Spraying | Rule::Pam => spraying_window,
+        };
+        let mut wanted: HashMap<(u32, u32), Vec<SuccessSpan>> = HashMap::new();
+        let mut successes: HashMap<Slot, Slot> = HashMap::new();
+        for (rule, found) in &bursts {
+            if *rule == Rule::Pam {
+                continue;
+            }
+            for b in found {
+                let until = b.last.saturating_add(window_of(*rule));
+                let slot = ev.open();
+                successes.insert(b.slot, slot);
+                let span = SuccessSpan {
+                    from: b.first,
+                    until,
+                    slot,
                 };
-                let until = time(last).saturating_add(window);
-                for &i in *burst {
-                    let f = &fails[i as usize];
-                    if f.user != NO_NAME && f.client != NO_NAME {
-                        wanted
-                            .entry((f.user, f.client))
-                            .or_default()
-                            .push((time(first), until));
-                    }
+                for &pair in &b.pairs {
+                    wanted.entry(pair).or_default().push(span);
                 }
             }
         }
-        for spans in wanted.values_mut() {
-            *spans = merge_spans(std::mem::take(spans));
-        }
-        drop(ranker);
-
-        // Every record a finding lists goes to the book: the failures, and
-        // the keys of the logins read back, of the first logins and of the
-        // IAM logins (their items in `index`, `first_logins`, `iam`).
-        let mut book = IdBook {
-            lex,
-            fails,
-            keys: Vec::new(),
-        };
-        let mut index: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
-        if let Some(spill) = logins {
-            spill.read(&mut |mut login, id| {
+        if let Some(spill) = logins.filter(|_| !wanted.is_empty()) {
+            let mut matched = Runs::new(limits.run_len);
+            spill.read(&mut |login, id| {
                 let Some(spans) = wanted.get(&(login.user, login.client)) else {
                     return;
                 };
-                let i = spans.partition_point(|s| s.1 < login.key.t);
-                if spans.get(i).is_some_and(|s| s.0 <= login.key.t) {
-                    let k = &mut login.key;
-                    k.id = book.lex.code(id, k.server, k.pid, k.start);
-                    let item = book.push_key(login.key);
-                    index
-                        .entry((login.user, login.client))
-                        .or_default()
-                        .push(item);
+                let t = login.key.t;
+                if spans.iter().any(|s| s.holds(t)) {
+                    let k = login.key;
+                    matched.push(
+                        Fail {
+                            id: lex.code(id, k.server, k.pid, k.start),
+                            ..Fail::of_login(&login)
+                        },
+                        &lex,
+                    );
                 }
+            })?;
+            let mut matched = matched.sorted(&lex);
+            matched.for_each(&lex, |_, login| {
+                let spans = wanted.get(&(login.user, login.client));
+                for span in spans.into_iter().flatten() {
+                    if span.holds(login.t) {
+                        ev.push_key(span.slot, login.key())?;
+                    }
+                }
+                Ok(())
             })?;
         }
         drop(wanted);
-        for first in first_logins.values_mut() {
-            let k = &mut first.key;
-            k.id = book.lex.code(&first.id, k.server, k.pid, k.start);
-            first.item = book.push_key(first.key);
-        }
-        for x in &mut iam {
-            x.item = book.push_key(x.key);
-        }
-        let mut ranker = Ranker::new(&book.lex);
-        for logins in index.values_mut() {
-            logins.sort_by(|&a, &b| ranker.cmp(&book.key(a), &book.key(b)));
-        }
+
+        let mut ranker = Ranker::new(&lex);
+        iam.sort_by(|a, b| ranker.cmp(&a.key, &b.key));
         drop(ranker);
-        let book = Arc::new(book);
-        let (fails, names) = (&book.fails[..], &book.lex.names);
-        let mut ranker = Ranker::new(&book.lex);
+        for x in &mut iam {
+            x.item = ev.book.push_key(x.key);
+        }
+        for n in &new_clients {
+            ev.push_key(n.slot, n.login)?;
+        }
+        ev.book.lex = lex;
+        ev.book.fails = fails.into_memory();
+        let (book, mut lists) = ev.finish()?;
+        let mut take = |slot: Slot| std::mem::take(&mut lists[slot.index()]);
+        let names = &book.lex.names;
         let name = |i: u32| names.name(i).unwrap_or_default();
-        let evidence = |burst: &[u32]| SessionIds::of(&book, burst.to_vec());
 
         let mut findings = Vec::new();
-
-        // Brute force against one user.
-        for &(user, burst) in &user_bursts {
-            let items = successes_after(burst, &book, &index, user_window, &mut ranker);
-            let successes = SessionIds::of(&book, items);
-            let clients = distinct(burst, fails, |f| f.client);
-            let mut summary = format!(
-                "{} for user \"{}\" in {} from {} (threshold: {} within {})",
-                plural(burst.len(), "credential failure", "credential failures"),
-                name(user),
-                human(span_ms(burst, fails)),
-                plural(clients, "client", "clients"),
-                t.brute_force_user_failures,
-                human(user_window),
-            );
-            add_success_note(&mut summary, &successes, "from a client that failed");
-            findings.push(burst_finding(
-                FindingKind::BruteForceUser,
-                name(user),
-                (burst, fails),
-                None,
-                evidence(burst),
-                successes,
-                summary,
-            ));
-        }
-
-        // Brute force from one client.
-        for &(client, burst) in &client_bursts {
-            let items = successes_after(burst, &book, &index, client_window, &mut ranker);
-            let successes = SessionIds::of(&book, items);
-            let users = distinct(burst, fails, |f| f.user);
-            let mut summary = format!(
-                "{} from {} for {} in {} (threshold: {} within {})",
-                plural(burst.len(), "credential failure", "credential failures"),
-                name(client),
-                plural(users, "user", "users"),
-                human(span_ms(burst, fails)),
-                t.brute_force_client_failures,
-                human(client_window),
-            );
-            add_success_note(&mut summary, &successes, "for a user that failed");
-            findings.push(burst_finding(
-                FindingKind::BruteForceClient,
-                name(client),
-                (burst, fails),
-                Some(users),
-                evidence(burst),
-                successes,
-                summary,
-            ));
-        }
-
-        // Password spraying: one client, many users.
-        for &(client, burst) in &spraying_bursts {
-            let items = successes_after(burst, &book, &index, spraying_window, &mut ranker);
-            let successes = SessionIds::of(&book, items);
-            let users = distinct(burst, fails, |f| f.user);
-            let mut summary = format!(
-                "{} failed to log in as {} ({}) in {} (threshold: {} within {})",
-                name(client),
-                plural(users, "distinct user", "distinct users"),
-                plural(burst.len(), "credential failure", "credential failures"),
-                human(span_ms(burst, fails)),
-                plural(t.spraying_users, "user", "users"),
-                human(spraying_window),
-            );
-            add_success_note(&mut summary, &successes, "as one of those users");
-            findings.push(burst_finding(
-                FindingKind::PasswordSpraying,
-                name(client),
-                (burst, fails),
-                Some(users),
-                evidence(burst),
-                successes,
-                summary,
-            ));
-        }
-        // What the bursts needed goes before the rest is built.
-        drop((user_bursts, client_bursts, spraying_bursts, index));
-        drop((by_user, by_client, with_user));
-
-        // Repeated IAM (PAM) failures for one user.
-        let window = window_ms(t.iam_window);
-        let pam = |i: usize| {
-            let f = &fails[i];
-            if f.pam { f.user } else { NO_NAME }
-        };
-        for (user, group) in group(fails.len(), pam, names) {
-            let time = |i: usize| fails[group[i] as usize].t;
-            for (a, b) in bursts_of(group.len(), time, t.iam_failures, window) {
-                let burst = &group[a..=b];
-                let clients = distinct(burst, fails, |f| f.client);
-                let summary = format!(
-                    "{} for user \"{}\" in {} from {} (threshold: {} within {}); \
-                     on RDS: an expired IAM token (15 minutes), a role without rds_iam \
-                     or a policy without rds-db:connect",
-                    plural(burst.len(), "PAM (IAM) failure", "PAM (IAM) failures"),
-                    name(user),
-                    human(span_ms(burst, fails)),
-                    plural(clients, "client", "clients"),
-                    t.iam_failures,
-                    human(window),
-                );
-                let mut finding = burst_finding(
-                    FindingKind::RepeatedIamFailures,
-                    name(user),
-                    (burst, fails),
-                    None,
-                    evidence(burst),
-                    SessionIds::default(),
-                    summary,
-                );
-                finding.severity = Severity::Low;
-                findings.push(finding);
+        for (rule, found) in bursts {
+            for b in found {
+                let evidence = take(b.slot);
+                let successes = successes.get(&b.slot).map(|&s| take(s)).unwrap_or_default();
+                findings.push(burst_finding(
+                    rule,
+                    &b,
+                    name(b.subject),
+                    &t,
+                    evidence,
+                    successes,
+                ));
             }
         }
-
-        if t.new_client_max_known > 0 {
-            new_clients(
-                &book,
-                &first_logins,
-                &mut ranker,
-                t.new_client_max_known,
-                window_ms(t.new_client_baseline),
-                &mut findings,
-            );
+        for n in new_clients {
+            let sessions = take(n.slot);
+            findings.push(n.finding(sessions));
         }
-
         iam_findings(&iam, &book, &mut findings);
 
         findings.sort_by(|a, b| {
@@ -1490,107 +1304,6 @@ pub fn find(sessions: &[SessionFacts], t: &Thresholds) -> Vec<Finding> {
     collector
         .finish()
         .expect("reading records back from memory cannot fail")
-}
-
-/// Sorted, overlapping or touching spans merged.
-fn merge_spans(mut spans: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
-    spans.sort_unstable();
-    let mut out: Vec<(i64, i64)> = Vec::with_capacity(spans.len());
-    for (from, until) in spans {
-        match out.last_mut() {
-            Some(last) if from <= last.1 => last.1 = last.1.max(until),
-            _ => out.push((from, until)),
-        }
-    }
-    out
-}
-
-/// Time from the first to the last failure of a burst (indexes in `fails`).
-fn span_ms(burst: &[u32], fails: &[Fail]) -> i64 {
-    match (burst.first(), burst.last()) {
-        (Some(&a), Some(&b)) => fails[b as usize].t.saturating_sub(fails[a as usize].t),
-        _ => 0,
-    }
-}
-
-/// The successful logins (items of `book`, in time order) for the (user,
-/// client) pairs of `burst` (indexes in the book's failures) in `[first,
-/// last + window]`; `index` has each pair's logins read back, sorted.
-fn successes_after(
-    burst: &[u32],
-    book: &IdBook,
-    index: &HashMap<(u32, u32), Vec<u32>>,
-    window: i64,
-    ranker: &mut Ranker<'_>,
-) -> Vec<u32> {
-    let (Some(&first), Some(&last)) = (burst.first(), burst.last()) else {
-        return Vec::new();
-    };
-    let fails = &book.fails;
-    let from = fails[first as usize].t;
-    let until = fails[last as usize].t.saturating_add(window);
-    let pairs: HashSet<(u32, u32)> = burst
-        .iter()
-        .map(|&i| &fails[i as usize])
-        .filter(|f| f.user != NO_NAME && f.client != NO_NAME)
-        .map(|f| (f.user, f.client))
-        .collect();
-    let mut found: Vec<u32> = Vec::new();
-    for pair in pairs {
-        if let Some(logins) = index.get(&pair) {
-            let start = logins.partition_point(|&l| book.key(l).t < from);
-            found.extend(
-                logins[start..]
-                    .iter()
-                    .take_while(|&&l| book.key(l).t <= until),
-            );
-        }
-    }
-    found.sort_by(|&a, &b| ranker.cmp(&book.key(a), &book.key(b)));
-    found
-}
-
-/// Distinct known names among a burst's failures (indexes in `fails`).
-fn distinct(burst: &[u32], fails: &[Fail], f: impl Fn(&Fail) -> u32) -> usize {
-    burst
-        .iter()
-        .map(|&i| f(&fails[i as usize]))
-        .filter(|&n| n != NO_NAME)
-        .collect::<HashSet<_>>()
-        .len()
-}
-
-/// Groups the indexes `0..len` of sorted records by a name, keeping their
-/// order inside groups; records without the name are left out; groups
-/// come out sorted by name.
-/// The bursts ([`bursts_of`]) of each group of [`group`]: the group's name
-/// and the indexes of one burst, group by group.
-fn group_bursts(
-    groups: &[(u32, Vec<u32>)],
-    time: impl Fn(u32) -> i64,
-    min: usize,
-    window: i64,
-) -> Vec<(u32, &[u32])> {
-    let mut out = Vec::new();
-    for (name, members) in groups {
-        let found = bursts_of(members.len(), |i| time(members[i]), min, window);
-        out.extend(found.into_iter().map(|(a, b)| (*name, &members[a..=b])));
-    }
-    out
-}
-
-fn group(len: usize, key: impl Fn(usize) -> u32, names: &Interner) -> Vec<(u32, Vec<u32>)> {
-    let mut map: HashMap<u32, Vec<u32>> = HashMap::new();
-    for i in 0..len {
-        let k = key(i);
-        if k != NO_NAME {
-            // More than 2^32 records cannot be held anyway.
-            map.entry(k).or_default().push(i as u32);
-        }
-    }
-    let mut groups: Vec<_> = map.into_iter().collect();
-    groups.sort_by(|a, b| names.name(a.0).cmp(&names.name(b.0)));
-    groups
 }
 
 /// Groups records by a name, keeping the order inside groups; records
@@ -1621,28 +1334,93 @@ fn add_success_note(summary: &mut String, successes: &SessionIds, how: &str) {
     }
 }
 
-/// A brute force or spraying finding of `burst` (indexes in the failures).
+/// Where a burst lists the successful logins of its (user, client) pairs:
+/// from its first failure to a window after its last.
+#[derive(Debug, Clone, Copy)]
+struct SuccessSpan {
+    from: i64,
+    until: i64,
+    slot: Slot,
+}
+
+impl SuccessSpan {
+    fn holds(&self, t: i64) -> bool {
+        self.from <= t && t <= self.until
+    }
+}
+
+/// The finding of a burst of `rule`, whose subject is named `subject`.
 fn burst_finding(
-    kind: FindingKind,
+    rule: Rule,
+    b: &Burst,
     subject: &str,
-    (burst, fails): (&[u32], &[Fail]),
-    distinct_users: Option<usize>,
+    t: &Thresholds,
     sessions: SessionIds,
     successes: SessionIds,
-    summary: String,
 ) -> Finding {
-    let time = |i: Option<&u32>| i.map_or(0, |&i| fails[i as usize].t);
+    let failures = plural(b.count, "credential failure", "credential failures");
+    let span = human(b.last.saturating_sub(b.first));
+    let (kind, distinct_users, mut summary, how) = match rule {
+        Rule::User => (
+            FindingKind::BruteForceUser,
+            None,
+            format!(
+                "{failures} for user \"{subject}\" in {span} from {} (threshold: {} within {})",
+                plural(b.distinct, "client", "clients"),
+                t.brute_force_user_failures,
+                human(window_ms(t.brute_force_user_window)),
+            ),
+            "from a client that failed",
+        ),
+        Rule::Client => (
+            FindingKind::BruteForceClient,
+            Some(b.distinct),
+            format!(
+                "{failures} from {subject} for {} in {span} (threshold: {} within {})",
+                plural(b.distinct, "user", "users"),
+                t.brute_force_client_failures,
+                human(window_ms(t.brute_force_client_window)),
+            ),
+            "for a user that failed",
+        ),
+        Rule::Spraying => (
+            FindingKind::PasswordSpraying,
+            Some(b.distinct),
+            format!(
+                "{subject} failed to log in as {} ({failures}) in {span} (threshold: {} within {})",
+                plural(b.distinct, "distinct user", "distinct users"),
+                plural(t.spraying_users, "user", "users"),
+                human(window_ms(t.spraying_window)),
+            ),
+            "as one of those users",
+        ),
+        Rule::Pam => (
+            FindingKind::RepeatedIamFailures,
+            None,
+            format!(
+                "{} for user \"{subject}\" in {span} from {} (threshold: {} within {}); \
+                 on RDS: an expired IAM token (15 minutes), a role without rds_iam \
+                 or a policy without rds-db:connect",
+                plural(b.count, "PAM (IAM) failure", "PAM (IAM) failures"),
+                plural(b.distinct, "client", "clients"),
+                t.iam_failures,
+                human(window_ms(t.iam_window)),
+            ),
+            "",
+        ),
+    };
+    add_success_note(&mut summary, &successes, how);
     Finding {
         kind,
-        severity: if successes.is_empty() {
-            Severity::Medium
-        } else {
-            Severity::High
+        severity: match (rule, successes.is_empty()) {
+            (Rule::Pam, _) => Severity::Low,
+            (_, true) => Severity::Medium,
+            (_, false) => Severity::High,
         },
         subject: subject.to_owned(),
-        first_ms: time(burst.first()),
-        last_ms: time(burst.last()),
-        count: burst.len(),
+        first_ms: b.first,
+        last_ms: b.last,
+        count: b.count,
         distinct_users,
         sessions,
         successes,
@@ -1765,35 +1543,71 @@ fn iam_findings(iam: &[IamLogin], book: &Arc<IdBook>, findings: &mut Vec<Finding
     }
 }
 
-/// `new_client_for_user`: each user's first successful login from each
-/// client, in time order, against the credential failures of that (user,
-/// client) pair that came before it.
-fn new_clients(
-    book: &Arc<IdBook>,
-    first_logins: &HashMap<(u32, u32), FirstLogin>,
-    ranker: &mut Ranker<'_>,
-    max_known: usize,
-    baseline: i64,
-    findings: &mut Vec<Finding>,
-) {
-    const SHOWN: usize = 5;
-    let (fails, names) = (&book.fails, &book.lex.names);
-    let name = |i: u32| names.name(i).unwrap_or_default();
-    // Credential failures per (user, client), time-sorted (indexes in
-    // `fails`).
-    let mut failed: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
-    for (i, f) in fails.iter().enumerate() {
-        if f.user != NO_NAME && f.client != NO_NAME {
-            // More than 2^32 failures cannot be held anyway.
-            failed.entry((f.user, f.client)).or_default().push(i as u32);
+/// A `new_client_for_user` finding being gathered: the login, its sentence
+/// so far, and its evidence list (the credential failures of the pair that
+/// came before the login, then the login).
+struct NewClient {
+    user: u32,
+    client: u32,
+    /// The login's key, its id coded.
+    login: Key,
+    subject: String,
+    summary: String,
+    slot: Slot,
+    /// The time of the first failure in the list.
+    first_failure: Option<i64>,
+}
+
+impl NewClient {
+    /// Its finding, `sessions` its list (the login last).
+    fn finding(self, sessions: SessionIds) -> Finding {
+        let failures = sessions.len().saturating_sub(1);
+        let mut summary = self.summary;
+        if failures > 0 {
+            summary.push_str(&format!(
+                "; {} from there came first",
+                plural(failures, "credential failure", "credential failures")
+            ));
+        }
+        Finding {
+            kind: FindingKind::NewClientForUser,
+            severity: if failures == 0 {
+                Severity::Low
+            } else {
+                Severity::Medium
+            },
+            subject: self.subject,
+            first_ms: self.first_failure.unwrap_or(self.login.t),
+            last_ms: self.login.t,
+            count: sessions.len(),
+            distinct_users: None,
+            sessions,
+            successes: SessionIds::default(),
+            summary,
         }
     }
+}
+
+/// `new_client_for_user`: each user's first successful login from each
+/// client, in time order; a list for each that makes a finding, in the
+/// order the findings are made (users by name, logins by time).
+fn plan_new_clients(
+    lex: &Lexicon,
+    first_logins: &HashMap<(u32, u32), FirstLogin>,
+    max_known: usize,
+    baseline: i64,
+    ev: &mut Evidence,
+) -> Vec<NewClient> {
+    const SHOWN: usize = 5;
+    let names = &lex.names;
+    let name = |i: u32| names.name(i).unwrap_or_default();
     let mut by_user: HashMap<u32, Vec<(u32, &FirstLogin)>> = HashMap::new();
     for (&(user, client), first) in first_logins {
         by_user.entry(user).or_default().push((client, first));
     }
     let mut users: Vec<(u32, Vec<(u32, &FirstLogin)>)> = by_user.into_iter().collect();
     users.sort_by(|a, b| names.name(a.0).cmp(&names.name(b.0)));
+    let mut out = Vec::new();
     for (user, mut logins) in users {
         logins.sort_by(|a, b| a.1.rank(names).cmp(&b.1.rank(names)));
         let Some(first_login) = logins.first().map(|l| l.1.key.t) else {
@@ -1804,18 +1618,8 @@ fn new_clients(
         for (known, &(client, x)) in logins.iter().enumerate() {
             let learning = x.key.t.saturating_sub(first_login) < baseline;
             if known > 0 && known <= max_known && !learning {
-                let rank = x.rank(names);
-                let before: Vec<u32> = failed
-                    .get(&(user, client))
-                    .map(|f| {
-                        f.iter()
-                            .copied()
-                            .take_while(|&i| ranker.rank(&fails[i as usize].key()) < rank)
-                            .collect()
-                    })
-                    .unwrap_or_default();
                 let more = if known > shown.len() { ", …" } else { "" };
-                let mut summary = format!(
+                let summary = format!(
                     "user \"{}\" logged in from {}, a client it had not \
                      logged in from before in the input (earlier: {}{more}; first login {} before)",
                     name(user),
@@ -1823,30 +1627,14 @@ fn new_clients(
                     shown.join(", "),
                     human(x.key.t.saturating_sub(first_login)),
                 );
-                if !before.is_empty() {
-                    summary.push_str(&format!(
-                        "; {} from there came first",
-                        plural(before.len(), "credential failure", "credential failures")
-                    ));
-                }
-                let first_ms = before.first().map_or(x.key.t, |&i| fails[i as usize].t);
-                let mut sessions = before;
-                sessions.push(x.item);
-                findings.push(Finding {
-                    kind: FindingKind::NewClientForUser,
-                    severity: if sessions.len() == 1 {
-                        Severity::Low
-                    } else {
-                        Severity::Medium
-                    },
+                out.push(NewClient {
+                    user,
+                    client,
+                    login: x.key,
                     subject: name(user).to_owned(),
-                    first_ms,
-                    last_ms: x.key.t,
-                    count: sessions.len(),
-                    distinct_users: None,
-                    sessions: SessionIds::of(book, sessions),
-                    successes: SessionIds::default(),
                     summary,
+                    slot: ev.open(),
+                    first_failure: None,
                 });
             }
             if shown.len() < SHOWN {
@@ -1854,6 +1642,7 @@ fn new_clients(
             }
         }
     }
+    out
 }
 
 /// The findings as they were computed before the [`Collector`]: a batch over
@@ -2402,7 +2191,7 @@ mod reference {
 
 #[cfg(test)]
 mod tests {
-    use foldhash::HashSetExt;
+    use foldhash::{HashSet, HashSetExt};
 
     use super::*;
     use crate::summary::tests::{Attempt, attempt, sessions};
@@ -2486,7 +2275,10 @@ mod tests {
         assert_eq!((b.first_ms, b.last_ms), (T0 + 5, T0 + 5 * MIN + 5));
         assert_eq!(b.count, 10);
         assert_eq!(b.sessions.len(), 10);
-        assert_eq!(b.sessions.first().unwrap(), &*format!("db1/0/{T0}"));
+        assert_eq!(
+            b.sessions.first().unwrap().unwrap(),
+            &*format!("db1/0/{T0}")
+        );
         assert!(
             b.summary
                 .contains("10 credential failures for user \"alice\"")
@@ -2732,7 +2524,7 @@ mod tests {
         assert_eq!(f[0].count, 3);
         assert_eq!(f[0].first_ms, T0 + 2 * HOUR + 5);
         assert_eq!(
-            f[0].sessions.last().unwrap().to_string(),
+            f[0].sessions.last().unwrap().unwrap().to_string(),
             format!("db1/5/{}", T0 + 2 * HOUR + 2 * MIN)
         );
         assert!(
@@ -2748,7 +2540,7 @@ mod tests {
         let f = find(&sessions(&a), &only(FindingKind::NewClientForUser));
         let flagged: Vec<_> = f
             .iter()
-            .map(|x| x.sessions.last().unwrap().to_string())
+            .map(|x| x.sessions.last().unwrap().unwrap().to_string())
             .collect();
         assert_eq!(f.len(), 3, "{flagged:?}");
         assert!(!flagged.iter().any(|id| id.starts_with("db1/12/")));
@@ -2968,6 +2760,25 @@ mod tests {
             c.add(&SessionView::of_facts(s));
         }
         assert_eq!(c.finish().unwrap(), batch, "{context}, file");
+        // Runs of a few failures, evidence written every few ids: the
+        // paths of a large input, on a small one.
+        for (run_len, evidence) in [(1, 1), (7, 5), (64, 300)] {
+            let limits = Limits {
+                run_len,
+                evidence,
+                spill_logins: true,
+            };
+            let mut c = Collector::with_limits(t, limits);
+            for s in sessions {
+                c.add(&SessionView::of_facts(s));
+            }
+            let found = c.finish().unwrap();
+            assert_eq!(found, batch, "{context}, runs of {run_len}");
+            for f in &found {
+                assert_eq!(f.sessions.len(), f.count, "{context}");
+                assert_eq!(f.sessions.iter().count(), f.count, "{context}");
+            }
+        }
     }
 
     /// The collector, fed in any order, in memory or through its temporary
