@@ -112,6 +112,9 @@ struct List {
 struct Disk {
     file: Option<File>,
     tried_file: bool,
+    /// Whether blocks still go to the file (no: none could be made, or a
+    /// write failed; the keys then go to the book).
+    writable: bool,
     /// Bytes of whole blocks in the file.
     written: u64,
     /// Keys pending over every list.
@@ -147,6 +150,7 @@ impl Evidence {
             disk: Some(Disk {
                 file: None,
                 tried_file: false,
+                writable: true,
                 written: 0,
                 pending: 0,
                 limit: limit.max(1),
@@ -161,52 +165,42 @@ impl Evidence {
     }
 
     /// Adds failure `index` of the sorted failures, `fail`.
-    pub(super) fn push_fail(&mut self, slot: Slot, index: u32, fail: &Fail) -> io::Result<()> {
+    pub(super) fn push_fail(&mut self, slot: Slot, index: u32, fail: &Fail) {
         if self.disk.is_some() {
-            self.push_key(slot, fail.key())
+            self.push_key(slot, fail.key());
         } else {
             self.lists[slot.0].items.push(index);
-            Ok(())
         }
     }
 
     /// Adds `key` (a record that is not a failure of the book).
-    pub(super) fn push_key(&mut self, slot: Slot, key: Key) -> io::Result<()> {
-        let writable = |d: &&mut Disk| d.file.is_some() || !d.tried_file;
-        if let Some(disk) = self.disk.as_mut().filter(writable) {
+    pub(super) fn push_key(&mut self, slot: Slot, key: Key) {
+        if let Some(disk) = self.disk.as_mut().filter(|d| d.writable) {
             disk.pending += 1;
             let full = disk.pending >= disk.limit;
             self.lists[slot.0].pending.push(key);
             if full {
-                self.flush()?;
+                self.flush();
             }
         } else {
             let item = self.book.push_key(key);
             self.lists[slot.0].items.push(item);
         }
-        Ok(())
     }
 
     /// Writes every pending key, list by list, as blocks of the file (one
-    /// write); where no file can be had, they go to the book instead. A
-    /// failed write leaves the blocks written before as they are.
-    fn flush(&mut self) -> io::Result<()> {
-        let Some(disk) = &mut self.disk else {
-            return Ok(());
+    /// write). Where no file can be made or a write fails, they go to the
+    /// book instead, and so do all later keys; blocks written before stay.
+    fn flush(&mut self) {
+        let Some(disk) = self.disk.as_mut().filter(|d| d.pending > 0) else {
+            return;
         };
+        disk.pending = 0;
         if !disk.tried_file {
             disk.tried_file = true;
             disk.file = temp_file().ok();
+            disk.writable = disk.file.is_some();
         }
-        disk.pending = 0;
-        let Some(file) = &mut disk.file else {
-            for list in &mut self.lists {
-                for key in std::mem::take(&mut list.pending) {
-                    list.items.push(self.book.push_key(key));
-                }
-            }
-            return Ok(());
-        };
         let mut bytes = Vec::new();
         let mut blocks = Vec::new();
         for (i, list) in self.lists.iter().enumerate() {
@@ -214,17 +208,25 @@ impl Evidence {
                 let offset = disk.written + bytes.len() as u64;
                 list.pending.iter().for_each(|k| encode(k, &mut bytes));
                 // More than 2^32 keys pending cannot be held anyway.
-                blocks.push((
-                    i,
-                    Block {
-                        offset,
-                        count: list.pending.len() as u32,
-                    },
-                ));
+                let count = list.pending.len() as u32;
+                blocks.push((i, Block { offset, count }));
             }
         }
-        file.write_all(&bytes)
-            .map_err(|e| io::Error::new(e.kind(), format!("writing evidence lists: {e}")))?;
+        let wrote = match &mut disk.file {
+            Some(file) if disk.writable => file.write_all(&bytes).is_ok(),
+            _ => false,
+        };
+        if !wrote {
+            // The file ends with part of a block no one reads; what was
+            // written before stays readable.
+            disk.writable = false;
+            for list in &mut self.lists {
+                for key in std::mem::take(&mut list.pending) {
+                    list.items.push(self.book.push_key(key));
+                }
+            }
+            return;
+        }
         disk.written += bytes.len() as u64;
         for (i, block) in blocks {
             let list = &mut self.lists[i];
@@ -233,12 +235,11 @@ impl Evidence {
             // The memory of a long list goes with its keys.
             list.pending = Vec::new();
         }
-        Ok(())
     }
 
     /// The book and every list as [`SessionIds`], by slot.
-    pub(super) fn finish(mut self) -> io::Result<(Arc<IdBook>, Vec<SessionIds>)> {
-        self.flush()?;
+    pub(super) fn finish(mut self) -> (Arc<IdBook>, Vec<SessionIds>) {
+        self.flush();
         let book = Arc::new(self.book);
         let file = self.disk.and_then(|d| d.file).map(Arc::new);
         let ids = self
@@ -257,7 +258,7 @@ impl Evidence {
                 items: list.items,
             })
             .collect();
-        Ok((book, ids))
+        (book, ids)
     }
 }
 
@@ -374,10 +375,10 @@ mod tests {
                 if s == 3 {
                     continue; // an empty list
                 }
-                ev.push_key(slots[s], key(i)).unwrap();
+                ev.push_key(slots[s], key(i));
                 want[s].push(i);
             }
-            let (_, ids) = ev.finish().unwrap();
+            let (_, ids) = ev.finish();
             for s in 0..4 {
                 assert_eq!(ids[s].len(), want[s].len());
                 let got: Vec<u32> = ids[s].iter().map(|k| k.unwrap().key.pid).collect();
@@ -387,5 +388,37 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A write that fails (a full disk) sends the keys to memory: nothing
+    /// is lost and the order holds.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_keeps_the_keys_in_memory() {
+        let mut ev = Evidence::on_disk(IdBook::default(), 4);
+        if let Some(disk) = &mut ev.disk {
+            disk.tried_file = true;
+            disk.file = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .ok();
+            assert!(disk.file.is_some());
+        }
+        let a = ev.open();
+        let b = ev.open();
+        for i in 0..50 {
+            ev.push_key(if i % 3 == 0 { a } else { b }, key(i));
+        }
+        let (_, ids) = ev.finish();
+        let pids = |s: &SessionIds| -> Vec<u32> { s.iter().map(|k| k.unwrap().key.pid).collect() };
+        assert_eq!(
+            pids(&ids[0]),
+            (0..50).filter(|i| i % 3 == 0).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            pids(&ids[1]),
+            (0..50).filter(|i| i % 3 != 0).collect::<Vec<_>>()
+        );
+        assert!(ids[0].stored.is_none() && ids[1].stored.is_none());
     }
 }

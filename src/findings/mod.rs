@@ -1115,7 +1115,8 @@ impl Collector {
 
     /// The findings of every session added, ordered as the module
     /// documentation says. Fails only when what was set aside in temporary
-    /// files cannot be written or read back.
+    /// files cannot be read back (a failed write keeps the records in
+    /// memory instead).
     pub fn finish(self) -> io::Result<Vec<Finding>> {
         let Collector {
             thresholds: t,
@@ -1170,12 +1171,12 @@ impl Collector {
         let mut ranker = Ranker::new(&lex);
         fails.for_each(&lex, |index, f| {
             for d in &mut detectors {
-                d.push(index, f, &mut ev)?;
+                d.push(index, f, &mut ev);
             }
             if let Some(&i) = by_pair.get(&(f.user, f.client)) {
                 let n = &mut new_clients[i];
                 if ranker.cmp(&f.key(), &n.login).is_lt() {
-                    ev.push_fail(n.slot, index, f)?;
+                    ev.push_fail(n.slot, index, f);
                     n.first_failure.get_or_insert(f.t);
                 }
             }
@@ -1237,7 +1238,7 @@ impl Collector {
                 let spans = wanted.get(&(login.user, login.client));
                 for span in spans.into_iter().flatten() {
                     if span.holds(login.t) {
-                        ev.push_key(span.slot, login.key())?;
+                        ev.push_key(span.slot, login.key());
                     }
                 }
                 Ok(())
@@ -1252,11 +1253,11 @@ impl Collector {
             x.item = ev.book.push_key(x.key);
         }
         for n in &new_clients {
-            ev.push_key(n.slot, n.login)?;
+            ev.push_key(n.slot, n.login);
         }
         ev.book.lex = lex;
         ev.book.fails = fails.into_memory();
-        let (book, mut lists) = ev.finish()?;
+        let (book, mut lists) = ev.finish();
         let mut take = |slot: Slot| std::mem::take(&mut lists[slot.index()]);
         let names = &book.lex.names;
         let name = |i: u32| names.name(i).unwrap_or_default();

@@ -13,7 +13,6 @@
 //! not the input.
 
 use std::collections::VecDeque;
-use std::io;
 
 use foldhash::{HashMap, HashSet};
 
@@ -91,8 +90,8 @@ struct Open {
 }
 
 impl Open {
-    fn add(&mut self, rule: Rule, index: u32, f: &Fail, ev: &mut Evidence) -> io::Result<()> {
-        ev.push_fail(self.slot, index, f)?;
+    fn add(&mut self, rule: Rule, index: u32, f: &Fail, ev: &mut Evidence) {
+        ev.push_fail(self.slot, index, f);
         if self.count == 0 {
             self.first = f.t;
         }
@@ -105,7 +104,6 @@ impl Open {
         if rule.has_successes() && f.user != NO_NAME && f.client != NO_NAME {
             self.pairs.insert((f.user, f.client));
         }
-        Ok(())
     }
 
     fn close(self, subject: u32) -> Burst {
@@ -191,10 +189,10 @@ impl Detector {
     }
 
     /// Takes the next failure in order: `index`, its position.
-    pub(super) fn push(&mut self, index: u32, f: &Fail, ev: &mut Evidence) -> io::Result<()> {
+    pub(super) fn push(&mut self, index: u32, f: &Fail, ev: &mut Evidence) {
         let subject = self.rule.subject(f);
         if subject == NO_NAME {
-            return Ok(());
+            return;
         }
         self.taken += 1;
         if self.taken.is_multiple_of(SWEEP_EVERY) {
@@ -223,7 +221,7 @@ impl Detector {
             track.window.len() >= self.min
         };
         if !qualifies {
-            return Ok(());
+            return;
         }
         let open = match &mut track.open {
             Some(open) => open,
@@ -246,10 +244,9 @@ impl Detector {
             usize::try_from(number - open.end).map_or(len, |n| n.min(len))
         };
         for &(_, index, ref f) in track.window.range(len - fresh..) {
-            open.add(rule, index, f, ev)?;
+            open.add(rule, index, f, ev);
         }
         open.end = number;
-        Ok(())
     }
 
     /// Drops what the next failure of each subject would drop, given that
@@ -328,11 +325,11 @@ mod tests {
                 let mut ev = Evidence::in_memory(IdBook::default());
                 let mut d = Detector::new(rule, min, window).unwrap();
                 for (i, f) in fails.iter().enumerate() {
-                    d.push(i as u32, f, &mut ev).unwrap();
+                    d.push(i as u32, f, &mut ev);
                 }
                 let bursts = d.finish();
                 ev.book.fails = fails.clone();
-                let (_, lists) = ev.finish().unwrap();
+                let (_, lists) = ev.finish();
                 let mut got: Vec<(u32, Vec<u32>)> = bursts
                     .iter()
                     .map(|b| {
