@@ -22,7 +22,7 @@ use crate::message::Catalog;
 use crate::pipeline::{Detected, FormatChoice, MessageText, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
-use crate::session::{self, Session, Stitcher};
+use crate::session::{Session, Stitcher};
 use crate::sink::auth_event::Part;
 use crate::sink::background::BackgroundWriter;
 use crate::sink::{
@@ -1150,20 +1150,17 @@ fn run_audit(args: AuditArgs) -> i32 {
             });
             finish_sessions(code, csv.finish().and_then(|mut out| out.flush()))
         }
-        // For reading: every session, ordered by start.
+        // For reading: every session, ordered by start (the writer sorts,
+        // in a scratch file past a bound).
         AuditFormat::Table => {
-            let mut sessions = Vec::new();
+            let mut t = table::TableWriter::new(out, colour(args.color), terminal_width());
             let code = for_each_session(&args.input, &args.filter, correlator, &mut |s| {
-                sessions.extend(s.map(|s| *s));
+                if let Some(s) = s {
+                    t.write(&s)?;
+                }
                 Ok(None)
             });
-            session::sort_by_start(&mut sessions);
-            let mut t = table::TableWriter::new(out, colour(args.color), terminal_width());
-            let written: io::Result<()> = sessions
-                .iter()
-                .try_for_each(|s| t.write(s))
-                .and_then(|()| t.finish()?.flush());
-            finish_sessions(code, written)
+            finish_sessions(code, t.finish().and_then(|mut out| out.flush()))
         }
     };
     combine_codes(code, aws_code)

@@ -32,6 +32,7 @@ pub mod pipeline;
 pub mod prefix;
 pub mod reader;
 pub mod record;
+pub mod scratch;
 pub mod session;
 pub mod sink;
 pub mod source;

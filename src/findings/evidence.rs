@@ -14,8 +14,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::spill::{read_exact_at, temp_file};
 use super::{Fail, IdBook, IdCode, Key, SessionId, SessionIds};
+use crate::scratch::{read_exact_at, temp_file};
 
 /// Bytes of one key in the file: time, start (i64), arrival (u64), server,
 /// pid, id code (u32); little-endian.

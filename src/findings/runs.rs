@@ -11,8 +11,8 @@
 use std::fs::File;
 use std::io::{self, Write};
 
-use super::spill::{read_exact_at, temp_file};
 use super::{Fail, IdCode, Lexicon, Ranker};
+use crate::scratch::{read_exact_at, temp_file};
 
 /// Bytes of one record in a run: time, start (i64), arrival (u64), server,
 /// pid, id code, user, client (u32), pam (u8); little-endian.

@@ -1,12 +1,11 @@
-//! Temporary files of the findings: the successful logins set aside while
-//! sessions arrive ([`Spill`]), and the unlinked, owner-only files that it,
-//! the sorted runs of failures (`runs`) and the evidence lists (`evidence`)
-//! are kept in.
+//! The successful logins set aside while sessions arrive ([`Spill`]), in
+//! an unlinked temporary file ([`crate::scratch`]).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 
 use super::{IdCode, Key, Login, NO_START};
+use crate::scratch::temp_file;
 
 /// Successful logins written aside while sessions arrive and read back
 /// once, by [`Collector::finish`], keeping only those a burst can list:
@@ -130,68 +129,5 @@ fn decode_logins(mut reader: impl Read, each: &mut dyn FnMut(Login, &str)) -> io
         bytes.resize(u32_at(41) as usize, 0);
         reader.read_exact(&mut bytes)?;
         each(login, &String::from_utf8_lossy(&bytes));
-    }
-}
-
-/// A new temporary file, already unlinked where the system allows it (so
-/// nothing is left behind, even after a crash), readable by its owner only.
-pub(super) fn temp_file() -> io::Result<File> {
-    use std::fs::OpenOptions;
-    let dir = std::env::temp_dir();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for attempt in 0..16 {
-        let path = dir.join(format!(
-            ".pgtrail-summary-{}-{nanos}-{attempt}",
-            std::process::id()
-        ));
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        match options.open(&path) {
-            Ok(file) => {
-                // Where an open file cannot be removed, it stays: the
-                // collector then keeps its records in memory instead.
-                if std::fs::remove_file(&path).is_err() {
-                    drop(file);
-                    let _ = std::fs::remove_file(&path);
-                    return Err(io::Error::other("temporary file cannot be unlinked"));
-                }
-                return Ok(file);
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::other("no free temporary file name"))
-}
-
-/// Reads exactly `buf.len()` bytes of `file` at `offset`, without moving
-/// a shared file position (the readers of one file interleave).
-pub(super) fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            match std::os::windows::fs::FileExt::seek_read(file, buf, offset) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }

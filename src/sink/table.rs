@@ -20,14 +20,20 @@
 //! (`└ iam: exact arn:… (evidence)`), and with `--explain` one line per
 //! candidate follows.
 //!
-//! Rows are buffered until [`TableWriter::finish`] to size the columns.
+//! Rows are ordered by (start, server, pid, first evidence), as
+//! `session::sort_by_start` orders sessions, and buffered until
+//! [`TableWriter::finish`] to size the columns: rendered and encoded, in a
+//! [`ByteSorter`] that keeps at most [`SORT_LIMIT`] bytes in memory and
+//! sorts the rest in runs in a scratch file, so a table of millions of
+//! sessions does not hold them.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::cloud::{IamAttribution, MatchKind};
-use crate::event::Text;
+use crate::event::{Provenance, Text};
+use crate::scratch::{ByteSorter, SORT_LIMIT};
 use crate::session::{Outcome, Session};
 
 const GREEN: &str = "\x1b[32m";
@@ -126,9 +132,18 @@ pub struct TableWriter<W: Write> {
     out: W,
     colour: bool,
     width: Option<usize>,
-    rows: Vec<Row>,
+    /// Rows by sort key ([`row_key`]), encoded ([`encode_row`]).
+    rows: ByteSorter,
+    /// Rows written so far (their arrival order breaks ties).
+    count: u64,
+    /// The widest cell of each column so far.
+    widest: [usize; NCOLS],
+    /// Rows per outcome: success, failure, abandoned.
+    outcomes: [usize; 3],
     suspect: bool,
     unverified: bool,
+    key: Vec<u8>,
+    value: Vec<u8>,
 }
 
 impl<W: Write> TableWriter<W> {
@@ -137,13 +152,22 @@ impl<W: Write> TableWriter<W> {
     /// shrink the textual columns to fit, down to a minimum, and otherwise
     /// wrap.
     pub fn new(out: W, colour: bool, width: Option<usize>) -> Self {
+        TableWriter::with_limit(out, colour, width, SORT_LIMIT)
+    }
+
+    fn with_limit(out: W, colour: bool, width: Option<usize>, limit: usize) -> Self {
         TableWriter {
             out,
             colour,
             width,
-            rows: Vec::new(),
+            rows: ByteSorter::new(limit),
+            count: 0,
+            widest: [0; NCOLS],
+            outcomes: [0; 3],
             suspect: false,
             unverified: false,
+            key: Vec::new(),
+            value: Vec::new(),
         }
     }
 
@@ -173,7 +197,7 @@ impl<W: Write> TableWriter<W> {
         let duration = s.duration_ms;
         self.suspect |= s.suspect;
         self.unverified |= s.ssl_unverified && s.ssl_protocol.is_some();
-        self.rows.push(Row {
+        let row = Row {
             cells: [
                 plain(s.start_ms.map_or_else(|| "-".to_owned(), format_start)),
                 plain(s.server.to_string()),
@@ -204,20 +228,28 @@ impl<W: Write> TableWriter<W> {
                         .collect()
                 })
                 .unwrap_or_default(),
-        });
+        };
+        for (widest, cell) in self.widest.iter_mut().zip(&row.cells) {
+            *widest = (*widest).max(cell.width());
+        }
+        self.outcomes[outcome_index(s.outcome)] += 1;
+        row_key(&mut self.key, s, self.count);
+        self.count += 1;
+        encode_row(&mut self.value, &row);
+        self.rows.push(&self.key, &self.value);
         Ok(())
     }
 
     /// Writes the table (or `no sessions match`), the footer and the
     /// legend, flushes, and returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
-        if self.rows.is_empty() {
+        if self.count == 0 {
             writeln!(self.out, "no sessions match")?;
             self.out.flush()?;
             return Ok(self.out);
         }
         let widths = self.widths();
-        let mut truncated = false;
+        let truncated = (0..NCOLS).any(|i| self.widest[i] > widths[i]);
 
         let mut line = String::new();
         for (i, c) in COLUMNS.iter().enumerate() {
@@ -235,34 +267,37 @@ impl<W: Write> TableWriter<W> {
             writeln!(self.out, "{header}")?;
         }
 
-        let mut counts = [0usize; 3];
-        for row in &self.rows {
+        let rows = std::mem::replace(&mut self.rows, ByteSorter::new(1));
+        let (out, colour) = (&mut self.out, self.colour);
+        rows.finish().for_each(|_, value| {
+            let row = decode_row(value).ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "a table row in the scratch file is damaged",
+                )
+            })?;
             line.clear();
             for (i, cell) in row.cells.iter().enumerate() {
                 let (text, w) = fit(cell, widths[i]);
-                truncated |= cell.width() > widths[i];
-                let colour = (self.colour && i == OUTCOME).then_some(match row.outcome {
+                let colour = (colour && i == OUTCOME).then_some(match row.outcome {
                     Outcome::Success => GREEN,
                     Outcome::Failure => RED,
                     Outcome::Abandoned => YELLOW,
                 });
                 push_cell(&mut line, i, &text, w, widths[i], colour);
             }
-            writeln!(self.out, "{}", line.trim_end())?;
+            writeln!(out, "{}", line.trim_end())?;
             if let Some(iam) = &row.iam {
-                writeln!(self.out, "    └ iam: {}", sanitize(iam))?;
+                writeln!(out, "    └ iam: {}", sanitize(iam))?;
             }
             for c in &row.iam_candidates {
-                writeln!(self.out, "        candidate: {}", sanitize(c))?;
+                writeln!(out, "        candidate: {}", sanitize(c))?;
             }
-            counts[match row.outcome {
-                Outcome::Success => 0,
-                Outcome::Failure => 1,
-                Outcome::Abandoned => 2,
-            }] += 1;
-        }
+            Ok(())
+        })?;
+        let counts = self.outcomes;
 
-        let n = self.rows.len();
+        let n = self.count;
         writeln!(
             self.out,
             "{n} session{} ({} success, {} failure, {} abandoned)",
@@ -296,13 +331,7 @@ impl<W: Write> TableWriter<W> {
     fn widths(&self) -> [usize; NCOLS] {
         let mut widths = [0usize; NCOLS];
         for (i, c) in COLUMNS.iter().enumerate() {
-            let widest = self
-                .rows
-                .iter()
-                .map(|r| r.cells[i].width())
-                .max()
-                .unwrap_or(0);
-            widths[i] = widest.min(c.cap).max(c.header.chars().count());
+            widths[i] = self.widest[i].min(c.cap).max(c.header.chars().count());
         }
         if let Some(limit) = self.width {
             let total = widths.iter().sum::<usize>() + SEP.len() * (NCOLS - 1);
@@ -318,6 +347,128 @@ impl<W: Write> TableWriter<W> {
         }
         widths
     }
+}
+
+fn outcome_index(outcome: Outcome) -> usize {
+    match outcome {
+        Outcome::Success => 0,
+        Outcome::Failure => 1,
+        Outcome::Abandoned => 2,
+    }
+}
+
+/// The sort key of a row: `session::sort_by_start`'s order (start, server,
+/// pid, first evidence) as bytes that compare the same way, then `seq`,
+/// the arrival order (a stable sort).
+fn row_key(key: &mut Vec<u8>, s: &Session, seq: u64) {
+    fn text(key: &mut Vec<u8>, t: &str) {
+        // 0x00 is escaped and the end marked by 0x00 0x00, so a prefix
+        // sorts first, as with `str`.
+        for &b in t.as_bytes() {
+            key.push(b);
+            if b == 0 {
+                key.push(0xff);
+            }
+        }
+        key.extend_from_slice(&[0, 0]);
+    }
+    key.clear();
+    match s.start_ms {
+        None => key.push(0),
+        Some(t) => {
+            key.push(1);
+            key.extend_from_slice(&((t as u64) ^ (1 << 63)).to_be_bytes());
+        }
+    }
+    text(key, &s.server);
+    key.extend_from_slice(&s.pid.to_be_bytes());
+    match s.evidence.first() {
+        None => key.push(0),
+        Some(Provenance {
+            input,
+            line,
+            event_id,
+        }) => {
+            key.push(1);
+            text(key, input);
+            key.extend_from_slice(&line.to_be_bytes());
+            match event_id {
+                None => key.push(0),
+                Some(id) => {
+                    key.push(1);
+                    text(key, id);
+                }
+            }
+        }
+    }
+    key.extend_from_slice(&seq.to_be_bytes());
+}
+
+const SUFFIXES: [&str; 3] = ["", "?", "!"];
+
+fn push_text(out: &mut Vec<u8>, t: &str) {
+    // Rendered cells and IAM lines are far shorter than 4 GiB.
+    out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+    out.extend_from_slice(t.as_bytes());
+}
+
+/// A row as bytes for the sorter: each cell (text, suffix), the outcome,
+/// the IAM line and the candidates.
+fn encode_row(out: &mut Vec<u8>, row: &Row) {
+    out.clear();
+    for cell in &row.cells {
+        push_text(out, &cell.text);
+        out.push(SUFFIXES.iter().position(|&x| x == cell.suffix).unwrap_or(0) as u8);
+    }
+    out.push(outcome_index(row.outcome) as u8);
+    match &row.iam {
+        None => out.push(0),
+        Some(iam) => {
+            out.push(1);
+            push_text(out, iam);
+        }
+    }
+    out.extend_from_slice(&(row.iam_candidates.len() as u32).to_le_bytes());
+    for c in &row.iam_candidates {
+        push_text(out, c);
+    }
+}
+
+/// The row [`encode_row`] wrote; `None` for bytes it did not write.
+fn decode_row(mut b: &[u8]) -> Option<Row> {
+    fn take<'b>(b: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
+        let (head, rest) = (b.get(..n)?, b.get(n..)?);
+        *b = rest;
+        Some(head)
+    }
+    fn number(b: &mut &[u8]) -> Option<usize> {
+        let x = take(b, 4)?;
+        Some(u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as usize)
+    }
+    fn text(b: &mut &[u8]) -> Option<String> {
+        let n = number(b)?;
+        String::from_utf8(take(b, n)?.to_vec()).ok()
+    }
+    let mut cells: [Cell; NCOLS] = Default::default();
+    for cell in &mut cells {
+        cell.text = text(&mut b)?;
+        cell.suffix = SUFFIXES.get(*take(&mut b, 1)?.first()? as usize)?;
+    }
+    let outcome = [Outcome::Success, Outcome::Failure, Outcome::Abandoned]
+        .get(*take(&mut b, 1)?.first()? as usize)
+        .copied()?;
+    let iam = match take(&mut b, 1)?.first()? {
+        0 => None,
+        _ => Some(text(&mut b)?),
+    };
+    let n = number(&mut b)?;
+    let iam_candidates = (0..n).map(|_| text(&mut b)).collect::<Option<Vec<_>>>()?;
+    Some(Row {
+        cells,
+        outcome,
+        iam,
+        iam_candidates,
+    })
 }
 
 /// The line under a correlated session: `exact arn:… (instance_ip, time,
@@ -621,6 +772,68 @@ mod tests {
             Ok(buf) => String::from_utf8_lossy(&buf).into_owned(),
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// Sessions written in any order come out as `sort_by_start` orders
+    /// them, byte for byte the same whether the rows stayed in memory or
+    /// were sorted in runs in a scratch file; rows round-trip through
+    /// their encoding.
+    #[test]
+    fn rows_sorted_in_memory_or_on_disk_alike() {
+        let mut x: u64 = 3;
+        let mut next = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        let mut sessions = Vec::new();
+        for i in 0..400u32 {
+            let pid = 1000 + next(40) as u32;
+            let mut s = match next(3) {
+                0 => success(
+                    pid,
+                    "alice",
+                    &"app".repeat(next(20) as usize),
+                    "::1",
+                    Some(("TLSv1.3", i % 2 == 0)),
+                ),
+                1 => failure(pid, "bob\u{202e}\n"),
+                _ => abandoned(pid),
+            };
+            s.server = ["db1", "db10", "db1\0", "db"][next(4) as usize].into();
+            s.start_ms = (next(5) != 0).then(|| T0 + next(4) as i64 * 1000 - 2000);
+            s.suspect = next(10) == 0;
+            if let Some(e) = s.evidence.first_mut() {
+                e.line = u64::from(i);
+                if i % 7 == 0 {
+                    e.event_id = Some(format!("id{}", next(3)).into());
+                }
+            }
+            sessions.push(s);
+        }
+        let mut sorted = sessions.clone();
+        crate::session::sort_by_start(&mut sorted);
+        let render_with = |list: &[Session], limit: usize| {
+            let mut t = TableWriter::with_limit(Vec::new(), true, Some(120), limit);
+            for s in list {
+                t.write(s).unwrap();
+            }
+            String::from_utf8(t.finish().unwrap()).unwrap()
+        };
+        let want = render_with(&sorted, usize::MAX);
+        assert!(want.contains("400 sessions"), "{want}");
+        for limit in [1, 700, 50_000] {
+            assert_eq!(render_with(&sessions, limit), want, "limit {limit}");
+        }
+        // Keys order like the sessions they come from.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for w in sorted.windows(2) {
+            row_key(&mut a, &w[0], 0);
+            row_key(&mut b, &w[1], 0);
+            assert!(a <= b);
+        }
+        assert!(decode_row(b"short").is_none());
     }
 
     #[test]
