@@ -74,6 +74,16 @@ struct WireMinute {
     failures: u64,
 }
 
+/// The failures per minute, each made as it is written (a long log has
+/// hundreds of thousands of minutes: no list of their texts is held).
+struct WireMinutes<'a>(&'a [MinuteCount]);
+
+impl Serialize for WireMinutes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(wire_minute))
+    }
+}
+
 #[derive(Serialize)]
 struct WireFinding<'a> {
     kind: &'static str,
@@ -140,7 +150,7 @@ struct WireSummary<'a> {
     by_failure_class: Vec<WireRow<'a>>,
     by_server: Vec<WireRow<'a>>,
     by_database: Vec<WireRow<'a>>,
-    failures_per_minute: Vec<WireMinute>,
+    failures_per_minute: WireMinutes<'a>,
     failures_peak_minute: Option<WireMinute>,
     failures_without_time: u64,
     findings: Vec<WireFinding<'a>>,
@@ -254,11 +264,7 @@ pub fn write_json<W: Write>(
         by_failure_class: summary.by_failure_class.iter().map(wire_row).collect(),
         by_server: summary.by_server.iter().map(wire_row).collect(),
         by_database: summary.by_database.iter().map(wire_row).collect(),
-        failures_per_minute: summary
-            .failures_per_minute
-            .iter()
-            .map(wire_minute)
-            .collect(),
+        failures_per_minute: WireMinutes(&summary.failures_per_minute),
         failures_peak_minute: summary.peak_minute.as_ref().map(wire_minute),
         failures_without_time: summary.failures_without_time,
         findings: findings.iter().map(wire_finding).collect(),
