@@ -116,6 +116,12 @@ impl<'c> Extractor<'c> {
 
     /// Feeds one decoded item.
     pub fn push(&mut self, item: Item<'_>) {
+        self.push_returning(item);
+    }
+
+    /// [`Extractor::push`], giving a record's box back for reuse
+    /// (`stderr::decode_recycling`).
+    pub fn push_returning<'a>(&mut self, item: Item<'a>) -> Option<Box<Record<'a>>> {
         match item {
             Item::Record(record) => {
                 self.stats.records += 1;
@@ -123,6 +129,7 @@ impl<'c> Extractor<'c> {
                     self.stats.invalid_utf8 += 1;
                 }
                 self.record(&record);
+                return Some(record);
             }
             Item::Quiet(quiet) => {
                 self.stats.records += 1;
@@ -140,6 +147,7 @@ impl<'c> Extractor<'c> {
                 self.emit(event, false);
             }
         }
+        None
     }
 
     fn emit(&mut self, event: Box<Event>, tls_pending: bool) {

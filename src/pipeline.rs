@@ -320,8 +320,8 @@ pub fn extract_bytes(
     };
     match detected {
         Detected::Stderr { prefix, .. } => {
-            stderr::decode(bytes, prefix, 0, &stderr_options, &mut |item| {
-                extractor.push(item)
+            stderr::decode_recycling(bytes, prefix, 0, &stderr_options, &mut |item| {
+                extractor.push_returning(item)
             });
         }
         Detected::Csvlog => csvlog::decode(bytes, 0, &mut |item| extractor.push(item)),
@@ -341,8 +341,8 @@ pub fn extract_bytes(
                     .copied()
                     .unwrap_or(line)
             };
-            stderr::decode(&unwrapped.text, prefix, 0, &stderr_options, &mut |item| {
-                extractor.push(remap_lines(item, &map))
+            stderr::decode_recycling(&unwrapped.text, prefix, 0, &stderr_options, &mut |item| {
+                extractor.push_returning(remap_lines(item, &map))
             });
         }
     }
