@@ -73,6 +73,39 @@ pub fn read_exact_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<()>
     }
 }
 
+/// A scratch file made the first time it is asked for; none when it cannot
+/// be made (then it is not tried again).
+#[derive(Default)]
+pub struct LazyFile {
+    file: Option<File>,
+    tried: bool,
+}
+
+impl LazyFile {
+    /// The file, made now if this is the first call.
+    pub fn get(&mut self) -> Option<&mut File> {
+        if !self.tried {
+            self.tried = true;
+            self.file = temp_file().ok();
+        }
+        self.file.as_mut()
+    }
+
+    /// A lazy file that is `file` already (tests give one that fails).
+    pub fn with(file: Option<File>) -> Self {
+        LazyFile { file, tried: true }
+    }
+
+    /// The file, if it was made.
+    pub fn made(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    pub fn into_file(self) -> Option<File> {
+        self.file
+    }
+}
+
 /// Bytes of record data a [`ByteSorter`] holds before it writes a run.
 pub const SORT_LIMIT: usize = 16 << 20;
 
@@ -103,8 +136,7 @@ pub struct ByteSorter {
     data: Vec<u8>,
     entries: Vec<Entry>,
     limit: usize,
-    file: Option<File>,
-    tried_file: bool,
+    file: LazyFile,
     /// Whether runs still go to the file (no: none could be made, or a
     /// write failed).
     spilling: bool,
@@ -119,8 +151,7 @@ impl ByteSorter {
             data: Vec::new(),
             entries: Vec::new(),
             limit: limit.max(1),
-            file: None,
-            tried_file: false,
+            file: LazyFile::default(),
             spilling: true,
             runs: Vec::new(),
             written: 0,
@@ -156,12 +187,8 @@ impl ByteSorter {
     /// Sorts what is held and writes it as a run; where that fails, it
     /// stays in memory, and so does everything after it.
     fn write_run(&mut self) {
-        if !self.tried_file {
-            self.tried_file = true;
-            self.file = temp_file().ok();
-        }
         self.sort();
-        let Some(file) = &mut self.file else {
+        let Some(file) = self.file.get() else {
             self.spilling = false;
             return;
         };
@@ -224,7 +251,7 @@ impl ByteSorter {
             .collect();
         sources.push(memory);
         Sorted {
-            file: self.file,
+            file: self.file.into_file(),
             sources,
             started: false,
             order: Vec::new(),
@@ -388,13 +415,8 @@ mod tests {
     /// none).
     #[test]
     fn sorted_like_a_stable_sort() {
-        let mut x: u64 = 7;
-        let mut next = |n: u64| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) % n
-        };
+        let mut rng = crate::summary::tests::Rng(7);
+        let mut next = |n: u64| rng.below(n);
         let records: Vec<(Vec<u8>, Vec<u8>)> = (0..3000u32)
             .map(|i| {
                 let key: Vec<u8> = (0..next(4)).map(|_| next(3) as u8).collect();

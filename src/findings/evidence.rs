@@ -14,41 +14,11 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::{Fail, IdBook, IdCode, Key, SessionId, SessionIds};
-use crate::scratch::{read_exact_at, temp_file};
-
-/// Bytes of one key in the file: time, start (i64), arrival (u64), server,
-/// pid, id code (u32); little-endian.
-const KEY: usize = 36;
+use super::{Fail, IdBook, Key, SessionId, SessionIds};
+use crate::scratch::{LazyFile, read_exact_at};
 
 /// Keys read from a block at a time.
 const READ_BLOCK: usize = 1024;
-
-fn encode(k: &Key, out: &mut Vec<u8>) {
-    out.extend_from_slice(&k.t.to_le_bytes());
-    out.extend_from_slice(&k.start.to_le_bytes());
-    out.extend_from_slice(&k.seq.to_le_bytes());
-    for n in [k.server, k.pid, k.id.0] {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-}
-
-fn decode(b: &[u8]) -> Key {
-    let u64_at = |i: usize| {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(x)
-    };
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    Key {
-        t: u64_at(0) as i64,
-        start: u64_at(8) as i64,
-        seq: u64_at(16),
-        server: u32_at(24),
-        pid: u32_at(28),
-        id: IdCode(u32_at(32)),
-    }
-}
 
 /// A run of keys of one list in the file.
 #[derive(Debug, Clone, Copy)]
@@ -76,13 +46,13 @@ impl Stored {
         buf.clear();
         let b = self.blocks[block];
         let n = (b.count - from).min(READ_BLOCK as u32) as usize;
-        let mut bytes = vec![0u8; n * KEY];
+        let mut bytes = vec![0u8; n * Key::BYTES];
         read_exact_at(
             &self.file,
             &mut bytes,
-            b.offset + u64::from(from) * KEY as u64,
+            b.offset + u64::from(from) * Key::BYTES as u64,
         )?;
-        buf.extend(bytes.chunks_exact(KEY).map(decode));
+        buf.extend(bytes.chunks_exact(Key::BYTES).map(Key::decode));
         Ok(())
     }
 }
@@ -110,8 +80,7 @@ struct List {
 
 /// Where keys go when lists are kept on disk.
 struct Disk {
-    file: Option<File>,
-    tried_file: bool,
+    file: LazyFile,
     /// Whether blocks still go to the file (no: none could be made, or a
     /// write failed; the keys then go to the book).
     writable: bool,
@@ -148,8 +117,7 @@ impl Evidence {
             book,
             lists: Vec::new(),
             disk: Some(Disk {
-                file: None,
-                tried_file: false,
+                file: LazyFile::default(),
                 writable: true,
                 written: 0,
                 pending: 0,
@@ -196,23 +164,19 @@ impl Evidence {
             return;
         };
         disk.pending = 0;
-        if !disk.tried_file {
-            disk.tried_file = true;
-            disk.file = temp_file().ok();
-            disk.writable = disk.file.is_some();
-        }
+
         let mut bytes = Vec::new();
         let mut blocks = Vec::new();
         for (i, list) in self.lists.iter().enumerate() {
             if !list.pending.is_empty() {
                 let offset = disk.written + bytes.len() as u64;
-                list.pending.iter().for_each(|k| encode(k, &mut bytes));
+                list.pending.iter().for_each(|k| k.encode(&mut bytes));
                 // More than 2^32 keys pending cannot be held anyway.
                 let count = list.pending.len() as u32;
                 blocks.push((i, Block { offset, count }));
             }
         }
-        let wrote = match &mut disk.file {
+        let wrote = match disk.file.get() {
             Some(file) if disk.writable => file.write_all(&bytes).is_ok(),
             _ => false,
         };
@@ -241,7 +205,7 @@ impl Evidence {
     pub(super) fn finish(mut self) -> (Arc<IdBook>, Vec<SessionIds>) {
         self.flush();
         let book = Arc::new(self.book);
-        let file = self.disk.and_then(|d| d.file).map(Arc::new);
+        let file = self.disk.and_then(|d| d.file.into_file()).map(Arc::new);
         let ids = self
             .lists
             .into_iter()
@@ -328,7 +292,7 @@ impl<'a> Iterator for Iter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::NO_START;
+    use crate::findings::{IdCode, NO_START};
 
     fn key(i: u32) -> Key {
         Key {
@@ -348,9 +312,9 @@ mod tests {
     #[test]
     fn keys_round_trip() {
         let mut bytes = Vec::new();
-        encode(&key(12345), &mut bytes);
-        assert_eq!(bytes.len(), KEY);
-        let k = decode(&bytes);
+        key(12345).encode(&mut bytes);
+        assert_eq!(bytes.len(), Key::BYTES);
+        let k = Key::decode(&bytes);
         let want = key(12345);
         assert_eq!(
             (k.t, k.start, k.seq, k.server, k.pid, k.id),
@@ -397,12 +361,8 @@ mod tests {
     fn a_failed_write_keeps_the_keys_in_memory() {
         let mut ev = Evidence::on_disk(IdBook::default(), 4);
         if let Some(disk) = &mut ev.disk {
-            disk.tried_file = true;
-            disk.file = std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .ok();
-            assert!(disk.file.is_some());
+            let full = std::fs::OpenOptions::new().write(true).open("/dev/full");
+            disk.file = LazyFile::with(Some(full.unwrap()));
         }
         let a = ev.open();
         let b = ev.open();

@@ -825,9 +825,46 @@ struct Key {
 type Rank<'a> = (i64, &'a str, Option<i64>, Option<&'a str>, u32, u64);
 
 impl Key {
+    /// Bytes of a key in a scratch file ([`Key::encode`]).
+    const BYTES: usize = 36;
+
     fn start(&self) -> Option<i64> {
         (self.start != NO_START).then_some(self.start)
     }
+
+    /// Appends the key as bytes: time, start (i64), arrival (u64), server,
+    /// pid, id code (u32); little-endian.
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.t.to_le_bytes());
+        out.extend_from_slice(&self.start.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        for n in [self.server, self.pid, self.id.0] {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    /// The key [`Key::encode`] wrote at the start of `b` (at least
+    /// [`Key::BYTES`] long).
+    fn decode(b: &[u8]) -> Key {
+        let u64_at = |i: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(x)
+        };
+        Key {
+            t: u64_at(0) as i64,
+            start: u64_at(8) as i64,
+            seq: u64_at(16),
+            server: u32_at(b, 24),
+            pid: u32_at(b, 28),
+            id: IdCode(u32_at(b, 32)),
+        }
+    }
+}
+
+/// The little-endian u32 at `i` of `b`.
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
 
 /// A timed credential failure with a user or a client address: a [`Key`]
@@ -847,9 +884,7 @@ struct Fail {
 }
 
 impl Fail {
-    /// A successful login as a record of the sorted runs.
-    fn of_login(login: &Login) -> Fail {
-        let k = &login.key;
+    fn new(k: Key, user: u32, client: u32, pam: bool) -> Fail {
         Fail {
             t: k.t,
             start: k.start,
@@ -857,10 +892,15 @@ impl Fail {
             server: k.server,
             pid: k.pid,
             id: k.id,
-            user: login.user,
-            client: login.client,
-            pam: false,
+            user,
+            client,
+            pam,
         }
+    }
+
+    /// A successful login as a record of the sorted runs.
+    fn of_login(login: &Login) -> Fail {
+        Fail::new(login.key, login.user, login.client, false)
     }
 
     fn key(&self) -> Key {
@@ -2849,7 +2889,7 @@ mod tests {
             );
         }
         assert!(
-            spill.in_file > 0 || spill.file.is_none(),
+            spill.in_file > 0 || spill.file.made().is_none(),
             "chunks went to the file"
         );
         let mut seen = 0u32;

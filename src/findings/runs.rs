@@ -11,8 +11,8 @@
 use std::fs::File;
 use std::io::{self, Write};
 
-use super::{Fail, IdCode, Lexicon, Ranker};
-use crate::scratch::{read_exact_at, temp_file};
+use super::{Fail, Key, Lexicon, Ranker, u32_at};
+use crate::scratch::{LazyFile, read_exact_at};
 
 /// Bytes of one record in a run: time, start (i64), arrival (u64), server,
 /// pid, id code, user, client (u32), pam (u8); little-endian.
@@ -22,33 +22,20 @@ const RECORD: usize = 45;
 const MERGE_BLOCK: usize = 1024;
 
 fn encode(f: &Fail, out: &mut Vec<u8>) {
-    out.extend_from_slice(&f.t.to_le_bytes());
-    out.extend_from_slice(&f.start.to_le_bytes());
-    out.extend_from_slice(&f.seq.to_le_bytes());
-    for n in [f.server, f.pid, f.id.0, f.user, f.client] {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
+    f.key().encode(out);
+    out.extend_from_slice(&f.user.to_le_bytes());
+    out.extend_from_slice(&f.client.to_le_bytes());
     out.push(u8::from(f.pam));
 }
 
 fn decode(b: &[u8]) -> Fail {
-    let u64_at = |i: usize| {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(x)
-    };
-    let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    Fail {
-        t: u64_at(0) as i64,
-        start: u64_at(8) as i64,
-        seq: u64_at(16),
-        server: u32_at(24),
-        pid: u32_at(28),
-        id: IdCode(u32_at(32)),
-        user: u32_at(36),
-        client: u32_at(40),
-        pam: b[44] != 0,
-    }
+    let at = Key::BYTES;
+    Fail::new(
+        Key::decode(b),
+        u32_at(b, at),
+        u32_at(b, at + 4),
+        b[at + 8] != 0,
+    )
 }
 
 /// One run written to the file: where it starts, how many records.
@@ -62,10 +49,9 @@ struct Run {
 pub(super) struct Runs {
     buf: Vec<Fail>,
     run_len: usize,
-    file: Option<File>,
+    file: LazyFile,
     /// Whether runs still go to the file (no file, or a write failed: no).
     spilling: bool,
-    tried_file: bool,
     runs: Vec<Run>,
     written: u64,
 }
@@ -76,9 +62,8 @@ impl Runs {
         Runs {
             buf: Vec::new(),
             run_len: run_len.max(1),
-            file: None,
+            file: LazyFile::default(),
             spilling: run_len != usize::MAX,
-            tried_file: false,
             runs: Vec::new(),
             written: 0,
         }
@@ -95,11 +80,7 @@ impl Runs {
     /// Sorts the gathered records and writes them as a run; on failure
     /// they stay in memory, and so do all later ones.
     fn write_run(&mut self, lex: &Lexicon) {
-        if !self.tried_file {
-            self.tried_file = true;
-            self.file = temp_file().ok();
-        }
-        let Some(file) = &mut self.file else {
+        let Some(file) = self.file.get() else {
             self.spilling = false;
             return;
         };
@@ -134,7 +115,7 @@ impl Runs {
     pub(super) fn sorted(mut self, lex: &Lexicon) -> Sorted {
         let mut ranker = Ranker::new(lex);
         self.buf.sort_by(|a, b| ranker.cmp(&a.key(), &b.key()));
-        match self.file {
+        match self.file.into_file() {
             Some(file) if !self.runs.is_empty() => {
                 let mut sources: Vec<Source> = self
                     .runs
@@ -284,7 +265,7 @@ impl Merge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::NO_START;
+    use crate::findings::{IdCode, NO_START};
 
     #[test]
     fn records_round_trip() {
@@ -320,25 +301,19 @@ mod tests {
         let mut lex = Lexicon::default();
         let servers = [lex.names.intern(Some("b")), lex.names.intern(Some("a"))];
         let mut records = Vec::new();
-        let mut x: u64 = 17;
+        let mut rng = crate::summary::tests::Rng(17);
         for seq in 0..5_000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let server = servers[(x >> 60) as usize % 2];
-            let pid = (x >> 40) as u32 % 50;
             records.push(Fail {
                 // Few distinct times: ties are broken by the rest.
-                t: (x >> 33) as i64 % 40,
-                start: if x & 4 == 0 {
-                    NO_START
-                } else {
-                    (x >> 20) as i64 % 9
+                t: rng.below(40) as i64,
+                start: match rng.below(2) {
+                    0 => NO_START,
+                    _ => rng.below(9) as i64,
                 },
                 seq,
-                server,
-                pid,
-                id: IdCode(1 + (x >> 50) as u32 % 3),
+                server: servers[rng.below(2) as usize],
+                pid: rng.below(50) as u32,
+                id: IdCode(1 + rng.below(3) as u32),
                 user: 0,
                 client: 0,
                 pam: false,

@@ -1,11 +1,10 @@
 //! The successful logins set aside while sessions arrive ([`Spill`]), in
 //! an unlinked temporary file ([`crate::scratch`]).
 
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 
 use super::{IdCode, Key, Login, NO_START};
-use crate::scratch::temp_file;
+use crate::scratch::LazyFile;
 
 /// Successful logins written aside while sessions arrive and read back
 /// once, by [`Collector::finish`], keeping only those a burst can list:
@@ -14,12 +13,11 @@ use crate::scratch::temp_file;
 pub(super) struct Spill {
     /// Records not written to the file yet (all of them without a file).
     buf: Vec<u8>,
-    pub(super) file: Option<File>,
+    pub(super) file: LazyFile,
     /// Bytes of whole records in the file.
     pub(super) in_file: u64,
     /// Whether to use a temporary file at all.
     use_file: bool,
-    tried_file: bool,
 }
 
 /// Bytes of records gathered before they go to the file.
@@ -29,10 +27,9 @@ impl Spill {
     pub(super) fn new(use_file: bool) -> Self {
         Spill {
             buf: Vec::new(),
-            file: None,
+            file: LazyFile::default(),
             in_file: 0,
             use_file,
-            tried_file: false,
         }
     }
 
@@ -59,11 +56,7 @@ impl Spill {
     /// be created, or a write failed) they stay in memory; the file keeps
     /// the whole records written before.
     fn write_chunk(&mut self) {
-        if !self.tried_file {
-            self.tried_file = true;
-            self.file = temp_file().ok();
-        }
-        let Some(file) = &mut self.file else {
+        let Some(file) = self.file.get() else {
             self.use_file = false;
             return;
         };
@@ -79,7 +72,7 @@ impl Spill {
     /// Reads every record back, in the order written.
     pub(super) fn read(mut self, each: &mut dyn FnMut(Login, &str)) -> io::Result<()> {
         let buf = std::mem::take(&mut self.buf);
-        match self.file.take() {
+        match std::mem::take(&mut self.file).into_file() {
             Some(mut file) if self.in_file > 0 => {
                 file.seek(SeekFrom::Start(0))?;
                 let from_file = BufReader::with_capacity(SPILL_CHUNK, file).take(self.in_file);

@@ -302,13 +302,8 @@ mod tests {
     /// the same evidence, across sweeps.
     #[test]
     fn detectors_equal_the_batch() {
-        let mut x: u64 = 99;
-        let mut next = |n: u64| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) % n
-        };
+        let mut rng = crate::summary::tests::Rng(99);
+        let mut next = |n: u64| rng.below(n);
         for round in 0..12 {
             let len = [10, 300, 200_000][round % 3];
             let mut t = 0i64;

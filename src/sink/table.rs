@@ -780,13 +780,8 @@ mod tests {
     /// their encoding.
     #[test]
     fn rows_sorted_in_memory_or_on_disk_alike() {
-        let mut x: u64 = 3;
-        let mut next = |n: u64| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (x >> 33) % n
-        };
+        let mut rng = crate::summary::tests::Rng(3);
+        let mut next = |n: u64| rng.below(n);
         let mut sessions = Vec::new();
         for i in 0..400u32 {
             let pid = 1000 + next(40) as u32;
