@@ -1229,20 +1229,19 @@ impl Collector {
             .collect();
 
         // The successful logins within a window after a burst of their
-        // pair, in order, to each such burst's list of successes.
-        let window_of = |rule: Rule| match rule {
-            Rule::User => user_window,
-            Rule::Client => client_window,
-            Rule::Spraying | Rule::Pam => spraying_window,
-        };
+        // pair, in order, to each such burst's list of successes
+        // (repeated IAM failures list none).
         let mut wanted: HashMap<(u32, u32), Vec<SuccessSpan>> = HashMap::new();
         let mut successes: HashMap<Slot, Slot> = HashMap::new();
         for (rule, found) in &bursts {
-            if *rule == Rule::Pam {
-                continue;
-            }
+            let window = match rule {
+                Rule::User => user_window,
+                Rule::Client => client_window,
+                Rule::Spraying => spraying_window,
+                Rule::Pam => continue,
+            };
             for b in found {
-                let until = b.last.saturating_add(window_of(*rule));
+                let until = b.last.saturating_add(window);
                 let slot = ev.open();
                 successes.insert(b.slot, slot);
                 let span = SuccessSpan {
