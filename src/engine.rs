@@ -636,7 +636,10 @@ impl Reader {
     /// Waits for the next block.
     fn receive(&mut self) {
         match self.stream.blocks.recv() {
-            Ok(Block::Data(data)) => self.pending.extend_from_slice(&data),
+            Ok(Block::Data(data)) => {
+                self.pending.extend_from_slice(&data);
+                self.stream.recycle(data);
+            }
             Ok(Block::Error(e)) => {
                 self.error = Some(e);
                 self.at_end = true;

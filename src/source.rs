@@ -622,7 +622,18 @@ pub struct Stream {
     pub label: Arc<str>,
     pub server: Arc<str>,
     pub blocks: std::sync::mpsc::Receiver<Block>,
+    /// Blocks handed back once read ([`Stream::recycle`]).
+    spent: std::sync::mpsc::SyncSender<Vec<u8>>,
     reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Stream {
+    /// Hands a block's buffer back to the reader thread, which fills it
+    /// again instead of allocating and zeroing a new one. Optional: a
+    /// buffer not handed back is simply freed.
+    pub fn recycle(&self, block: Vec<u8>) {
+        let _ = self.spent.try_send(block);
+    }
 }
 
 impl Drop for Stream {
@@ -664,6 +675,7 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
         }
     };
     let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
+    let (spent, recycled) = std::sync::mpsc::sync_channel(depth.max(1) + 1);
     let spec = spec.clone();
     let reader = std::thread::spawn(move || {
         let input: Box<dyn Read> = match &spec {
@@ -702,7 +714,7 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
             let mut decoder = MultiGzDecoder::new(input);
             pump(
                 &mut decoder,
-                &tx,
+                (&tx, &recycled),
                 block_bytes,
                 |e, d: &MultiGzDecoder<_>| {
                     let consumed = d.get_ref().get_ref().count - d.get_ref().buffer().len() as u64;
@@ -714,9 +726,11 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
                 },
             );
         } else {
-            pump(&mut input, &tx, block_bytes, |source, _| SourceError::Io {
-                path: path.clone(),
-                source,
+            pump(&mut input, (&tx, &recycled), block_bytes, |source, _| {
+                SourceError::Io {
+                    path: path.clone(),
+                    source,
+                }
             });
         }
     });
@@ -724,20 +738,27 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
         label,
         server,
         blocks: rx,
+        spent,
         reader: Some(reader),
     }
 }
 
 /// Reads `r` into blocks of about `block_bytes` and sends them; an error is
-/// sent last. Stops quietly when the receiver is gone.
+/// sent last. Stops quietly when the receiver is gone. Blocks handed back
+/// (`recycled`) are filled again: only new memory is zeroed.
 fn pump<R: Read>(
     r: &mut R,
-    tx: &std::sync::mpsc::SyncSender<Block>,
+    (tx, recycled): (
+        &std::sync::mpsc::SyncSender<Block>,
+        &std::sync::mpsc::Receiver<Vec<u8>>,
+    ),
     block_bytes: usize,
     error: impl Fn(io::Error, &R) -> SourceError,
 ) {
     loop {
-        let mut block = vec![0u8; block_bytes];
+        let mut block = recycled.try_recv().unwrap_or_default();
+        // A full block handed back is not zeroed again.
+        block.resize(block_bytes, 0);
         let mut filled = 0;
         let mut failure = None;
         while filled < block.len() {
