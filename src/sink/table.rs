@@ -646,6 +646,9 @@ fn char_width(c: char) -> usize {
 
 /// Columns `text` takes once sanitized.
 fn display_width(text: &str) -> usize {
+    if shown_as_is(text) {
+        return text.len();
+    }
     let mut scratch = String::new();
     text.chars()
         .map(|c| {
@@ -653,6 +656,13 @@ fn display_width(text: &str) -> usize {
             push_char(&mut scratch, c)
         })
         .sum()
+}
+
+/// Printable ASCII without a backslash (most names, addresses and times):
+/// shown as it is, one column a byte, so it skips the per-character path.
+fn shown_as_is(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
 }
 
 /// `text` with every control and invisible formatting character replaced
@@ -674,7 +684,10 @@ fn fit(cell: &Cell, width: usize) -> (String, usize) {
     let room = width.saturating_sub(suffix_w);
     let mut out = String::new();
     let full = display_width(&cell.text);
-    let used = if full <= room {
+    let used = if full <= room && shown_as_is(&cell.text) {
+        out.push_str(&cell.text);
+        full
+    } else if full <= room {
         for c in cell.text.chars() {
             push_char(&mut out, c);
         }
@@ -829,6 +842,36 @@ mod tests {
             assert!(a <= b);
         }
         assert!(decode_row(b"short").is_none());
+    }
+
+    /// The ASCII fast path agrees with the per-character one.
+    #[test]
+    fn text_shown_as_is_needs_no_escape() {
+        let mut texts: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+        texts.extend(
+            ["app_scram", "127.0.0.1:44258", "a\\nb", "x\u{7f}", "é", ""].map(String::from),
+        );
+        for t in &texts {
+            let mut slow = String::new();
+            let width: usize = t.chars().map(|c| push_char(&mut slow, c)).sum();
+            if shown_as_is(t) {
+                assert_eq!((slow.as_str(), width), (t.as_str(), t.len()), "{t:?}");
+            }
+            assert_eq!(display_width(t), width, "{t:?}");
+            assert_eq!(
+                fit(
+                    &Cell {
+                        text: t.clone(),
+                        suffix: ""
+                    },
+                    80
+                )
+                .0,
+                slow,
+                "{t:?}"
+            );
+        }
+        assert!(shown_as_is("app_scram") && !shown_as_is("a\\b") && !shown_as_is("\u{7f}"));
     }
 
     #[test]
