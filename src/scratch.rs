@@ -82,11 +82,26 @@ pub struct LazyFile {
 }
 
 impl LazyFile {
-    /// The file, made now if this is the first call.
+    /// The file, made now if this is the first call. The first time in a
+    /// run that no file can be made, a note on stderr says so (the data
+    /// then stays in memory, which `TMPDIR` pointing at a disk avoids).
     pub fn get(&mut self) -> Option<&mut File> {
         if !self.tried {
             self.tried = true;
-            self.file = temp_file().ok();
+            self.file = match temp_file() {
+                Ok(file) => Some(file),
+                Err(e) => {
+                    static NOTED: std::sync::atomic::AtomicBool =
+                        std::sync::atomic::AtomicBool::new(false);
+                    if !NOTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        note!(
+                            "pgtrail: note: no scratch file in {} ({e}): what would go there stays in memory (set TMPDIR to a writable disk)",
+                            std::env::temp_dir().display()
+                        );
+                    }
+                    None
+                }
+            };
         }
         self.file.as_mut()
     }
