@@ -1010,6 +1010,9 @@ pub struct Collector {
     /// Names, and the session ids kept as text.
     lex: Lexicon,
     seq: u64,
+    /// Whether a finding on lists credential failures (none: they are not
+    /// kept at all).
+    keeps_fails: bool,
     fails: Runs,
     limits: Limits,
     first_logins: HashMap<(u32, u32), FirstLogin>,
@@ -1038,6 +1041,7 @@ impl Collector {
             thresholds: t.clone(),
             lex: Lexicon::default(),
             seq: 0,
+            keeps_fails: bursts_on || t.iam_failures > 0 || t.new_client_max_known > 0,
             fails: Runs::new(limits.run_len),
             limits,
             first_logins: HashMap::new(),
@@ -1072,7 +1076,9 @@ impl Collector {
                     client: lex.names.intern(s.client_addr),
                     pam: s.failure_class == Some(FailureClass::Pam),
                 };
-                self.fails.push(fail, lex);
+                if self.keeps_fails {
+                    self.fails.push(fail, lex);
+                }
             }
             Outcome::Success if s.user.is_some() && s.client_addr.is_some() => {
                 let names = &mut self.lex.names;
@@ -1087,18 +1093,28 @@ impl Collector {
                     // Set when read back.
                     id: IdCode(1),
                 };
-                let first = FirstLogin {
-                    key,
-                    id: s.session_id.into(),
-                };
-                let names = &self.lex.names;
-                match self.first_logins.entry((user, client)) {
-                    Entry::Vacant(v) => {
-                        v.insert(first);
-                    }
-                    Entry::Occupied(mut o) => {
-                        if first.rank(names) < o.get().rank(names) {
-                            o.insert(first);
+                if self.thresholds.new_client_max_known > 0 {
+                    let names = &self.lex.names;
+                    let first = || FirstLogin {
+                        key,
+                        id: s.session_id.into(),
+                    };
+                    match self.first_logins.entry((user, client)) {
+                        Entry::Vacant(v) => {
+                            v.insert(first());
+                        }
+                        Entry::Occupied(mut o) => {
+                            let rank = (
+                                key.t,
+                                s.session_id,
+                                key.start(),
+                                names.name(key.server),
+                                key.pid,
+                                key.seq,
+                            );
+                            if rank < o.get().rank(names) {
+                                o.insert(first());
+                            }
                         }
                     }
                 }
@@ -2857,6 +2873,33 @@ mod tests {
         // The random facts exercise every kind, and bursts followed by logins.
         assert_eq!(fired.len(), FindingKind::ALL.len(), "{fired:?}");
         assert!(high > 0);
+    }
+
+    /// With only new clients on, or every count off (only the IAM findings
+    /// left, and no failure kept at all), the collector still finds what
+    /// the batch finds.
+    #[test]
+    fn collector_with_findings_off_equals_the_batch() {
+        use crate::summary::sort_facts;
+        use crate::summary::tests::{Rng, random_facts};
+        let mut rng = Rng(23);
+        let mut found = 0;
+        for round in 0..20 {
+            let mut facts = random_facts(&mut rng, [5, 50, 300][round % 3]);
+            sort_facts(&mut facts);
+            for t in [
+                only(FindingKind::NewClientForUser),
+                only(FindingKind::IamLoginNoPolicy),
+            ] {
+                let batch = reference::find(&facts, &t);
+                found += batch.len();
+                let mut shuffled = facts.clone();
+                rng.shuffle(&mut shuffled);
+                assert_finds(&shuffled, &t, &batch, &format!("round {round}"));
+            }
+        }
+        assert!(found > 0);
+        assert!(!Collector::new(&only(FindingKind::IamLoginNoPolicy)).keeps_fails);
     }
 
     /// The temporary file holds successful logins across many chunks and
