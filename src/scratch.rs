@@ -1,12 +1,14 @@
 //! Scratch space on disk: unlinked, owner-only temporary files
-//! ([`temp_file`]), positioned reads of them ([`read_exact_at`]), and
-//! [`ByteSorter`], which puts more records in order than memory should
-//! hold (the `audit` table view sorts every session).
+//! ([`temp_file`], [`LazyFile`]), positioned reads of them
+//! ([`read_exact_at`]), and [`ExternalSort`], which puts more records in
+//! order than memory should hold (the `audit` table view's rows, the
+//! findings' credential failures).
 //!
 //! Nothing here is evidence: a scratch file is unlinked as soon as it is
 //! made, so a crash leaves nothing behind, and where no file can be made
 //! or written the records stay in memory, in the same order.
 
+use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{self, Write};
 
@@ -121,20 +123,26 @@ impl LazyFile {
     }
 }
 
-/// Bytes of record data a [`ByteSorter`] holds before it writes a run.
+/// Bytes of records an [`ExternalSort`] of the table view holds before it
+/// writes a run.
 pub const SORT_LIMIT: usize = 16 << 20;
 
 /// Bytes read from a run at a time while merging.
 const READ_BLOCK: usize = 64 << 10;
 
-/// One record held in memory: where its key starts in the data, and the
-/// lengths of its key and value (which follows the key).
-#[derive(Clone, Copy)]
-struct Entry {
-    start: usize,
-    key: u32,
-    value: u32,
+/// A record an [`ExternalSort`] can write to a scratch file and read back.
+pub trait Spill: Sized {
+    /// Appends the record's bytes.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// The record at the front of `b` and the bytes it took; `None` when
+    /// `b` holds less than a whole record.
+    fn decode(b: &[u8]) -> Option<(Self, usize)>;
+    /// Bytes the record holds in memory (what the sort's limit counts).
+    fn size(&self) -> usize;
 }
+
+/// How an [`ExternalSort`] orders its records.
+pub type Order<'c, T> = dyn FnMut(&T, &T) -> Ordering + 'c;
 
 /// A run in the file: where it starts and how many bytes it has.
 #[derive(Clone, Copy)]
@@ -143,13 +151,14 @@ struct Run {
     len: u64,
 }
 
-/// Sorts (key, value) byte records by key (as byte strings), equal keys in
-/// the order pushed. Up to a limit of bytes is held in memory; past it, the
-/// records held are sorted and written to a scratch file as a run, and
-/// [`ByteSorter::finish`] merges the runs.
-pub struct ByteSorter {
-    data: Vec<u8>,
-    entries: Vec<Entry>,
+/// Sorts records with a given order, equal ones in the order pushed. Up to
+/// a limit of bytes is held in memory; past it, the records held are sorted
+/// and written to a scratch file as a run, and [`ExternalSort::finish`]
+/// merges the runs. Where no file can be made or written, the records stay
+/// in memory, in the same order.
+pub struct ExternalSort<T> {
+    held: Vec<T>,
+    held_bytes: usize,
     limit: usize,
     file: LazyFile,
     /// Whether runs still go to the file (no: none could be made, or a
@@ -159,50 +168,34 @@ pub struct ByteSorter {
     written: u64,
 }
 
-impl ByteSorter {
-    /// A sorter that writes a run once `limit` bytes are held.
+impl<T: Spill> ExternalSort<T> {
+    /// A sort that writes a run once `limit` bytes are held (`usize::MAX`:
+    /// never).
     pub fn new(limit: usize) -> Self {
-        ByteSorter {
-            data: Vec::new(),
-            entries: Vec::new(),
+        ExternalSort {
+            held: Vec::new(),
+            held_bytes: 0,
             limit: limit.max(1),
             file: LazyFile::default(),
-            spilling: true,
+            spilling: limit != usize::MAX,
             runs: Vec::new(),
             written: 0,
         }
     }
 
-    /// Adds a record. Keys and values longer than 4 GiB are cut.
-    pub fn push(&mut self, key: &[u8], value: &[u8]) {
-        let key = &key[..key.len().min(u32::MAX as usize)];
-        let value = &value[..value.len().min(u32::MAX as usize)];
-        self.entries.push(Entry {
-            start: self.data.len(),
-            key: key.len() as u32,
-            value: value.len() as u32,
-        });
-        self.data.extend_from_slice(key);
-        self.data.extend_from_slice(value);
-        if self.spilling && self.data.len() >= self.limit {
-            self.write_run();
+    /// Adds a record; `order` sorts a run when one is written.
+    pub fn push(&mut self, record: T, order: &mut Order<'_, T>) {
+        self.held_bytes += record.size();
+        self.held.push(record);
+        if self.spilling && self.held_bytes >= self.limit {
+            self.write_run(order);
         }
-    }
-
-    fn key(&self, e: &Entry) -> &[u8] {
-        &self.data[e.start..e.start + e.key as usize]
-    }
-
-    fn sort(&mut self) {
-        let mut entries = std::mem::take(&mut self.entries);
-        entries.sort_by(|a, b| self.key(a).cmp(self.key(b)));
-        self.entries = entries;
     }
 
     /// Sorts what is held and writes it as a run; where that fails, it
     /// stays in memory, and so does everything after it.
-    fn write_run(&mut self) {
-        self.sort();
+    fn write_run(&mut self, order: &mut Order<'_, T>) {
+        self.held.sort_by(|a, b| order(a, b));
         let Some(file) = self.file.get() else {
             self.spilling = false;
             return;
@@ -210,11 +203,8 @@ impl ByteSorter {
         let mut bytes = Vec::with_capacity(READ_BLOCK);
         let mut len = 0u64;
         let mut result = Ok(());
-        for e in &self.entries {
-            bytes.extend_from_slice(&e.key.to_le_bytes());
-            bytes.extend_from_slice(&e.value.to_le_bytes());
-            let end = e.start + e.key as usize + e.value as usize;
-            bytes.extend_from_slice(&self.data[e.start..end]);
+        for record in &self.held {
+            record.encode(&mut bytes);
             if bytes.len() >= READ_BLOCK {
                 len += bytes.len() as u64;
                 result = file.write_all(&bytes);
@@ -235,8 +225,8 @@ impl ByteSorter {
                     len,
                 });
                 self.written += len;
-                self.data.clear();
-                self.entries.clear();
+                self.held.clear();
+                self.held_bytes = 0;
             }
             // The file ends with part of a run no one reads.
             Err(_) => self.spilling = false,
@@ -244,32 +234,27 @@ impl ByteSorter {
     }
 
     /// Every record, in order.
-    pub fn finish(mut self) -> Sorted {
-        self.sort();
-        let memory = Source::Memory {
-            data: self.data,
-            entries: self.entries,
-            next: 0,
-        };
-        let mut sources: Vec<Source> = self
-            .runs
-            .iter()
-            .map(|r| {
-                Source::Run(RunReader {
-                    offset: r.offset,
-                    end: r.offset + r.len,
-                    buf: Vec::new(),
-                    pos: 0,
-                    head: None,
-                })
-            })
-            .collect();
-        sources.push(memory);
-        Sorted {
-            file: self.file.into_file(),
-            sources,
-            started: false,
-            order: Vec::new(),
+    pub fn finish(mut self, order: &mut Order<'_, T>) -> Sorted<T> {
+        self.held.sort_by(|a, b| order(a, b));
+        match self.file.into_file() {
+            Some(file) if !self.runs.is_empty() => {
+                let mut sources: Vec<Source<T>> = self
+                    .runs
+                    .iter()
+                    .map(|r| Source::Run {
+                        reader: RunReader {
+                            offset: r.offset,
+                            end: r.offset + r.len,
+                            buf: Vec::new(),
+                            pos: 0,
+                        },
+                        head: None,
+                    })
+                    .collect();
+                sources.push(Source::Memory(self.held.into_iter()));
+                Sorted::Merged(Merge { file, sources })
+            }
+            _ => Sorted::Memory(self.held),
         }
     }
 }
@@ -280,141 +265,153 @@ struct RunReader {
     end: u64,
     buf: Vec<u8>,
     pos: usize,
-    /// The current record: key and value ranges in `buf`.
-    head: Option<(std::ops::Range<usize>, std::ops::Range<usize>)>,
 }
 
 impl RunReader {
-    /// Makes at least `n` unread bytes available in `buf`.
-    fn ensure(&mut self, file: &File, n: usize) -> io::Result<()> {
-        let have = self.buf.len() - self.pos;
-        if have >= n {
-            return Ok(());
+    /// The next record of the run; `None` at its end.
+    fn next<T: Spill>(&mut self, file: &File) -> io::Result<Option<T>> {
+        loop {
+            if let Some((record, used)) = T::decode(&self.buf[self.pos..]) {
+                self.pos += used;
+                return Ok(Some(record));
+            }
+            if self.offset == self.end {
+                return if self.pos == self.buf.len() {
+                    Ok(None)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "a sorted run in the scratch file ends inside a record",
+                    ))
+                };
+            }
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            let take = (READ_BLOCK.max(self.buf.len()) as u64).min(self.end - self.offset) as usize;
+            let from = self.buf.len();
+            self.buf.resize(from + take, 0);
+            read_exact_at(file, &mut self.buf[from..], self.offset)?;
+            self.offset += take as u64;
         }
-        self.buf.drain(..self.pos);
-        self.pos = 0;
-        let want = (n - have).max(READ_BLOCK) as u64;
-        let take = want.min(self.end - self.offset) as usize;
-        if have + take < n {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "a sorted run in the scratch file ends early",
-            ));
-        }
-        let from = self.buf.len();
-        self.buf.resize(from + take, 0);
-        read_exact_at(file, &mut self.buf[from..], self.offset)?;
-        self.offset += take as u64;
-        Ok(())
-    }
-
-    fn advance(&mut self, file: &File) -> io::Result<()> {
-        if let Some((_, value)) = self.head.take() {
-            self.pos = value.end;
-        }
-        if self.pos == self.buf.len() && self.offset == self.end {
-            return Ok(());
-        }
-        self.ensure(file, 8)?;
-        let len = |at: usize| {
-            let b = &self.buf[at..at + 4];
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize
-        };
-        let (key, value) = (len(self.pos), len(self.pos + 4));
-        self.ensure(file, 8 + key + value)?;
-        let start = self.pos + 8;
-        self.head = Some((start..start + key, start + key..start + key + value));
-        Ok(())
     }
 }
 
 /// A run being merged, or the records that were still in memory.
-enum Source {
-    Run(RunReader),
-    Memory {
-        data: Vec<u8>,
-        entries: Vec<Entry>,
-        next: usize,
-    },
+enum Source<T> {
+    Run { reader: RunReader, head: Option<T> },
+    Memory(std::vec::IntoIter<T>),
 }
 
-impl Source {
-    fn head(&self) -> Option<(&[u8], &[u8])> {
+impl<T: Spill> Source<T> {
+    fn head(&self) -> Option<&T> {
         match self {
-            Source::Run(r) => r
-                .head
-                .as_ref()
-                .map(|(k, v)| (&r.buf[k.clone()], &r.buf[v.clone()])),
-            Source::Memory {
-                data,
-                entries,
-                next,
-            } => entries.get(*next).map(|e| {
-                let key_end = e.start + e.key as usize;
-                (
-                    &data[e.start..key_end],
-                    &data[key_end..key_end + e.value as usize],
-                )
-            }),
+            Source::Run { head, .. } => head.as_ref(),
+            Source::Memory(records) => records.as_slice().first(),
         }
     }
 
-    fn advance(&mut self, file: Option<&File>) -> io::Result<()> {
+    /// Takes the head and reads the next one.
+    fn take(&mut self, file: &File) -> io::Result<Option<T>> {
         match self {
-            Source::Run(r) => match file {
-                Some(file) => r.advance(file),
-                None => Ok(()),
-            },
-            Source::Memory { next, .. } => {
-                *next += 1;
-                Ok(())
+            Source::Run { reader, head } => {
+                let taken = head.take();
+                *head = reader.next(file)?;
+                Ok(taken)
             }
+            Source::Memory(records) => Ok(records.next()),
         }
     }
 }
 
-/// The records of a [`ByteSorter`], in order.
-pub struct Sorted {
-    file: Option<File>,
-    sources: Vec<Source>,
-    started: bool,
-    /// Sources with records left, the one with the least head last (equal
-    /// keys: the earlier source last).
-    order: Vec<usize>,
+/// The runs of an [`ExternalSort`] being merged.
+pub struct Merge<T> {
+    file: File,
+    sources: Vec<Source<T>>,
 }
 
-impl Sorted {
-    /// Calls `each` with every record in order (key, value); stops at the
-    /// first error (of `each`, or reading a run back).
+/// The records of an [`ExternalSort`], in order.
+pub enum Sorted<T> {
+    /// All of them, in memory (no run was written).
+    Memory(Vec<T>),
+    Merged(Merge<T>),
+}
+
+impl<T: Spill> Sorted<T> {
+    /// Calls `each` with every record in order and its position in that
+    /// order; stops at the first error (of `each`, or reading a run back).
     pub fn for_each(
         &mut self,
-        mut each: impl FnMut(&[u8], &[u8]) -> io::Result<()>,
+        order: &mut Order<'_, T>,
+        mut each: impl FnMut(u32, &T) -> io::Result<()>,
     ) -> io::Result<()> {
-        let file = self.file.as_ref();
-        let sources = &mut self.sources;
-        if !self.started {
-            self.started = true;
-            for s in sources.iter_mut() {
-                if let Source::Run(_) = s {
-                    s.advance(file)?;
+        match self {
+            Sorted::Memory(records) => {
+                for (i, record) in records.iter().enumerate() {
+                    // More than 2^32 records cannot be held anyway.
+                    each(i as u32, record)?;
                 }
+                Ok(())
             }
-            self.order = (0..sources.len())
-                .filter(|&i| sources[i].head().is_some())
-                .collect();
-            let key = |i: usize| sources[i].head().map(|h| h.0);
-            self.order.sort_by(|&a, &b| (key(b), b).cmp(&(key(a), a)));
+            Sorted::Merged(merge) => merge.for_each(order, &mut each),
         }
-        while let Some(i) = self.order.pop() {
-            if let Some((key, value)) = sources[i].head() {
-                each(key, value)?;
+    }
+
+    /// Whether the records came back from runs in a file.
+    pub fn is_merged(&self) -> bool {
+        matches!(self, Sorted::Merged(_))
+    }
+
+    /// The records when they were all in memory; else none (a merge gives
+    /// its records once, through [`Sorted::for_each`]).
+    pub fn into_memory(self) -> Vec<T> {
+        match self {
+            Sorted::Memory(records) => records,
+            Sorted::Merged(_) => Vec::new(),
+        }
+    }
+}
+
+impl<T: Spill> Merge<T> {
+    fn for_each(
+        &mut self,
+        order: &mut Order<'_, T>,
+        each: &mut dyn FnMut(u32, &T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let file = &self.file;
+        let mut sources = std::mem::take(&mut self.sources);
+        for s in &mut sources {
+            if let Source::Run { reader, head } = s {
+                *head = reader.next(file)?;
             }
-            sources[i].advance(file)?;
-            if let Some((key, _)) = sources[i].head() {
-                let at = self.order.partition_point(|&o| {
-                    sources[o].head().is_some_and(|(k, _)| (k, o) > (key, i))
-                });
-                self.order.insert(at, i);
+        }
+        // The sources with records left, the one with the least head last
+        // (equal heads: the earlier source, whose records came first, last).
+        let mut live: Vec<usize> = (0..sources.len())
+            .filter(|&i| sources[i].head().is_some())
+            .collect();
+        // Whether source `a`'s head comes after source `b`'s.
+        let mut after = |sources: &[Source<T>], a: usize, b: usize| -> bool {
+            match (sources[a].head(), sources[b].head()) {
+                (Some(x), Some(y)) => order(x, y).then(a.cmp(&b)).is_gt(),
+                _ => a > b,
+            }
+        };
+        live.sort_by(|&a, &b| {
+            if after(&sources, a, b) {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            }
+        });
+        let mut position: u32 = 0;
+        while let Some(i) = live.pop() {
+            if let Some(record) = sources[i].take(file)? {
+                each(position, &record)?;
+                position = position.wrapping_add(1);
+            }
+            if sources[i].head().is_some() {
+                let at = live.partition_point(|&o| after(&sources, o, i));
+                live.insert(at, i);
             }
         }
         Ok(())
@@ -425,33 +422,65 @@ impl Sorted {
 mod tests {
     use super::*;
 
-    /// Records come out sorted by key, equal keys in the order pushed,
-    /// values intact, whatever the limit (runs of one record, of many, or
-    /// none).
+    /// A test record: a key and a value of any length.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Pair(Vec<u8>, Vec<u8>);
+
+    impl Spill for Pair {
+        fn encode(&self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(self.1.len() as u32).to_le_bytes());
+            out.extend_from_slice(&self.0);
+            out.extend_from_slice(&self.1);
+        }
+
+        fn decode(b: &[u8]) -> Option<(Self, usize)> {
+            let len = |i: usize| -> Option<usize> {
+                Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+            };
+            let (k, v) = (len(0)?, len(4)?);
+            let rest = b.get(8..8 + k + v)?;
+            Some((Pair(rest[..k].to_vec(), rest[k..].to_vec()), 8 + k + v))
+        }
+
+        fn size(&self) -> usize {
+            8 + self.0.len() + self.1.len()
+        }
+    }
+
+    /// Records come out as a stable sort puts them, values intact, with
+    /// their positions, whatever the limit (runs of one record, of many,
+    /// or none; values longer than a read block).
     #[test]
     fn sorted_like_a_stable_sort() {
         let mut rng = crate::summary::tests::Rng(7);
         let mut next = |n: u64| rng.below(n);
-        let records: Vec<(Vec<u8>, Vec<u8>)> = (0..3000u32)
+        let records: Vec<Pair> = (0..3000u32)
             .map(|i| {
                 let key: Vec<u8> = (0..next(4)).map(|_| next(3) as u8).collect();
-                let value = format!("{i}:{}", "v".repeat(next(200) as usize)).into_bytes();
-                (key, value)
+                let long = if i % 500 == 0 {
+                    70_000
+                } else {
+                    next(200) as usize
+                };
+                Pair(key, format!("{i}:{}", "v".repeat(long)).into_bytes())
             })
             .collect();
         let mut want = records.clone();
         want.sort_by(|a, b| a.0.cmp(&b.0));
-        for limit in [1, 100, 5000, 1 << 30] {
-            let mut sorter = ByteSorter::new(limit);
-            for (k, v) in &records {
-                sorter.push(k, v);
+        let mut order = |a: &Pair, b: &Pair| a.0.cmp(&b.0);
+        for limit in [1, 100, 5000, usize::MAX] {
+            let mut sorter = ExternalSort::new(limit);
+            for r in &records {
+                sorter.push(r.clone(), &mut order);
             }
-            assert_eq!(sorter.runs.is_empty(), limit == 1 << 30, "limit {limit}");
+            assert_eq!(sorter.runs.is_empty(), limit == usize::MAX, "limit {limit}");
             let mut got = Vec::new();
             sorter
-                .finish()
-                .for_each(|k, v| {
-                    got.push((k.to_vec(), v.to_vec()));
+                .finish(&mut order)
+                .for_each(&mut order, |i, r| {
+                    assert_eq!(i as usize, got.len());
+                    got.push(r.clone());
                     Ok(())
                 })
                 .unwrap();
@@ -461,10 +490,11 @@ mod tests {
 
     #[test]
     fn nothing_in_nothing_out() {
+        let mut order = |a: &Pair, b: &Pair| a.0.cmp(&b.0);
         let mut n = 0;
-        ByteSorter::new(10)
-            .finish()
-            .for_each(|_, _| {
+        ExternalSort::new(10)
+            .finish(&mut order)
+            .for_each(&mut order, |_, _| {
                 n += 1;
                 Ok(())
             })

@@ -84,7 +84,7 @@ use std::time::Duration;
 
 pub use evidence::Iter as SessionIdIter;
 use evidence::{Evidence, Slot, Stored};
-use runs::{Runs, Sorted};
+use runs::Runs;
 use spill::Spill;
 use stream::{Burst, Detector, Rule};
 
@@ -1189,9 +1189,10 @@ impl Collector {
             k.id = lex.code(&first.id, k.server, k.pid, k.start);
         }
         let mut fails = fails.sorted(&lex);
-        let mut ev = match fails {
-            Sorted::Memory(_) => Evidence::in_memory(IdBook::default()),
-            Sorted::Merged(_) => Evidence::on_disk(IdBook::default(), limits.evidence),
+        let mut ev = if fails.is_merged() {
+            Evidence::on_disk(IdBook::default(), limits.evidence)
+        } else {
+            Evidence::in_memory(IdBook::default())
         };
 
         // One pass over the sorted failures finds the bursts and the

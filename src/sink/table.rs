@@ -22,18 +22,19 @@
 //!
 //! Rows are ordered by (start, server, pid, first evidence), as
 //! `session::sort_by_start` orders sessions, and buffered until
-//! [`TableWriter::finish`] to size the columns: rendered and encoded, in a
-//! [`ByteSorter`] that keeps at most [`SORT_LIMIT`] bytes in memory and
+//! [`TableWriter::finish`] to size the columns: rendered and encoded, in an
+//! [`ExternalSort`] that keeps at most [`SORT_LIMIT`] bytes in memory and
 //! sorts the rest in runs in a scratch file, so a table of millions of
 //! sessions does not hold them.
 
+use std::cmp::Ordering;
 use std::ffi::OsStr;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use crate::cloud::{IamAttribution, MatchKind};
 use crate::event::{Provenance, Text};
-use crate::scratch::{ByteSorter, SORT_LIMIT};
+use crate::scratch::{ExternalSort, SORT_LIMIT, Spill};
 use crate::session::{Outcome, Session};
 
 const GREEN: &str = "\x1b[32m";
@@ -132,8 +133,7 @@ pub struct TableWriter<W: Write> {
     out: W,
     colour: bool,
     width: Option<usize>,
-    /// Rows by sort key ([`row_key`]), encoded ([`encode_row`]).
-    rows: ByteSorter,
+    rows: ExternalSort<SortedRow>,
     /// Rows written so far (their arrival order breaks ties).
     count: u64,
     /// The widest cell of each column so far.
@@ -142,8 +142,35 @@ pub struct TableWriter<W: Write> {
     outcomes: [usize; 3],
     suspect: bool,
     unverified: bool,
+}
+
+/// A row on its way through the sort: its key ([`row_key`]) and the row
+/// ([`encode_row`]).
+struct SortedRow {
     key: Vec<u8>,
-    value: Vec<u8>,
+    row: Vec<u8>,
+}
+
+fn by_key(a: &SortedRow, b: &SortedRow) -> Ordering {
+    a.key.cmp(&b.key)
+}
+
+impl Spill for SortedRow {
+    fn encode(&self, out: &mut Vec<u8>) {
+        push_bytes(out, &self.key);
+        push_bytes(out, &self.row);
+    }
+
+    fn decode(mut b: &[u8]) -> Option<(Self, usize)> {
+        let whole = b.len();
+        let key = take_bytes(&mut b)?.to_vec();
+        let row = take_bytes(&mut b)?.to_vec();
+        Some((SortedRow { key, row }, whole - b.len()))
+    }
+
+    fn size(&self) -> usize {
+        self.key.len() + self.row.len() + 2 * std::mem::size_of::<Vec<u8>>()
+    }
 }
 
 impl<W: Write> TableWriter<W> {
@@ -160,14 +187,12 @@ impl<W: Write> TableWriter<W> {
             out,
             colour,
             width,
-            rows: ByteSorter::new(limit),
+            rows: ExternalSort::new(limit),
             count: 0,
             widest: [0; NCOLS],
             outcomes: [0; 3],
             suspect: false,
             unverified: false,
-            key: Vec::new(),
-            value: Vec::new(),
         }
     }
 
@@ -233,10 +258,12 @@ impl<W: Write> TableWriter<W> {
             *widest = (*widest).max(cell.width());
         }
         self.outcomes[outcome_index(s.outcome)] += 1;
-        row_key(&mut self.key, s, self.count);
+        let mut key = Vec::new();
+        row_key(&mut key, s, self.count);
         self.count += 1;
-        encode_row(&mut self.value, &row);
-        self.rows.push(&self.key, &self.value);
+        let mut encoded = Vec::new();
+        encode_row(&mut encoded, &row);
+        self.rows.push(SortedRow { key, row: encoded }, &mut by_key);
         Ok(())
     }
 
@@ -267,10 +294,11 @@ impl<W: Write> TableWriter<W> {
             writeln!(self.out, "{header}")?;
         }
 
-        let rows = std::mem::replace(&mut self.rows, ByteSorter::new(1));
+        let rows = std::mem::replace(&mut self.rows, ExternalSort::new(1));
         let (out, colour) = (&mut self.out, self.colour);
-        rows.finish().for_each(|_, value| {
-            let row = decode_row(value).ok_or_else(|| {
+        let mut order = by_key;
+        rows.finish(&mut order).for_each(&mut order, |_, sorted| {
+            let row = decode_row(&sorted.row).ok_or_else(|| {
                 io::Error::new(
                     io::ErrorKind::InvalidData,
                     "a table row in the scratch file is damaged",
@@ -349,12 +377,9 @@ impl<W: Write> TableWriter<W> {
     }
 }
 
+/// Its place in [`Outcome::ALL`] (success, failure, abandoned).
 fn outcome_index(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::Success => 0,
-        Outcome::Failure => 1,
-        Outcome::Abandoned => 2,
-    }
+    Outcome::ALL.iter().position(|&o| o == outcome).unwrap_or(0)
 }
 
 /// The sort key of a row: `session::sort_by_start`'s order (start, server,
@@ -406,10 +431,23 @@ fn row_key(key: &mut Vec<u8>, s: &Session, seq: u64) {
 
 const SUFFIXES: [&str; 3] = ["", "?", "!"];
 
+/// Appends `b` with its length (u32, little-endian). Rendered cells, IAM
+/// lines and keys are far shorter than 4 GiB.
+fn push_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
 fn push_text(out: &mut Vec<u8>, t: &str) {
-    // Rendered cells and IAM lines are far shorter than 4 GiB.
-    out.extend_from_slice(&(t.len() as u32).to_le_bytes());
-    out.extend_from_slice(t.as_bytes());
+    push_bytes(out, t.as_bytes());
+}
+
+/// The bytes [`push_bytes`] wrote at the front of `b`, taken off it.
+fn take_bytes<'b>(b: &mut &'b [u8]) -> Option<&'b [u8]> {
+    let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    let bytes = b.get(4..4 + n)?;
+    *b = &b[4 + n..];
+    Some(bytes)
 }
 
 /// A row as bytes for the sorter: each cell (text, suffix), the outcome,
@@ -436,28 +474,26 @@ fn encode_row(out: &mut Vec<u8>, row: &Row) {
 
 /// The row [`encode_row`] wrote; `None` for bytes it did not write.
 fn decode_row(mut b: &[u8]) -> Option<Row> {
-    fn take<'b>(b: &mut &'b [u8], n: usize) -> Option<&'b [u8]> {
-        let (head, rest) = (b.get(..n)?, b.get(n..)?);
+    fn byte(b: &mut &[u8]) -> Option<usize> {
+        let (&first, rest) = b.split_first()?;
         *b = rest;
-        Some(head)
+        Some(usize::from(first))
     }
     fn number(b: &mut &[u8]) -> Option<usize> {
-        let x = take(b, 4)?;
-        Some(u32::from_le_bytes([x[0], x[1], x[2], x[3]]) as usize)
+        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        *b = &b[4..];
+        Some(n)
     }
     fn text(b: &mut &[u8]) -> Option<String> {
-        let n = number(b)?;
-        String::from_utf8(take(b, n)?.to_vec()).ok()
+        String::from_utf8(take_bytes(b)?.to_vec()).ok()
     }
     let mut cells: [Cell; NCOLS] = Default::default();
     for cell in &mut cells {
         cell.text = text(&mut b)?;
-        cell.suffix = SUFFIXES.get(*take(&mut b, 1)?.first()? as usize)?;
+        cell.suffix = SUFFIXES.get(byte(&mut b)?)?;
     }
-    let outcome = [Outcome::Success, Outcome::Failure, Outcome::Abandoned]
-        .get(*take(&mut b, 1)?.first()? as usize)
-        .copied()?;
-    let iam = match take(&mut b, 1)?.first()? {
+    let outcome = *Outcome::ALL.get(byte(&mut b)?)?;
+    let iam = match byte(&mut b)? {
         0 => None,
         _ => Some(text(&mut b)?),
     };
