@@ -85,7 +85,7 @@ use std::time::Duration;
 pub use evidence::Iter as SessionIdIter;
 use evidence::{Evidence, Slot, Stored};
 use runs::Runs;
-use spill::Spill;
+use spill::LoginSpill;
 use stream::{Burst, Detector, Rule};
 
 use crate::cloud::{IamAttribution, MatchKind};
@@ -1017,7 +1017,7 @@ pub struct Collector {
     limits: Limits,
     first_logins: HashMap<(u32, u32), FirstLogin>,
     /// Successful logins for the bursts; `None` when no burst finding is on.
-    logins: Option<Spill>,
+    logins: Option<LoginSpill>,
     iam: Vec<IamLogin>,
 }
 
@@ -1045,7 +1045,7 @@ impl Collector {
             fails: Runs::new(limits.run_len),
             limits,
             first_logins: HashMap::new(),
-            logins: bursts_on.then(|| Spill::new(limits.spill_logins)),
+            logins: bursts_on.then(|| LoginSpill::new(limits.spill_logins)),
             iam: Vec::new(),
         }
     }
@@ -2907,7 +2907,7 @@ mod tests {
     /// gives them back exactly.
     #[test]
     fn spill_round_trip_across_chunks() {
-        let mut spill = Spill::new(true);
+        let mut spill = LoginSpill::new(true);
         let n = 40_000u32;
         for i in 0..n {
             let login = Login {

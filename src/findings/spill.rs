@@ -1,4 +1,4 @@
-//! The successful logins set aside while sessions arrive ([`Spill`]), in
+//! The successful logins set aside while sessions arrive ([`LoginSpill`]), in
 //! an unlinked temporary file ([`crate::scratch`]).
 
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
@@ -10,7 +10,7 @@ use crate::scratch::LazyFile;
 /// once, by [`Collector::finish`], keeping only those a burst can list:
 /// in an unlinked temporary file (falling back to memory when none can be
 /// written), or in memory.
-pub(super) struct Spill {
+pub(super) struct LoginSpill {
     /// Records not written to the file yet (all of them without a file).
     buf: Vec<u8>,
     pub(super) file: LazyFile,
@@ -23,9 +23,9 @@ pub(super) struct Spill {
 /// Bytes of records gathered before they go to the file.
 pub(super) const SPILL_CHUNK: usize = 1 << 20;
 
-impl Spill {
+impl LoginSpill {
     pub(super) fn new(use_file: bool) -> Self {
-        Spill {
+        LoginSpill {
             buf: Vec::new(),
             file: LazyFile::default(),
             in_file: 0,
@@ -83,7 +83,7 @@ impl Spill {
     }
 }
 
-/// Decodes the records [`Spill::push`] wrote: user, client (u32), time
+/// Decodes the records [`LoginSpill::push`] wrote: user, client (u32), time
 /// (i64), start (a presence byte and an i64), server, pid (u32), arrival
 /// (u64), id length (u32), id bytes; little-endian. The logins' keys come
 /// with a placeholder [`IdCode`]: the id is given as text.
