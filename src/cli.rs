@@ -1319,10 +1319,7 @@ fn run_summary(args: SummaryArgs) -> i32 {
     let findings = match collector.finish() {
         Ok(findings) => findings,
         Err(e) => {
-            note!(
-                "pgtrail: error: the findings' temporary files in {} (failures sorted on disk, successful logins and evidence set aside): {e}",
-                std::env::temp_dir().display()
-            );
+            note!("pgtrail: error: summary findings: {e}");
             return exit::OUTPUT_ERROR;
         }
     };

@@ -123,6 +123,16 @@ impl LazyFile {
     }
 }
 
+/// `e`, saying it came from reading back a scratch file (which has no
+/// name: it was unlinked when made) and in which directory.
+pub fn read_back_error(e: io::Error) -> io::Error {
+    let dir = std::env::temp_dir();
+    io::Error::new(
+        e.kind(),
+        format!("reading back a scratch file in {}: {e}", dir.display()),
+    )
+}
+
 /// Bytes of records an [`ExternalSort`] of the table view holds before it
 /// writes a run.
 pub const SORT_LIMIT: usize = 16 << 20;
@@ -279,10 +289,10 @@ impl RunReader {
                 return if self.pos == self.buf.len() {
                     Ok(None)
                 } else {
-                    Err(io::Error::new(
+                    Err(read_back_error(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        "a sorted run in the scratch file ends inside a record",
-                    ))
+                        "a sorted run ends inside a record",
+                    )))
                 };
             }
             self.buf.drain(..self.pos);
@@ -290,7 +300,7 @@ impl RunReader {
             let take = (READ_BLOCK.max(self.buf.len()) as u64).min(self.end - self.offset) as usize;
             let from = self.buf.len();
             self.buf.resize(from + take, 0);
-            read_exact_at(file, &mut self.buf[from..], self.offset)?;
+            read_exact_at(file, &mut self.buf[from..], self.offset).map_err(read_back_error)?;
             self.offset += take as u64;
         }
     }
@@ -486,6 +496,34 @@ mod tests {
                 .unwrap();
             assert_eq!(got, want, "limit {limit}");
         }
+    }
+
+    /// A scratch file cut short is an error that says so, not a panic and
+    /// not a silent end.
+    #[test]
+    fn a_damaged_run_is_an_error() {
+        let mut order = |a: &Pair, b: &Pair| a.0.cmp(&b.0);
+        let mut sorter = ExternalSort::new(1);
+        for i in 0..100u8 {
+            sorter.push(Pair(vec![i], vec![i; 10]), &mut order);
+        }
+        let mut sorted = sorter.finish(&mut order);
+        let Sorted::Merged(merge) = &sorted else {
+            panic!("the runs went to a file")
+        };
+        merge.file.set_len(30).unwrap();
+        let mut seen = 0;
+        let e = sorted
+            .for_each(&mut order, |_, _| {
+                seen += 1;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("reading back a scratch file in "),
+            "{e}"
+        );
+        assert!(seen < 100);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use super::{Fail, IdBook, Key, SessionId, SessionIds};
-use crate::scratch::{LazyFile, read_exact_at};
+use crate::scratch::{LazyFile, read_back_error, read_exact_at};
 
 /// Keys read from a block at a time.
 const READ_BLOCK: usize = 1024;
@@ -51,7 +51,8 @@ impl Stored {
             &self.file,
             &mut bytes,
             b.offset + u64::from(from) * Key::BYTES as u64,
-        )?;
+        )
+        .map_err(read_back_error)?;
         buf.extend(bytes.chunks_exact(Key::BYTES).map(Key::decode));
         Ok(())
     }

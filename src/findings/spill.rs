@@ -4,7 +4,7 @@
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 
 use super::{IdCode, Key, Login, NO_START};
-use crate::scratch::LazyFile;
+use crate::scratch::{LazyFile, read_back_error};
 
 /// Successful logins written aside while sessions arrive and read back
 /// once, by [`Collector::finish`], keeping only those a burst can list:
@@ -74,9 +74,9 @@ impl LoginSpill {
         let buf = std::mem::take(&mut self.buf);
         match std::mem::take(&mut self.file).into_file() {
             Some(mut file) if self.in_file > 0 => {
-                file.seek(SeekFrom::Start(0))?;
+                file.seek(SeekFrom::Start(0)).map_err(read_back_error)?;
                 let from_file = BufReader::with_capacity(SPILL_CHUNK, file).take(self.in_file);
-                decode_logins(from_file.chain(&buf[..]), each)
+                decode_logins(from_file.chain(&buf[..]), each).map_err(read_back_error)
             }
             _ => decode_logins(&buf[..], each),
         }
