@@ -239,3 +239,46 @@ pub fn text(bytes: &[u8]) -> (Cow<'_, str>, bool) {
         Err(_) => (String::from_utf8_lossy(bytes), true),
     }
 }
+
+/// [`text`] of `part`, read as a slice of `whole` (text already checked)
+/// when `part` lies inside it on character boundaries: one UTF-8 check per
+/// line instead of one per field. Anything else is checked on its own.
+pub fn text_within<'a>(whole: Option<&'a str>, part: &'a [u8]) -> (Cow<'a, str>, bool) {
+    let inside = whole.and_then(|whole| {
+        // An address inside `whole` is `whole`'s own memory: the slice taken
+        // from `whole` is `part`'s very bytes.
+        let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+        whole.get(start..start.checked_add(part.len())?)
+    });
+    match inside {
+        Some(s) => (Cow::Borrowed(s), false),
+        None => text(part),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_within_a_checked_line_equals_text_of_the_part() {
+        let line = "t:app_é@db:[7]:LOG:  connection received".as_bytes();
+        let whole = std::str::from_utf8(line).ok();
+        let e = line.iter().position(|&b| b == 0xc3).unwrap();
+        // Every slice of the line, on or off character boundaries.
+        for start in 0..=line.len() {
+            for end in start..=line.len() {
+                let part = &line[start..end];
+                assert_eq!(text_within(whole, part), text(part), "{start}..{end}");
+            }
+        }
+        // Cut inside `é`: repaired and flagged, as `text` does.
+        let (cut, invalid) = text_within(whole, &line[e..e + 1]);
+        assert!(invalid);
+        assert_eq!(cut, "\u{fffd}");
+        // A part from elsewhere is checked on its own.
+        let other = b"elsewhere\xff".to_vec();
+        assert_eq!(text_within(whole, &other), text(&other));
+        assert_eq!(text_within(None, &line[2..5]), text(&line[2..5]));
+    }
+}

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 
-use super::{Item, Label, Quiet, Record, Unparsed, text};
+use super::{Item, Label, Quiet, Record, Unparsed, text, text_within};
 use crate::prefix::{LineMatch, Prefix, PrefixFields};
 use crate::time;
 
@@ -154,9 +154,15 @@ impl<'a> Physical<'a> {
         }
     }
 
-    fn text(&self) -> (Cow<'a, str>, bool) {
+    /// The header line as text, when it is UTF-8 (nearly always): its
+    /// fields and message are then slices of it, checked once.
+    fn header_text(&self) -> Option<&'a str> {
+        simdutf8::basic::from_utf8(self.header).ok()
+    }
+
+    fn text(&self, header: Option<&'a str>) -> (Cow<'a, str>, bool) {
         if self.more.is_empty() {
-            return text(self.first);
+            return text_within(header, self.first);
         }
         let mut joined = Vec::with_capacity(
             self.first.len() + self.more.iter().map(|l| l.len() + 1).sum::<usize>(),
@@ -176,9 +182,13 @@ impl<'a> Physical<'a> {
     }
 }
 
-fn opt_text<'a>(b: Option<&'a [u8]>, invalid: &mut bool) -> Option<Cow<'a, str>> {
+fn opt_text<'a>(
+    header: Option<&'a str>,
+    b: Option<&'a [u8]>,
+    invalid: &mut bool,
+) -> Option<Cow<'a, str>> {
     b.map(|b| {
-        let (t, bad) = text(b);
+        let (t, bad) = text_within(header, b);
         *invalid |= bad;
         t
     })
@@ -196,7 +206,9 @@ fn text_fields<'a>(f: &PrefixFields<'a>) -> [Option<&'a [u8]>; 5] {
     ]
 }
 
+/// `header`: the line the fields were read from, as text when it is UTF-8.
 fn record_from_fields<'a>(
+    header: Option<&'a str>,
     fields: &PrefixFields<'a>,
     label: Label,
     message: Cow<'a, str>,
@@ -207,12 +219,12 @@ fn record_from_fields<'a>(
     let [user, database, application_name, client_addr, sqlstate] = text_fields(fields);
     record.time_ms = fields.time_ms;
     record.pid = fields.pid;
-    record.user = opt_text(user, &mut invalid);
-    record.database = opt_text(database, &mut invalid);
-    record.application_name = opt_text(application_name, &mut invalid);
-    record.client_addr = opt_text(client_addr, &mut invalid);
+    record.user = opt_text(header, user, &mut invalid);
+    record.database = opt_text(header, database, &mut invalid);
+    record.application_name = opt_text(header, application_name, &mut invalid);
+    record.client_addr = opt_text(header, client_addr, &mut invalid);
     record.client_port = fields.client_port;
-    record.sqlstate = opt_text(sqlstate, &mut invalid);
+    record.sqlstate = opt_text(header, sqlstate, &mut invalid);
     record.invalid_utf8 = invalid;
     record
 }
@@ -288,7 +300,7 @@ impl<'a> Queue<'a, '_> {
             }
             None => return Err(Box::new(physical)),
         };
-        let (body, invalid) = physical.text();
+        let (body, invalid) = physical.text(None);
         record.invalid_utf8 |= invalid;
         record.last_line = record.last_line.max(physical.last_line);
         let slot = match physical.label {
@@ -452,8 +464,15 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
         queue.push(Item::Quiet(physical.quiet()));
         return;
     }
-    let (message, invalid) = physical.text();
-    let mut record = record_from_fields(&physical.fields, physical.label, message, physical.line);
+    let header = physical.header_text();
+    let (message, invalid) = physical.text(header);
+    let mut record = record_from_fields(
+        header,
+        &physical.fields,
+        physical.label,
+        message,
+        physical.line,
+    );
     record.invalid_utf8 |= invalid;
     record.last_line = physical.last_line;
     record.ingest_time_ms = physical.ingest_ms;
@@ -508,7 +527,7 @@ fn absorb_forged_tail<'a>(
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
     };
-    let mut record = record_from_fields(&head, Label::Log, Cow::Owned(message), first.number);
+    let mut record = record_from_fields(None, &head, Label::Log, Cow::Owned(message), first.number);
     record.last_line = tail_lines.last().copied().unwrap_or(first.number);
     record.ingest_time_ms = first.ingest_ms;
     Item::Suspect {
