@@ -149,7 +149,8 @@ impl LabelGuard {
 
     /// How many times the literal is directly followed by a label in
     /// `line`, counting up to `limit`.
-    fn labels_after(&self, line: &[u8], limit: usize) -> usize {
+    /// A label at `known` is not looked at (nor counted).
+    fn labels_after(&self, line: &[u8], limit: usize, known: Option<usize>) -> usize {
         let mut found = 0;
         for hit in memchr::memchr_iter(self.literal[self.anchor], line) {
             let Some(start) = hit.checked_sub(self.anchor) else {
@@ -157,7 +158,8 @@ impl LabelGuard {
             };
             let label = start + self.literal.len();
             // A label starts with an uppercase letter: most hits stop here.
-            if line.get(label).is_some_and(u8::is_ascii_uppercase)
+            if Some(label) != known
+                && line.get(label).is_some_and(u8::is_ascii_uppercase)
                 && lit_at(line, start, &self.literal)
                 && match_label(line, label).is_some()
             {
@@ -212,6 +214,9 @@ pub struct PrefixFields<'a> {
     pub client_port: Option<u16>,
     pub sqlstate: Option<&'a [u8]>,
     pub session_id: Option<&'a [u8]>,
+    /// Where the prefix ends in the line: the offset of the severity label
+    /// the reading found (0 before a reading is complete).
+    pub prefix_end: usize,
 }
 
 /// The result of matching one physical line.
@@ -374,24 +379,19 @@ impl Prefix {
     /// prefix could end (the common line has one, and then no second
     /// reading exists): right after one of the literals that end the
     /// prefix when they are long enough, else before any colon (`LABEL:`).
-    pub fn could_be_ambiguous(&self, line: &[u8]) -> bool {
+    /// `prefix_end` is where the line's reading found its label.
+    pub fn could_be_ambiguous(&self, line: &[u8], prefix_end: usize) -> bool {
         if !self.has_client_text() {
             return false;
         }
         match &self.label_guards {
-            // Every reading's label follows one of the guards: two labels
-            // after guards are needed (an overlap may count one twice,
-            // which only sends the line to the full check).
-            Some(guards) => {
-                let mut found = 0;
-                for guard in guards.iter() {
-                    found += guard.labels_after(line, 2 - found);
-                    if found == 2 {
-                        return true;
-                    }
-                }
-                false
-            }
+            // Every reading's label follows one of the guards. A second
+            // reading has its label elsewhere than the first's (the same
+            // label would start the same body): one more label after a
+            // guard is needed, and the known one is not even looked at.
+            Some(guards) => guards
+                .iter()
+                .any(|guard| guard.labels_after(line, 1, Some(prefix_end)) > 0),
             None => label_colons(line) >= 2,
         }
     }
@@ -399,8 +399,9 @@ impl Prefix {
     /// True when `line` has a second complete header parse whose message
     /// starts elsewhere than `body_start`: client text in the prefix (`%a`,
     /// `%u`, `%d`) imitates a severity label, so the line cannot be trusted.
-    pub fn is_ambiguous(&self, line: &[u8], body_start: usize) -> bool {
-        if !self.could_be_ambiguous(line) {
+    /// `prefix_end` and `body_start` are those of the line's reading.
+    pub fn is_ambiguous(&self, line: &[u8], prefix_end: usize, body_start: usize) -> bool {
+        if !self.could_be_ambiguous(line, prefix_end) {
             return false;
         }
         let mut fields = PrefixFields::default();
@@ -699,6 +700,7 @@ fn label_at<'a>(
     if sqlstate.is_some() {
         fields.sqlstate = sqlstate;
     }
+    fields.prefix_end = pos;
     Some((label, body_start))
 }
 
@@ -1188,16 +1190,22 @@ mod tests {
     fn application_name_imitating_a_label_is_ambiguous() {
         let p = Prefix::compile("%m [%p] %q%u@%d %a ").unwrap();
         let line = b"2026-11-28 14:57:29.156 UTC [4691] alice@db x LOG:  connection authorized: user=admin LOG:  disconnection";
-        let LineMatch::Header { body_start, .. } = p.parse_line(line) else {
+        let LineMatch::Header {
+            fields, body_start, ..
+        } = p.parse_line(line)
+        else {
             panic!()
         };
-        assert!(p.is_ambiguous(line, body_start));
+        assert!(p.is_ambiguous(line, fields.prefix_end, body_start));
         let honest =
             b"2026-11-28 14:57:29.156 UTC [4691] alice@db psql LOG:  disconnection: session time";
-        let LineMatch::Header { body_start, .. } = p.parse_line(honest) else {
+        let LineMatch::Header {
+            fields, body_start, ..
+        } = p.parse_line(honest)
+        else {
             panic!()
         };
-        assert!(!p.is_ambiguous(honest, body_start));
+        assert!(!p.is_ambiguous(honest, fields.prefix_end, body_start));
     }
 
     #[test]
@@ -1231,9 +1239,11 @@ mod tests {
         assert_eq!(anchor(b"ab]: "), 2);
         assert_eq!(anchor(b"|x|"), 0);
         let guard = LabelGuard::new(b"]]");
-        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 5), 2);
-        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 1), 1);
-        assert_eq!(guard.labels_after(b"]LOG:  ]] LOG:  ]]", 5), 0);
+        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 5, None), 2);
+        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 1, None), 1);
+        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 5, Some(3)), 1);
+        assert_eq!(guard.labels_after(b"]]]LOG:  x ]]FATAL:  y", 5, Some(2)), 2);
+        assert_eq!(guard.labels_after(b"]LOG:  ]] LOG:  ]]", 5, None), 0);
 
         let p = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
         let line = |user: &str| {
@@ -1241,12 +1251,19 @@ mod tests {
                 "2026-11-28 16:22:42 UTC:10.0.1.7(43210):{user}@db:[24601]:LOG:  connection received"
             )
         };
-        assert!(!p.could_be_ambiguous(line("alice").as_bytes()));
-        assert!(!p.could_be_ambiguous(line("ERROR:LOG:x").as_bytes()));
-        assert!(p.could_be_ambiguous(line("x@y:[1]:LOG:  z").as_bytes()));
-        assert!(p.could_be_ambiguous(line("]:FATAL:  ").as_bytes()));
+        let could_be_ambiguous = |user: &str| {
+            let line = line(user);
+            let LineMatch::Header { fields, .. } = p.parse_line(line.as_bytes()) else {
+                panic!("{line}")
+            };
+            p.could_be_ambiguous(line.as_bytes(), fields.prefix_end)
+        };
+        assert!(!could_be_ambiguous("alice"));
+        assert!(!could_be_ambiguous("ERROR:LOG:x"));
+        assert!(could_be_ambiguous("x@y:[1]:LOG:  z"));
+        assert!(could_be_ambiguous("]:FATAL:  "));
         // No spaces after the colon: not a label where a prefix ends.
-        assert!(!p.could_be_ambiguous(line("]:FATAL:x").as_bytes()));
+        assert!(!could_be_ambiguous("]:FATAL:x"));
     }
 
     #[test]
@@ -1374,13 +1391,13 @@ mod tests {
         let full = full_search(p, line);
         // The cheap condition of the second-reading check holds wherever
         // a second reading exists.
-        if let Some((_, _, body_start)) = full {
+        if let Some((first_fields, _, body_start)) = &full {
             let mut fields = PrefixFields::default();
-            if p.match_from(0, line, 0, &mut fields, Some(body_start))
+            if p.match_from(0, line, 0, &mut fields, Some(*body_start))
                 .is_some()
             {
                 assert!(
-                    p.could_be_ambiguous(line),
+                    p.could_be_ambiguous(line, first_fields.prefix_end),
                     "{}: second reading missed: {}",
                     p.as_str(),
                     String::from_utf8_lossy(line)

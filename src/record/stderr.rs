@@ -406,11 +406,11 @@ pub fn decode_recycling<'a, 'e>(
                 // Cheapest test first: most lines hold one severity label, and
                 // then no second reading exists, whatever the message.
                 let ambiguous = !quiet
-                    && prefix.could_be_ambiguous(line.content)
+                    && prefix.could_be_ambiguous(line.content, fields.prefix_end)
                     && options
                         .check_ambiguity
                         .is_some_and(|check| check(label, body))
-                    && prefix.is_ambiguous(line.content, body_start);
+                    && prefix.is_ambiguous(line.content, fields.prefix_end, body_start);
                 current = Some(Physical {
                     header: line.content,
                     fields,
