@@ -298,6 +298,11 @@ pub fn is_connection_message(catalog: &Catalog, label: Label, body: &[u8]) -> bo
         .is_some()
 }
 
+/// [`extract_bytes`] reserves room for an item per this many bytes of
+/// input: more items than a dense connection log's one event per ~175
+/// bytes, so that the list never regrows (and copies itself).
+const ITEM_BYTES_GUESS: usize = 128;
+
 /// Decodes `bytes` in the detected format and extracts its records (the
 /// stateless stage; see [`Extractor`]). Line numbers count from the start
 /// of `bytes`.
@@ -311,6 +316,7 @@ pub fn extract_bytes(
 ) -> (Vec<Out>, Stats) {
     let mut extractor = Extractor::new(catalog, server, input);
     extractor.messages = options.messages;
+    extractor.out.reserve(bytes.len() / ITEM_BYTES_GUESS);
     let check = |label, body: &[u8]| is_connection_message(catalog, label, body);
     let may = |label, body: &[u8]| catalog.may_classify(label, body);
     let stderr_options = stderr::StderrOptions {
