@@ -362,8 +362,8 @@ const MEMO_HASH: foldhash::fast::FixedState = foldhash::fast::FixedState::with_s
 /// The last classifications of one extractor (one chunk), for the
 /// messages a server repeats word for word (`connection authorized: user=app
 /// database=app …`, a password failing for the same user), so those are
-/// matched against the templates once: a direct-mapped table of 256
-/// texts keyed by level and text, each with the message it
+/// matched against the templates once: a direct-mapped table of
+/// `MEMO_SLOTS` (256) texts keyed by level and text, each with the message it
 /// matched (or none) and the captures. A hit compares the whole text, so
 /// [`Catalog::classify_memo`] answers exactly what [`Catalog::classify`]
 /// does. Texts that carry a client port or a session time, unique in a
