@@ -780,6 +780,7 @@ fn parse_pg_timestamp_cached(b: &[u8]) -> Option<(i64, usize)> {
 }
 
 /// Stores an escape's text into the fields (trimming padding).
+#[inline(always)]
 fn record_field<'a>(escape: Escape, raw: &'a [u8], fields: &mut PrefixFields<'a>) {
     let text = trim_spaces(raw);
     let unknown = |t: &'a [u8]| -> Option<&'a [u8]> {
