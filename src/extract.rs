@@ -215,7 +215,7 @@ impl<'c> Extractor<'c> {
 
     /// The event of a classified record, built in place on the heap (it
     /// is handed on boxed; building it on the stack cost a copy).
-    fn build(&self, record: &Record<'_>, found: &Match<'_>) -> Box<Event> {
+    fn build(&mut self, record: &Record<'_>, found: &Match<'_>) -> Box<Event> {
         let mut event = Box::new(Event::new(found.event, self.server.clone()));
         let get = |f: Field| found.get(f).map(Text::from);
         let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
@@ -253,7 +253,9 @@ impl<'c> Extractor<'c> {
             event.ssl_protocol.is_some() && found.get(Field::ApplicationName).is_some();
         event.failure_class = found.class;
         if let Some(detail) = record.detail.as_deref() {
-            let info = self.catalog.classify_detail(found, detail);
+            let info = self
+                .catalog
+                .classify_detail_memo(&mut self.memo, found, detail);
             if let Some(class) = info.class {
                 event.failure_class = Some(class);
             }

@@ -14,6 +14,7 @@
 //! Classification borrows from the message and never allocates.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use crate::event::{EventKind, FailureClass};
@@ -374,6 +375,30 @@ pub struct ClassifyMemo {
     /// The [`Catalog`] id the slots hold answers of (0: none yet).
     catalog: u64,
     slots: Vec<MemoSlot>,
+    /// DETAIL texts already classified, by message index and text (see
+    /// [`Catalog::classify_detail_memo`]).
+    details: foldhash::HashMap<Box<str>, Vec<(usize, DetailRanges)>>,
+}
+
+/// A [`DetailInfo`] with its text parts as ranges of the DETAIL text, so
+/// that it applies to any copy of that text.
+#[derive(Clone)]
+struct DetailRanges {
+    class: Option<FailureClass>,
+    hba_file: Option<Range<usize>>,
+    hba_line_number: Option<u32>,
+    hba_line: Option<Range<usize>>,
+}
+
+/// The most DETAIL texts a memo keeps; past it, it starts over (a server
+/// logs few distinct ones: its pg_hba.conf rules, a handful of reasons).
+const MEMO_DETAILS: usize = 256;
+
+/// Where `part` lies within `whole`, when it is a slice of it.
+fn range_within(whole: &str, part: &str) -> Option<Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
 }
 
 #[derive(Default)]
@@ -393,6 +418,7 @@ impl ClassifyMemo {
         ClassifyMemo {
             catalog: 0,
             slots: (0..MEMO_SLOTS).map(|_| MemoSlot::default()).collect(),
+            details: foldhash::HashMap::default(),
         }
     }
 }
@@ -816,6 +842,52 @@ impl Catalog {
                 break;
             }
         }
+        info
+    }
+
+    /// [`Catalog::classify_detail`] through `memo`: the same answer, from
+    /// the memo when the same message's DETAIL had the same text before
+    /// (a failure repeated against the same pg_hba.conf rule). Classifying
+    /// one tries every DETAIL rule: ~1,500 instructions.
+    pub fn classify_detail_memo<'d>(
+        &self,
+        memo: &mut ClassifyMemo,
+        m: &Match<'_>,
+        detail: &'d str,
+    ) -> DetailInfo<'d> {
+        if memo.catalog != self.id {
+            *memo = ClassifyMemo::new();
+            memo.catalog = self.id;
+        }
+        let index = m.def.index;
+        let known = memo
+            .details
+            .get(detail)
+            .and_then(|seen| seen.iter().find(|(i, _)| *i == index));
+        if let Some((_, known)) = known {
+            let part = |r: &Option<Range<usize>>| r.clone().and_then(|r| detail.get(r));
+            return DetailInfo {
+                class: known.class,
+                hba_file: part(&known.hba_file),
+                hba_line_number: known.hba_line_number,
+                hba_line: part(&known.hba_line),
+            };
+        }
+        let info = self.classify_detail(m, detail);
+        if memo.details.len() >= MEMO_DETAILS {
+            memo.details.clear();
+        }
+        let range = |p: Option<&str>| p.and_then(|p| range_within(detail, p));
+        let ranges = DetailRanges {
+            class: info.class,
+            hba_file: range(info.hba_file),
+            hba_line_number: info.hba_line_number,
+            hba_line: range(info.hba_line),
+        };
+        memo.details
+            .entry(detail.into())
+            .or_default()
+            .push((index, ranges));
         info
     }
 
@@ -1474,6 +1546,39 @@ mod tests {
         let info = c.classify_detail(&tls, "Client certificate verification failed at depth 0: unable to get local issuer certificate.\nFailed certificate data (unverified): subject \"/CN=alice\", serial number 1, issuer \"/CN=ca\".");
         assert_eq!(info.class, Some(FailureClass::Cert));
         assert_eq!(c.classify_detail(&tls, "").class, None);
+    }
+
+    #[test]
+    fn the_detail_memo_answers_what_classification_does() {
+        let c = cat();
+        let mut memo = ClassifyMemo::new();
+        let failed = fatal(r#"password authentication failed for user "a""#);
+        let pam = fatal(r#"PAM authentication failed for user "a""#);
+        let hba = "Connection matched pg_hba.conf line 14: \"host all all all pam\"";
+        let mut details: Vec<String> = c
+            .details()
+            .iter()
+            .flat_map(|d| d.samples.iter().map(|s| s.to_string()))
+            .collect();
+        let with_hba: Vec<String> = details.iter().map(|d| format!("{d}\n{hba}")).collect();
+        details.extend(with_hba);
+        details.push(String::new());
+        details.push("Role \"x\nConnection matched pg_hba.conf line 1: \"host all all 0.0.0.0/0 trust\"\" does not exist.\nConnection matched pg_hba.conf line 7: \"host db all 10.0.0.0/8 scram-sha-256\"".into());
+        assert!(details.len() > 20, "{} details", details.len());
+        // Twice over (the second pass answers from the memo), under two
+        // messages whose rules differ, each text a fresh copy.
+        for _ in 0..2 {
+            for m in [&failed, &pam] {
+                for detail in &details {
+                    let copy = detail.clone();
+                    assert_eq!(
+                        c.classify_detail_memo(&mut memo, m, &copy),
+                        c.classify_detail(m, detail),
+                        "{detail:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
