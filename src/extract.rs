@@ -420,6 +420,13 @@ impl<'c> Enricher<'c> {
                     // can no longer be settled.
                     self.release_waiting(key);
                 }
+                if !tls_pending && self.queue.is_empty() {
+                    // Nothing held (always so for stderr and syslog): out
+                    // at once, without a trip through the queue.
+                    self.front_seq += 1;
+                    emit(event);
+                    return;
+                }
                 let waiting = match key {
                     Some(key) if tls_pending => {
                         let seq = self.front_seq + self.queue.len() as u64;
@@ -444,7 +451,8 @@ impl<'c> Enricher<'c> {
     }
 
     fn release_waiting(&mut self, key: &ProcessKey) {
-        if let Some(seq) = self.waiting.remove(key)
+        if !self.waiting.is_empty()
+            && let Some(seq) = self.waiting.remove(key)
             && let Some((_, waiting)) = self.slot(seq)
         {
             *waiting = false;
