@@ -265,7 +265,7 @@ impl<'c> Extractor<'c> {
                 event.hba_line = Some(compact_str::format_compact!("pg_hba.conf:{line}"));
             }
             if event.auth_method.is_none() {
-                event.auth_method = info.hba_line.and_then(hba_rule_method).map(Text::from);
+                event.auth_method = info.hba_method.map(Text::from);
             }
         }
         if event.kind == EventKind::AuthFailed && event.failure_class.is_none() {
@@ -603,38 +603,6 @@ fn verify_tls(catalog: &Catalog, event: &mut Event, real: &str) {
     }
 }
 
-/// The method of a raw pg_hba.conf rule: `host db user addr [mask] method [options]`.
-pub fn hba_rule_method(rule: &str) -> Option<&str> {
-    // At most the first six words matter; no allocation. Words are split on
-    // ASCII whitespace, as PostgreSQL tokenizes pg_hba.conf.
-    let mut words = [""; 6];
-    let mut count = 0;
-    for (slot, word) in words.iter_mut().zip(rule.split_ascii_whitespace()) {
-        *slot = word;
-        count += 1;
-    }
-    let words = &words[..count];
-    let kind = *words.first()?;
-    let index = if kind == "local" {
-        3
-    } else if kind.starts_with("host") {
-        // An address with a separate netmask takes two words.
-        let addr = words.get(3)?;
-        if !addr.contains('/')
-            && words
-                .get(4)
-                .is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok())
-        {
-            5
-        } else {
-            4
-        }
-    } else {
-        return None;
-    };
-    words.get(index).copied()
-}
-
 /// `H:MM:SS.mmm` → milliseconds.
 pub fn parse_session_time(text: &str) -> Option<u64> {
     // What PostgreSQL writes (`%d:%02d:%02d.%03d`), read byte by byte;
@@ -700,27 +668,6 @@ mod tests {
             );
         }
         assert_eq!(parse_session_time("1:02:03.004"), Some(3_723_004));
-    }
-
-    #[test]
-    fn hba_rule_methods() {
-        assert_eq!(
-            hba_rule_method("hostssl    all             +rds_iam             all            pam"),
-            Some("pam")
-        );
-        assert_eq!(
-            hba_rule_method("host    appdb       all         127.0.0.1/32    scram-sha-256"),
-            Some("scram-sha-256")
-        );
-        assert_eq!(
-            hba_rule_method("host all all 10.0.0.0 255.0.0.0 md5"),
-            Some("md5")
-        );
-        assert_eq!(
-            hba_rule_method("local   all   postgres   peer map=x"),
-            Some("peer")
-        );
-        assert_eq!(hba_rule_method("garbage"), None);
     }
 
     #[test]

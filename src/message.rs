@@ -279,6 +279,8 @@ pub struct DetailInfo<'d> {
     pub hba_file: Option<&'d str>,
     pub hba_line_number: Option<u32>,
     pub hba_line: Option<&'d str>,
+    /// The authentication method of `hba_line` ([`hba_rule_method`]).
+    pub hba_method: Option<&'d str>,
 }
 
 /// A radix-tree node over the templates' leading literals.
@@ -388,6 +390,7 @@ struct DetailRanges {
     hba_file: Option<Range<usize>>,
     hba_line_number: Option<u32>,
     hba_line: Option<Range<usize>>,
+    hba_method: Option<Range<usize>>,
 }
 
 /// The most DETAIL texts a memo keeps; past it, it starts over (a server
@@ -820,6 +823,7 @@ impl Catalog {
                 break;
             }
         }
+        info.hba_method = info.hba_line.and_then(hba_rule_method);
         if rest.is_empty() {
             return info;
         }
@@ -871,6 +875,7 @@ impl Catalog {
                 hba_file: part(&known.hba_file),
                 hba_line_number: known.hba_line_number,
                 hba_line: part(&known.hba_line),
+                hba_method: part(&known.hba_method),
             };
         }
         let info = self.classify_detail(m, detail);
@@ -883,6 +888,7 @@ impl Catalog {
             hba_file: range(info.hba_file),
             hba_line_number: info.hba_line_number,
             hba_line: range(info.hba_line),
+            hba_method: range(info.hba_method),
         };
         memo.details
             .entry(detail.into())
@@ -903,6 +909,38 @@ impl Catalog {
     pub fn message(&self, id: &str) -> Option<&MessageDef> {
         self.messages.iter().find(|m| m.id == id)
     }
+}
+
+/// The method of a raw pg_hba.conf rule: `host db user addr [mask] method [options]`.
+pub fn hba_rule_method(rule: &str) -> Option<&str> {
+    // At most the first six words matter; no allocation. Words are split on
+    // ASCII whitespace, as PostgreSQL tokenizes pg_hba.conf.
+    let mut words = [""; 6];
+    let mut count = 0;
+    for (slot, word) in words.iter_mut().zip(rule.split_ascii_whitespace()) {
+        *slot = word;
+        count += 1;
+    }
+    let words = &words[..count];
+    let kind = *words.first()?;
+    let index = if kind == "local" {
+        3
+    } else if kind.starts_with("host") {
+        // An address with a separate netmask takes two words.
+        let addr = words.get(3)?;
+        if !addr.contains('/')
+            && words
+                .get(4)
+                .is_some_and(|w| w.parse::<std::net::IpAddr>().is_ok())
+        {
+            5
+        } else {
+            4
+        }
+    } else {
+        return None;
+    };
+    words.get(index).copied()
 }
 
 fn compile_message(
@@ -1546,6 +1584,27 @@ mod tests {
         let info = c.classify_detail(&tls, "Client certificate verification failed at depth 0: unable to get local issuer certificate.\nFailed certificate data (unverified): subject \"/CN=alice\", serial number 1, issuer \"/CN=ca\".");
         assert_eq!(info.class, Some(FailureClass::Cert));
         assert_eq!(c.classify_detail(&tls, "").class, None);
+    }
+
+    #[test]
+    fn hba_rule_methods() {
+        assert_eq!(
+            hba_rule_method("hostssl    all             +rds_iam             all            pam"),
+            Some("pam")
+        );
+        assert_eq!(
+            hba_rule_method("host    appdb       all         127.0.0.1/32    scram-sha-256"),
+            Some("scram-sha-256")
+        );
+        assert_eq!(
+            hba_rule_method("host all all 10.0.0.0 255.0.0.0 md5"),
+            Some("md5")
+        );
+        assert_eq!(
+            hba_rule_method("local   all   postgres   peer map=x"),
+            Some("peer")
+        );
+        assert_eq!(hba_rule_method("garbage"), None);
     }
 
     #[test]
