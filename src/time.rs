@@ -182,14 +182,17 @@ fn zone_end(b: &[u8], zone_start: usize) -> usize {
             }
         }
         _ => {
-            while end < b.len()
-                && (b[end].is_ascii_alphabetic() || b[end] == b'/' || b[end] == b'_')
-            {
+            while end < b.len() && is_zone_letter(b[end]) {
                 end += 1;
             }
         }
     }
     end
+}
+
+/// A byte of a lettered zone word (`UTC`, `Etc/UTC`, `America/Los_Angeles`).
+fn is_zone_letter(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'/' || c == b'_'
 }
 
 /// Longest zone word [`TimestampCache`] remembers (`Etc/UTC`, `+05:30`).
@@ -239,8 +242,18 @@ impl TimestampCache {
                 return None;
             }
             let zone_start = used + 1;
+            let zone = &self.zone[..self.zone_len];
+            // A lettered zone (`UTC`) followed by a byte that cannot go on
+            // a zone word ends where `zone_end` would end it: no scan.
+            let end = zone_start + zone.len();
+            if zone.first().is_some_and(u8::is_ascii_alphabetic)
+                && b.get(zone_start..end) == Some(zone)
+                && !b.get(end).is_some_and(|&c| is_zone_letter(c))
+            {
+                return Some((self.base_ms + millis, end));
+            }
             let end = zone_end(b, zone_start);
-            if b[zone_start..end] == self.zone[..self.zone_len] {
+            if b[zone_start..end] == *zone {
                 return Some((self.base_ms + millis, end));
             }
         }
