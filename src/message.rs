@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::event::{EventKind, FailureClass};
 use crate::grammar::{self, Captures, GrammarError, Template};
-use crate::record::Label;
+use crate::record::{Label, range_within};
 
 pub use crate::grammar::MAX_CAPTURES as MAX_FIELDS;
 
@@ -396,13 +396,6 @@ struct DetailRanges {
 /// The most DETAIL texts a memo keeps; past it, it starts over (a server
 /// logs few distinct ones: its pg_hba.conf rules, a handful of reasons).
 const MEMO_DETAILS: usize = 256;
-
-/// Where `part` lies within `whole`, when it is a slice of it.
-fn range_within(whole: &str, part: &str) -> Option<Range<usize>> {
-    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-    let end = start.checked_add(part.len())?;
-    (end <= whole.len()).then_some(start..end)
-}
 
 #[derive(Default)]
 struct MemoSlot {
@@ -882,7 +875,7 @@ impl Catalog {
         if memo.details.len() >= MEMO_DETAILS {
             memo.details.clear();
         }
-        let range = |p: Option<&str>| p.and_then(|p| range_within(detail, p));
+        let range = |p: Option<&str>| p.and_then(|p| range_within(detail.as_bytes(), p.as_bytes()));
         let ranges = DetailRanges {
             class: info.class,
             hba_file: range(info.hba_file),

@@ -244,16 +244,21 @@ pub fn text(bytes: &[u8]) -> (Cow<'_, str>, bool) {
 /// when `part` lies inside it on character boundaries: one UTF-8 check per
 /// line instead of one per field. Anything else is checked on its own.
 pub fn text_within<'a>(whole: Option<&'a str>, part: &'a [u8]) -> (Cow<'a, str>, bool) {
-    let inside = whole.and_then(|whole| {
-        // An address inside `whole` is `whole`'s own memory: the slice taken
-        // from `whole` is `part`'s very bytes.
-        let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
-        whole.get(start..start.checked_add(part.len())?)
-    });
+    // An address inside `whole` is `whole`'s own memory: the slice taken
+    // from `whole` is `part`'s very bytes.
+    let inside = whole.and_then(|whole| whole.get(range_within(whole.as_bytes(), part)?));
     match inside {
         Some(s) => (Cow::Borrowed(s), false),
         None => text(part),
     }
+}
+
+/// Where `part` lies within `whole`, when it is a slice of it (by address:
+/// no comparison of bytes).
+pub fn range_within(whole: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    let end = start.checked_add(part.len())?;
+    (end <= whole.len()).then_some(start..end)
 }
 
 #[cfg(test)]
