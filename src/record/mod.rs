@@ -244,9 +244,13 @@ pub fn text(bytes: &[u8]) -> (Cow<'_, str>, bool) {
 /// when `part` lies inside it on character boundaries: one UTF-8 check per
 /// line instead of one per field. Anything else is checked on its own.
 pub fn text_within<'a>(whole: Option<&'a str>, part: &'a [u8]) -> (Cow<'a, str>, bool) {
-    // An address inside `whole` is `whole`'s own memory: the slice taken
-    // from `whole` is `part`'s very bytes.
-    let inside = whole.and_then(|whole| whole.get(range_within(whole.as_bytes(), part)?));
+    let inside = whole.and_then(|whole| {
+        // An address inside `whole` is `whole`'s own memory: the slice taken
+        // from `whole` is `part`'s very bytes. (`get` checks the bounds, so
+        // this is not `range_within`, which checks them again.)
+        let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+        whole.get(start..start.checked_add(part.len())?)
+    });
     match inside {
         Some(s) => (Cow::Borrowed(s), false),
         None => text(part),
