@@ -992,13 +992,13 @@ impl Limits {
 ///
 /// Kept: the timed credential failures with a user or client (48 bytes
 /// each: time, names as indexes, the session id rebuilt from them, see
-/// [`IdCode`]), the first successful login of each (user, client) pair,
+/// `IdCode`), the first successful login of each (user, client) pair,
 /// and the IAM logins an IAM finding can list. Successful logins, which a
 /// burst lists when they follow it, are written aside (a temporary file)
 /// and only those within a window of a burst of their pair are read back.
 ///
 /// With temporary files ([`Collector::new`]), memory does not grow with the
-/// failures either: past [`Limits::FILES`]'s run length they are sorted in
+/// failures either: past `Limits::FILES`'s run length they are sorted in
 /// runs on disk, [`Collector::finish`] merges the runs in one pass that
 /// finds the bursts as it goes (`stream`), and the findings' long lists of
 /// session ids are written to a file and read back as they are output

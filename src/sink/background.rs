@@ -2,7 +2,7 @@
 //! sequential stage (enricher, stitcher) does not wait for it.
 //!
 //! Items are handed over in batches through a bounded channel (memory stays
-//! bounded: at most [`BATCHES_IN_FLIGHT`] batches wait); the writer thread
+//! bounded: at most `BATCHES_IN_FLIGHT` batches wait); the writer thread
 //! serialises them one by one with the given function. A commit (the live
 //! CloudWatch source's checkpoint) waits until everything before it is
 //! written and the writer's own commit has run. The first write error stops

@@ -1,5 +1,5 @@
 //! Sessions as ArcSight Common Event Format (CEF:0) lines: one line per
-//! logon and per logoff (see [`auth_event`](super::auth_event)), ready
+//! logon and per logoff (see [`auth_event`]), ready
 //! for a syslog/CEF receiver (ArcSight, QRadar, Splunk, Sentinel).
 //!
 //! ```text

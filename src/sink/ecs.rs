@@ -1,7 +1,7 @@
 //! Sessions as Elastic Common Schema (ECS 8.12) authentication events,
 //! NDJSON: one `event.type: ["start"]` document per connection attempt and
 //! one `["end"]` per session that ended (see
-//! [`auth_event`](super::auth_event)).
+//! [`auth_event`]).
 //!
 //! This module owns the ECS wire shape. Mapping decisions (docs/siem.md
 //! has the table):

@@ -77,9 +77,9 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Writes one event as a JSON line: what serialising [`WireEvent`] with
+/// Writes one event as a JSON line: what serialising `WireEvent` with
 /// `serde_json` writes (the tests hold them equal), built in one buffer by
-/// [`json::Object`] and written at once.
+/// `json::Object` and written at once.
 pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
     let mut line = Vec::with_capacity(LINE_CAPACITY);
     event_json(&mut line, event);

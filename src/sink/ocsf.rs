@@ -1,6 +1,6 @@
 //! Sessions as OCSF 1.8.0 Authentication events (class 3002), JSON Lines:
 //! one Logon (activity 1) per connection attempt and one Logoff
-//! (activity 2) per session that ended (see [`auth_event`](super::auth_event)).
+//! (activity 2) per session that ended (see [`auth_event`]).
 //!
 //! This module owns the OCSF wire shape. Mapping decisions (docs/siem.md
 //! has the full table):

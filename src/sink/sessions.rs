@@ -404,9 +404,9 @@ impl<'s> WireSession<'s> {
     }
 }
 
-/// Writes one session as a JSON line: what serialising [`WireSession`]
+/// Writes one session as a JSON line: what serialising `WireSession`
 /// with `serde_json` writes (the tests hold them equal), built in one
-/// buffer by [`json::Object`] and written at once.
+/// buffer by `json::Object` and written at once.
 pub fn write_jsonl<W: Write>(out: &mut W, s: &Session) -> io::Result<()> {
     let mut line = Vec::with_capacity(LINE_CAPACITY);
     session_json(&mut line, s)?;
