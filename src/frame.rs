@@ -33,37 +33,57 @@ pub const QUIET_BYTES: usize = 1024;
 /// chunk then grows until a later target).
 const SEARCH_BYTES: usize = 1 << 20;
 
-/// Cut points (exclusive chunk ends) in `buf`, about `target` bytes apart.
-/// Bytes after the last cut point are not a complete chunk yet: the caller
-/// carries them over (or, at the end of the input, decodes them as the last
-/// chunk).
+/// Bytes near the end of a buffer where [`cut_points`] makes one more cut,
+/// so that the caller carries over little (it copies what it carries).
+const TAIL_BYTES: usize = 64 * 1024;
+
+/// Cut points (exclusive chunk ends) in `buf`, about `target` bytes apart,
+/// and one more at the first boundary in the last [`TAIL_BYTES`] when the
+/// chunk it ends is at least that long. Bytes after the last cut point are
+/// not a complete chunk yet: the caller carries them over (or, at the end
+/// of the input, decodes them as the last chunk).
 pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
     let target = target.max(1);
     let mut cuts = Vec::new();
+    // Where the tail cut is looked for, given the last cut so far.
+    let tail_from = |from: usize| {
+        let at = buf.len().checked_sub(TAIL_BYTES)?;
+        (at >= from + TAIL_BYTES).then_some(at)
+    };
     match framing {
         Framing::Whole => {}
         Framing::JsonLines => {
             let mut from = 0;
+            let next = |at: usize| {
+                memchr::memchr(b'\n', &buf[at..])
+                    .map(|nl| at + nl + 1)
+                    .filter(|&cut| cut < buf.len())
+            };
             while from + target < buf.len() {
-                match memchr::memchr(b'\n', &buf[from + target..]) {
-                    Some(nl) if from + target + nl + 1 < buf.len() => {
-                        let cut = from + target + nl + 1;
+                match next(from + target) {
+                    Some(cut) => {
                         cuts.push(cut);
                         from = cut;
                     }
-                    _ => break,
+                    None => break,
                 }
             }
+            cuts.extend(tail_from(from).and_then(next));
         }
         Framing::Csv => {
             let mut in_quotes = false;
             let mut next_target = target;
+            let mut tail = tail_from(0);
             for at in memchr::memchr2_iter(b'"', b'\n', buf) {
                 if buf[at] == b'"' {
                     in_quotes = !in_quotes;
-                } else if !in_quotes && at + 1 >= next_target && at + 1 < buf.len() {
+                } else if !in_quotes
+                    && (at + 1 >= next_target || tail.is_some_and(|t| at + 1 >= t))
+                    && at + 1 < buf.len()
+                {
                     cuts.push(at + 1);
                     next_target = at + 1 + target;
+                    tail = tail_from(at + 1);
                 }
             }
         }
@@ -78,6 +98,7 @@ pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
                     None => break,
                 }
             }
+            cuts.extend(tail_from(from).and_then(|at| stderr_cut(buf, prefix, at)));
         }
     }
     cuts
@@ -185,6 +206,44 @@ mod tests {
                 part.starts_with(b"2026-11-28 14:51:31"),
                 "{:?}",
                 String::from_utf8_lossy(part)
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_buffer_is_cut_once_more_near_its_end() {
+        let line = "2026-11-28 14:51:31 UTC:127.0.0.1(35958):b@d:[3]:LOG:  disconnection: session time: 0:00:00.001 user=b database=d host=127.0.0.1 port=35958\n";
+        let stderr = Framing::Stderr(Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap());
+        for (framing, line) in [
+            (
+                &Framing::JsonLines,
+                "{\"a\":1,\"message\":\"connection received\"}\n",
+            ),
+            (&Framing::Csv, "2026-11-28,\"a\nb\",1\n"),
+            (&stderr, line),
+        ] {
+            // Three tails' worth and a cut-off line: the target is out of
+            // reach, so only the tail cut is made.
+            let whole = line.repeat(3 * TAIL_BYTES / line.len());
+            let buf = format!("{whole}{}", &line[..line.len() / 2]);
+            let cuts = cut_points(buf.as_bytes(), framing, 1 << 30);
+            assert_eq!(cuts.len(), 1, "{framing:?}");
+            let cut = cuts[0];
+            assert!(
+                buf.len() - cut <= TAIL_BYTES,
+                "{framing:?}: carries {}",
+                buf.len() - cut
+            );
+            assert!(
+                buf[cut..].starts_with(line),
+                "{framing:?}: cut inside a record"
+            );
+            // The tail chunk is not made shorter than the tail.
+            let short = &buf[buf.len() - TAIL_BYTES - line.len()..];
+            let short = &short[short.find('\n').unwrap() + 1..];
+            assert!(
+                cut_points(short.as_bytes(), framing, 1 << 30).is_empty(),
+                "{framing:?}"
             );
         }
     }
