@@ -38,7 +38,7 @@ const SEARCH_BYTES: usize = 1 << 20;
 const TAIL_BYTES: usize = 64 * 1024;
 
 /// Cut points (exclusive chunk ends) in `buf`, about `target` bytes apart,
-/// and one more at the first boundary in the last [`TAIL_BYTES`] when the
+/// and one more at the first boundary in the last `TAIL_BYTES` (64 KiB) when the
 /// chunk it ends is at least that long. Bytes after the last cut point are
 /// not a complete chunk yet: the caller carries them over (or, at the end
 /// of the input, decodes them as the last chunk).
