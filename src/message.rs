@@ -419,6 +419,17 @@ impl ClassifyMemo {
     }
 }
 
+impl ClassifyMemo {
+    /// Makes the memo hold answers of the catalog `id` only: one used with
+    /// another catalog before starts over.
+    fn serve(&mut self, id: u64) {
+        if self.catalog != id {
+            *self = ClassifyMemo::new();
+            self.catalog = id;
+        }
+    }
+}
+
 impl Default for ClassifyMemo {
     fn default() -> Self {
         ClassifyMemo::new()
@@ -701,10 +712,7 @@ impl Catalog {
         if self.level_mask & bit == 0 || !self.prefix2.contains(bytes) {
             return None;
         }
-        if memo.catalog != self.id {
-            *memo = ClassifyMemo::new();
-            memo.catalog = self.id;
-        }
+        memo.serve(self.id);
         let hash = std::hash::BuildHasher::hash_one(&MEMO_HASH, (bit, bytes));
         let slot = &mut memo.slots[hash as usize % MEMO_SLOTS];
         if slot.hash == hash && slot.bit == bit && slot.text == bytes {
@@ -852,10 +860,7 @@ impl Catalog {
         m: &Match<'_>,
         detail: &'d str,
     ) -> DetailInfo<'d> {
-        if memo.catalog != self.id {
-            *memo = ClassifyMemo::new();
-            memo.catalog = self.id;
-        }
+        memo.serve(self.id);
         let index = m.def.index;
         let known = memo
             .details
