@@ -374,8 +374,9 @@ struct Producer<'a> {
     /// An input with no batches (empty, unreadable, not recognised, or
     /// CloudWatch data): its end comes right after its start.
     end_pending: Option<Option<SourceError>>,
-    /// A decoded batch's buffer, reused for the next one: fresh memory
-    /// would be faulted in (and zeroed by the kernel) page by page.
+    /// A decoded batch's buffer (a reader block), handed back to the reader
+    /// thread to be filled again: fresh memory would be faulted in (and
+    /// zeroed by the kernel) page by page.
     spare: Option<Vec<u8>>,
     parse: &'a ParseOptions,
     catalog: &'a Catalog,
@@ -393,13 +394,13 @@ impl Producer<'_> {
             return Some(Step::End(error));
         }
         if let Some((reader, framing, input)) = &mut self.current {
+            // A decoded batch's buffer is a block: the reader thread fills
+            // it again.
+            if let Some(spare) = self.spare.take() {
+                reader.give_back(spare);
+            }
             return Some(
-                match reader.next_batch(
-                    framing,
-                    self.batch_bytes,
-                    self.chunk_bytes,
-                    &mut self.spare,
-                ) {
+                match reader.next_batch(framing, self.batch_bytes, self.chunk_bytes) {
                     Some(batch) => Step::Batch(Arc::new(Work::new(batch, Arc::clone(input)))),
                     None => {
                         let error = reader.error.take();
@@ -416,7 +417,9 @@ impl Producer<'_> {
 
     /// Opens an input and detects its format from the first bytes.
     fn open(&mut self, spec: &InputSpec) -> InputResult {
-        let stream = source::stream(spec, self.block_bytes, 2);
+        // A block holds a whole batch, so that a batch is one block.
+        let block_bytes = self.block_bytes.max(self.batch_bytes);
+        let stream = source::stream(spec, block_bytes, HEAD_ROOM, 2);
         let label = stream.label.clone();
         let server = self
             .server
@@ -430,34 +433,28 @@ impl Producer<'_> {
             error: None,
             captured: None,
         };
-        let mut reader = Reader {
-            stream,
-            block_bytes: self.block_bytes,
-            pending: Vec::new(),
-            at_end: false,
-            error: None,
-        };
+        let mut reader = Reader::new(stream, block_bytes);
         // More than the sniff window, or all of the input: see
         // `pipeline::sniff_window`.
-        while reader.pending.len() <= DETECT_BYTES && !reader.at_end {
+        while reader.unread().len() <= DETECT_BYTES && !reader.at_end {
             reader.receive();
         }
-        if reader.pending.is_empty() {
+        if reader.unread().is_empty() {
             self.end_pending = Some(reader.error.take());
             return result;
         }
         if self.parse.format == FormatChoice::Auto
-            && let Some(kind) = payload::sniff(&reader.pending)
+            && let Some(kind) = payload::sniff(reader.unread())
         {
             // CloudWatch data is small and not streamable: read it all.
             while !reader.at_end {
                 reader.receive();
             }
-            result.captured = Some((kind, std::mem::take(&mut reader.pending)));
+            result.captured = Some((kind, reader.take_unread()));
             self.end_pending = Some(reader.error.take());
             return result;
         }
-        let window = pipeline::sniff_window(&reader.pending);
+        let window = pipeline::sniff_window(reader.unread());
         let known = match spec {
             InputSpec::Path(path) => lock(self.known)
                 .remove(path)
@@ -546,7 +543,7 @@ impl Work {
         // stops the run).
         let _finished = Finished(self);
         let start = if i == 0 { 0 } else { cuts[i - 1] };
-        let decoded = decode(&self.input, &self.batch.bytes[start..cuts[i]]);
+        let decoded = decode(&self.input, &self.batch.bytes()[start..cuts[i]]);
         *lock(&self.results[i]) = Some(decoded);
         true
     }
@@ -591,7 +588,7 @@ impl Work {
     /// The decoded chunks and the batch's buffer, for reuse.
     fn into_results(self) -> io::Result<(Vec<Decoded>, Vec<u8>)> {
         let outputs = self.take_results()?;
-        Ok((outputs, self.batch.bytes))
+        Ok((outputs, self.batch.buffer))
     }
 }
 
@@ -616,29 +613,89 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Bytes of an input cut at record boundaries, ready to decode.
 struct Batch {
-    bytes: Vec<u8>,
-    /// Exclusive chunk ends in `bytes`; the last one is `bytes.len()`.
+    /// The batch is `buffer[start..]` (a reader block: see [`Reader`]).
+    buffer: Vec<u8>,
+    start: usize,
+    /// Exclusive chunk ends in the batch's bytes; the last one is their
+    /// length.
     cuts: Vec<usize>,
 }
+
+impl Batch {
+    fn bytes(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+}
+
+/// Room at the start of every block the reader thread sends, where the
+/// bytes after the last record boundary of the previous batch are put so
+/// that the block itself is never copied: the reader thread's buffer is
+/// the batch. `frame::cut_points` cuts once more in a buffer's last 64 KiB,
+/// so what is carried over fits unless a record is longer than that.
+const HEAD_ROOM: usize = 128 * 1024;
 
 /// The reading side of one input: blocks from its reader thread, the bytes
 /// not yet decoded, and the read error if one ended the input.
 struct Reader {
     stream: source::Stream,
-    /// Size of the blocks the stream sends.
-    block_bytes: usize,
+    /// Capacity of the blocks the stream sends, room included: a buffer
+    /// this large goes back to the reader thread to be filled again.
+    block_capacity: usize,
+    /// The bytes not yet handed out are `pending[start..]`.
     pending: Vec<u8>,
+    start: usize,
+    /// A buffer for the bytes carried over to the next batch, reused.
+    carry: Vec<u8>,
     at_end: bool,
     error: Option<SourceError>,
 }
 
 impl Reader {
-    /// Waits for the next block.
+    /// The reader of a stream of blocks of `block_bytes` after
+    /// [`HEAD_ROOM`].
+    fn new(stream: source::Stream, block_bytes: usize) -> Reader {
+        Reader {
+            stream,
+            block_capacity: HEAD_ROOM + block_bytes,
+            pending: Vec::new(),
+            start: 0,
+            carry: Vec::new(),
+            at_end: false,
+            error: None,
+        }
+    }
+
+    /// The bytes read and not yet handed out.
+    fn unread(&self) -> &[u8] {
+        &self.pending[self.start..]
+    }
+
+    /// Takes the bytes read and not yet handed out.
+    fn take_unread(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.drain(..self.start);
+        self.start = 0;
+        bytes
+    }
+
+    /// Waits for the next block. When the bytes not yet handed out fit in
+    /// its head room they move there and the block becomes the pending
+    /// buffer; otherwise (a record longer than the room, or an input read
+    /// whole) the block is appended to them.
     fn receive(&mut self) {
         match self.stream.blocks.recv() {
-            Ok(Block::Data(data)) => {
-                self.pending.extend_from_slice(&data);
-                self.stream.recycle(data);
+            Ok(Block::Data(mut data)) => {
+                let unread = self.pending.len() - self.start;
+                if unread <= HEAD_ROOM {
+                    let start = HEAD_ROOM - unread;
+                    data[start..HEAD_ROOM].copy_from_slice(&self.pending[self.start..]);
+                    let old = std::mem::replace(&mut self.pending, data);
+                    self.start = start;
+                    self.give_back(old);
+                } else {
+                    self.pending.extend_from_slice(&data[HEAD_ROOM..]);
+                    self.stream.recycle(data);
+                }
             }
             Ok(Block::Error(e)) => {
                 self.error = Some(e);
@@ -648,30 +705,40 @@ impl Reader {
         }
     }
 
+    /// Keeps a buffer no longer pending: a block goes back to the reader
+    /// thread, a smaller one holds the next carry-over.
+    fn give_back(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() >= self.block_capacity {
+            self.stream.recycle(buffer);
+        } else if buffer.capacity() > self.carry.capacity() {
+            buffer.clear();
+            self.carry = buffer;
+        }
+    }
+
     /// The next batch of about `batch_bytes`, cut into chunks of about
     /// `chunk_bytes` at record boundaries; the rest of the input at its end;
-    /// `None` when everything was handed out. The rest goes on in `spare`
-    /// (a decoded batch's buffer), if there is one.
+    /// `None` when everything was handed out.
     fn next_batch(
         &mut self,
         framing: &Framing,
         batch_bytes: usize,
         chunk_bytes: usize,
-        spare: &mut Option<Vec<u8>>,
     ) -> Option<Batch> {
         loop {
             let whole = matches!(framing, Framing::Whole);
-            if !self.at_end && (self.pending.len() < batch_bytes || whole) {
+            let unread = &self.pending[self.start..];
+            if !self.at_end && (unread.len() < batch_bytes || whole) {
                 self.receive();
                 continue;
             }
-            let mut cuts = frame::cut_points(&self.pending, framing, chunk_bytes);
+            let mut cuts = frame::cut_points(unread, framing, chunk_bytes);
             if self.at_end {
-                if self.pending.is_empty() {
+                if unread.is_empty() {
                     return None;
                 }
-                if cuts.last() != Some(&self.pending.len()) {
-                    cuts.push(self.pending.len());
+                if cuts.last() != Some(&unread.len()) {
+                    cuts.push(unread.len());
                 }
             }
             let Some(&consumed) = cuts.last() else {
@@ -679,15 +746,20 @@ impl Reader {
                 self.receive();
                 continue;
             };
-            // The rest starts the next batch, in a buffer that will not
-            // have to grow (and be copied) while blocks arrive.
-            let mut rest = spare.take().unwrap_or_default();
+            // The rest starts the next batch: it moves into the head room
+            // of the next block when that arrives.
+            let mut rest = std::mem::take(&mut self.carry);
             rest.clear();
-            rest.reserve(batch_bytes + self.block_bytes);
-            rest.extend_from_slice(&self.pending[consumed..]);
-            self.pending.truncate(consumed);
-            let bytes = std::mem::replace(&mut self.pending, rest);
-            return Some(Batch { bytes, cuts });
+            rest.extend_from_slice(&unread[consumed..]);
+            let end = self.start + consumed;
+            let mut buffer = std::mem::replace(&mut self.pending, rest);
+            buffer.truncate(end);
+            let start = std::mem::replace(&mut self.start, 0);
+            return Some(Batch {
+                buffer,
+                start,
+                cuts,
+            });
         }
     }
 }
@@ -746,7 +818,7 @@ impl Engine {
             return None;
         }
         // One byte more than the window, as the run reads (see `open`).
-        let stream = source::stream(spec, DETECT_BYTES + 1, 1);
+        let stream = source::stream(spec, DETECT_BYTES + 1, 0, 1);
         let mut head = Vec::new();
         while head.len() <= DETECT_BYTES {
             match stream.blocks.recv() {
@@ -845,5 +917,53 @@ mod tests {
             format!("{:?}", kept.for_window(window)),
             format!("{:?}", Some(&expected))
         );
+    }
+
+    /// Every batch a reader hands out, concatenated, is the input, and each
+    /// ends at a record boundary, whether the blocks are larger or smaller
+    /// than a batch, and whether what is carried over fits in the head room
+    /// (blocks of 1,000 bytes for batches of 200 KB: it does not) or not.
+    #[test]
+    fn a_reader_hands_out_the_input_whole_in_record_batches() {
+        let sample = std::fs::read(sample_path()).expect("the bundled RDS sample");
+        let input = sample.repeat(12);
+        assert!(input.len() > 2 * HEAD_ROOM);
+        let prefix = crate::prefix::Prefix::compile("%t:%r:%u@%d:[%p]:").expect("the RDS prefix");
+        let framings = [Framing::Stderr(prefix), Framing::Whole];
+        for framing in &framings {
+            for (block, batch_bytes, chunk) in [
+                (1_000, 200_000, 4_096),
+                (4_096, 8_192, 1_024),
+                (300_000, 64 * 1024, 16 * 1024),
+                (1 << 20, 1 << 20, 1 << 19),
+            ] {
+                let spec = InputSpec::Memory {
+                    label: Arc::from("memory"),
+                    server: Arc::from("memory"),
+                    bytes: Arc::from(input.as_slice()),
+                };
+                let mut reader = Reader::new(source::stream(&spec, block, HEAD_ROOM, 2), block);
+                let mut joined = Vec::new();
+                let mut spare = None;
+                while let Some(batch) = reader.next_batch(framing, batch_bytes, chunk) {
+                    let bytes = batch.bytes();
+                    assert_eq!(batch.cuts.last(), Some(&bytes.len()));
+                    assert!(batch.cuts.windows(2).all(|w| w[0] < w[1]));
+                    if joined.len() + bytes.len() < input.len() {
+                        assert!(bytes.ends_with(b"\n"), "block {block}, batch {batch_bytes}");
+                        assert_ne!(input[joined.len() + bytes.len()], b'\t');
+                    }
+                    joined.extend_from_slice(bytes);
+                    if let Some(buffer) = spare.replace(batch.buffer) {
+                        reader.give_back(buffer);
+                    }
+                }
+                assert!(reader.error.is_none());
+                assert!(
+                    joined == input,
+                    "block {block}, batch {batch_bytes}, chunk {chunk}"
+                );
+            }
+        }
     }
 }

@@ -175,7 +175,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// the same reader as [`stream`]. Never fails outright: errors are in
 /// `Loaded::error`, and `bytes` keeps what was read before them.
 pub fn load(spec: &InputSpec) -> Loaded {
-    let stream = stream(spec, 1 << 20, 2);
+    let stream = stream(spec, 1 << 20, 0, 2);
     let mut bytes = Vec::new();
     let mut error = None;
     for block in stream.blocks.iter() {
@@ -608,7 +608,8 @@ mod tests {
 /// A block of an input read by [`stream`], or why reading stopped.
 #[derive(Debug)]
 pub enum Block {
-    /// Decompressed bytes, in order.
+    /// Decompressed bytes, in order, after the `head_room` bytes that
+    /// [`stream`] was asked to leave free at the start of every block.
     Data(Vec<u8>),
     /// Reading stopped here; everything sent before still counts.
     Error(SourceError),
@@ -617,7 +618,9 @@ pub enum Block {
 /// An input being read by a background thread: decompression (gzip,
 /// detected by magic bytes) runs in that thread, so it overlaps parsing.
 /// At most `depth` blocks of `block_bytes` wait in the channel: memory stays
-/// bounded whatever the input size.
+/// bounded whatever the input size. Each block starts with `head_room` bytes
+/// of room (their contents are unspecified), where the receiver can put the
+/// end of the previous block in front of this one without copying the block.
 pub struct Stream {
     pub label: Arc<str>,
     pub server: Arc<str>,
@@ -662,7 +665,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Starts reading `spec` in a background thread.
-pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
+pub fn stream(spec: &InputSpec, block_bytes: usize, head_room: usize, depth: usize) -> Stream {
     let (label, server, path): (Arc<str>, Arc<str>, PathBuf) = match spec {
         InputSpec::Stdin => (Arc::from("-"), Arc::from("stdin"), PathBuf::from("-")),
         InputSpec::Path(p) => (
@@ -682,7 +685,9 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
             InputSpec::Stdin => Box::new(io::stdin()),
             InputSpec::Memory { bytes, .. } => {
                 for block in bytes.chunks(block_bytes.max(1)) {
-                    if tx.send(Block::Data(block.to_vec())).is_err() {
+                    let mut data = vec![0; head_room];
+                    data.extend_from_slice(block);
+                    if tx.send(Block::Data(data)).is_err() {
                         return;
                     }
                 }
@@ -715,7 +720,7 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
             pump(
                 &mut decoder,
                 (&tx, &recycled),
-                block_bytes,
+                (head_room, block_bytes),
                 |e, d: &MultiGzDecoder<_>| {
                     let consumed = d.get_ref().get_ref().count - d.get_ref().buffer().len() as u64;
                     SourceError::Gzip {
@@ -726,12 +731,15 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
                 },
             );
         } else {
-            pump(&mut input, (&tx, &recycled), block_bytes, |source, _| {
-                SourceError::Io {
+            pump(
+                &mut input,
+                (&tx, &recycled),
+                (head_room, block_bytes),
+                |source, _| SourceError::Io {
                     path: path.clone(),
                     source,
-                }
-            });
+                },
+            );
         }
     });
     Stream {
@@ -743,25 +751,27 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, depth: usize) -> Stream {
     }
 }
 
-/// Reads `r` into blocks of about `block_bytes` and sends them; an error is
-/// sent last. Stops quietly when the receiver is gone. Blocks handed back
-/// (`recycled`) are filled again: only new memory is zeroed.
+/// Reads `r` into blocks of about `block_bytes`, each after `head_room`
+/// bytes left free, and sends them; an error is sent last. Stops quietly
+/// when the receiver is gone. Blocks handed back (`recycled`) are filled
+/// again: only new memory is zeroed.
 fn pump<R: Read>(
     r: &mut R,
     (tx, recycled): (
         &std::sync::mpsc::SyncSender<Block>,
         &std::sync::mpsc::Receiver<Vec<u8>>,
     ),
-    block_bytes: usize,
+    (head_room, block_bytes): (usize, usize),
     error: impl Fn(io::Error, &R) -> SourceError,
 ) {
+    let full = head_room + block_bytes;
     loop {
         let mut block = recycled.try_recv().unwrap_or_default();
         // A full block handed back is not zeroed again.
-        block.resize(block_bytes, 0);
-        let mut filled = 0;
+        block.resize(full, 0);
+        let mut filled = head_room;
         let mut failure = None;
-        while filled < block.len() {
+        while filled < full {
             match r.read(&mut block[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
@@ -773,14 +783,14 @@ fn pump<R: Read>(
             }
         }
         block.truncate(filled);
-        if !block.is_empty() && tx.send(Block::Data(block)).is_err() {
+        if filled > head_room && tx.send(Block::Data(block)).is_err() {
             return;
         }
         if let Some(e) = failure {
             let _ = tx.send(Block::Error(error(e, r)));
             return;
         }
-        if filled < block_bytes {
+        if filled < full {
             // End of input (a short block is only returned at the end).
             return;
         }
