@@ -939,10 +939,14 @@ fn run_parse(args: ParseArgs) -> i32 {
         Err(e) => return usage_error(&e),
     };
     // Serialised and written on the output thread, in order.
-    let mut writer = match output_writer::<Box<crate::event::Event>, _>(
+    #[allow(clippy::borrowed_box)]
+    let mut writer = match output_writer(
         &args.input,
         out,
-        |out: &mut Output, event| jsonl::write_event(out, event),
+        |buf: &mut Vec<u8>, event: &Box<crate::event::Event>| {
+            jsonl::append_event(buf, event);
+            Ok(())
+        },
     ) {
         Ok(writer) => writer,
         Err(e) => return output_error(e),
@@ -973,15 +977,18 @@ fn threads(args: &InputArgs) -> usize {
 
 /// The writer of a streamed output: on a thread of its own, or on the
 /// calling thread when the run has one thread.
-fn output_writer<T, F>(args: &InputArgs, out: Output, write: F) -> io::Result<BackgroundWriter<T>>
+fn output_writer<T, F>(
+    args: &InputArgs,
+    out: Output,
+    serialise: F,
+) -> io::Result<BackgroundWriter<T>>
 where
-    T: Send + 'static,
-    F: FnMut(&mut Output, &T) -> io::Result<()> + Send + 'static,
+    F: FnMut(&mut Vec<u8>, &T) -> io::Result<()> + 'static,
 {
     if threads(args) == 1 {
-        Ok(BackgroundWriter::inline(out, write, Output::commit))
+        Ok(BackgroundWriter::inline(out, serialise, Output::commit))
     } else {
-        BackgroundWriter::with_commit(out, write, Output::commit)
+        BackgroundWriter::with_commit(out, serialise, Output::commit)
     }
 }
 
@@ -1114,18 +1121,17 @@ fn run_audit(args: AuditArgs) -> i32 {
     let (correlator, aws_code) = build_correlator(&args.iam, &args.input.cloud, args.input.quiet);
     let correlator = correlator.as_ref();
     let code = match format {
-        // Streamed as sessions end, serialised on the output thread.
+        // Streamed as sessions end: serialised here, written on the
+        // output thread.
         AuditFormat::Jsonl | AuditFormat::Ocsf | AuditFormat::Ecs | AuditFormat::Cef => {
-            let write: fn(&mut Output, &Session) -> io::Result<()> = match format {
+            let serialise: fn(&mut Vec<u8>, &Session) -> io::Result<()> = match format {
                 AuditFormat::Ocsf => ocsf::write_session,
                 AuditFormat::Ecs => ecs::write_session,
                 AuditFormat::Cef => cef::write_session,
-                _ => session_sink::write_jsonl,
+                _ => session_sink::append_jsonl,
             };
-            // Sessions stay boxed on their way to the output thread (moving
-            // them showed up in profiles); the writer sees `&Box<Session>`.
             #[allow(clippy::borrowed_box)]
-            let write = move |out: &mut Output, s: &Box<Session>| write(out, s);
+            let write = move |buf: &mut Vec<u8>, s: &Box<Session>| serialise(buf, s);
             match output_writer(&args.input, out, write) {
                 Ok(mut writer) => {
                     let code =

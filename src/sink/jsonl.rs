@@ -82,9 +82,15 @@ fn is_false(b: &bool) -> bool {
 /// `json::Object` and written at once.
 pub fn write_event<W: Write>(out: &mut W, event: &Event) -> io::Result<()> {
     let mut line = Vec::with_capacity(LINE_CAPACITY);
-    event_json(&mut line, event);
-    line.push(b'\n');
+    append_event(&mut line, event);
     out.write_all(&line)
+}
+
+/// Appends one event as a JSON line to `buf` (the bytes of
+/// [`write_event`]).
+pub fn append_event(buf: &mut Vec<u8>, event: &Event) {
+    event_json(buf, event);
+    buf.push(b'\n');
 }
 
 /// Room for a typical event line, so the buffer rarely grows.

@@ -409,9 +409,24 @@ impl<'s> WireSession<'s> {
 /// buffer by `json::Object` and written at once.
 pub fn write_jsonl<W: Write>(out: &mut W, s: &Session) -> io::Result<()> {
     let mut line = Vec::with_capacity(LINE_CAPACITY);
-    session_json(&mut line, s)?;
-    line.push(b'\n');
+    append_jsonl(&mut line, s)?;
     out.write_all(&line)
+}
+
+/// Appends one session as a JSON line to `buf` (the bytes of
+/// [`write_jsonl`]); on an error `buf` is left as it was.
+pub fn append_jsonl(buf: &mut Vec<u8>, s: &Session) -> io::Result<()> {
+    let before = buf.len();
+    match session_json(buf, s) {
+        Ok(()) => {
+            buf.push(b'\n');
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(before);
+            Err(e)
+        }
+    }
 }
 
 /// Room for a typical session line, so the buffer rarely grows.
