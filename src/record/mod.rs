@@ -154,6 +154,52 @@ impl<'a> Record<'a> {
             structured: false,
         }
     }
+
+    /// Makes a reused record what [`Record::new`] makes, in place (a record
+    /// is large: building one and moving it into its box cost a copy). The
+    /// pattern names every field, so a new field cannot be left stale.
+    pub fn reset(&mut self, label: Label, message: Cow<'a, str>, line: u64) {
+        let Record {
+            time_ms,
+            pid,
+            user,
+            database,
+            application_name,
+            client_addr,
+            client_port,
+            label: old_label,
+            sqlstate,
+            message: old_message,
+            detail,
+            hint,
+            context,
+            prefix_ambiguous,
+            line: old_line,
+            last_line,
+            invalid_utf8,
+            ingest_time_ms,
+            structured,
+        } = self;
+        *time_ms = None;
+        *pid = None;
+        *user = None;
+        *database = None;
+        *application_name = None;
+        *client_addr = None;
+        *client_port = None;
+        *old_label = label;
+        *sqlstate = None;
+        *old_message = message;
+        *detail = None;
+        *hint = None;
+        *context = None;
+        *prefix_ambiguous = false;
+        *old_line = line;
+        *last_line = line;
+        *invalid_utf8 = false;
+        *ingest_time_ms = None;
+        *structured = false;
+    }
 }
 
 /// Why a physical line or row produced no record.
@@ -268,6 +314,30 @@ pub fn range_within(whole: &[u8], part: &[u8]) -> Option<std::ops::Range<usize>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reset_record_is_a_new_one() {
+        let text = |s: &str| Some(Cow::Owned(s.to_owned()));
+        let mut used = Record::new(Label::Fatal, Cow::Borrowed("old"), 7);
+        used.time_ms = Some(1);
+        used.pid = Some(2);
+        used.user = text("u");
+        used.database = text("d");
+        used.application_name = text("a");
+        used.client_addr = text("c");
+        used.client_port = Some(3);
+        used.sqlstate = text("28000");
+        used.detail = text("detail");
+        used.hint = text("hint");
+        used.context = text("context");
+        used.prefix_ambiguous = true;
+        used.last_line = 9;
+        used.invalid_utf8 = true;
+        used.ingest_time_ms = Some(4);
+        used.structured = true;
+        used.reset(Label::Log, Cow::Borrowed("new"), 11);
+        assert_eq!(used, Record::new(Label::Log, Cow::Borrowed("new"), 11));
+    }
 
     #[test]
     fn text_within_a_checked_line_equals_text_of_the_part() {

@@ -215,6 +215,13 @@ fn record_from_fields<'a>(
     line: u64,
 ) -> Record<'a> {
     let mut record = Record::new(label, message, line);
+    set_fields(&mut record, header, fields);
+    record
+}
+
+/// Sets what the prefix says on a record just made (`Record::new` or
+/// `Record::reset`).
+fn set_fields<'a>(record: &mut Record<'a>, header: Option<&'a str>, fields: &PrefixFields<'a>) {
     let mut invalid = false;
     let [user, database, application_name, client_addr, sqlstate] = text_fields(fields);
     record.time_ms = fields.time_ms;
@@ -226,7 +233,6 @@ fn record_from_fields<'a>(
     record.client_port = fields.client_port;
     record.sqlstate = opt_text(header, sqlstate, &mut invalid);
     record.invalid_utf8 = invalid;
-    record
 }
 
 /// Output queue: keeps items in first-line order while secondary lines find
@@ -265,14 +271,15 @@ impl<'a> Queue<'a, '_> {
         }
     }
 
-    /// `record` in a box, a reused one when there is one.
-    fn boxed(&mut self, record: Record<'a>) -> Box<Record<'a>> {
+    /// A new record in a box, a reused one when there is one (reset in
+    /// place, not moved in).
+    fn boxed(&mut self, label: Label, message: Cow<'a, str>, line: u64) -> Box<Record<'a>> {
         match self.spare.pop() {
             Some(mut b) => {
-                *b = record;
+                b.reset(label, message, line);
                 b
             }
-            None => Box::new(record),
+            None => Box::new(Record::new(label, message, line)),
         }
     }
 
@@ -466,18 +473,12 @@ fn finish<'a>(current: &mut Option<Physical<'a>>, queue: &mut Queue<'a, '_>) {
     }
     let header = physical.header_text();
     let (message, invalid) = physical.text(header);
-    let mut record = record_from_fields(
-        header,
-        &physical.fields,
-        physical.label,
-        message,
-        physical.line,
-    );
+    let mut record = queue.boxed(physical.label, message, physical.line);
+    set_fields(&mut record, header, &physical.fields);
     record.invalid_utf8 |= invalid;
     record.last_line = physical.last_line;
     record.ingest_time_ms = physical.ingest_ms;
     record.prefix_ambiguous = physical.ambiguous;
-    let record = queue.boxed(record);
     queue.push(Item::Record(record));
 }
 
