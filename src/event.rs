@@ -175,7 +175,15 @@ pub struct Event {
 }
 
 impl Event {
+    /// [`Event::new`] on the heap, written there directly (an event is
+    /// large: building it on the stack and moving it into a box cost a copy).
+    #[inline]
+    pub fn boxed(kind: EventKind, server: Arc<str>) -> Box<Self> {
+        Box::write(Box::new_uninit(), Event::new(kind, server))
+    }
+
     /// An event of `kind` from `server` with every optional field empty.
+    #[inline]
     pub fn new(kind: EventKind, server: Arc<str>) -> Self {
         Event {
             time_ms: None,

@@ -157,7 +157,7 @@ impl<'c> Extractor<'c> {
     }
 
     fn suspect(&self, record: &Record<'_>, reason: SuspectReason) -> Box<Event> {
-        let mut event = Box::new(Event::new(EventKind::Suspect, self.server.clone()));
+        let mut event = Event::boxed(EventKind::Suspect, self.server.clone());
         event.time_ms = record.time_ms;
         event.pid = record.pid;
         event.client_addr = record.client_addr.as_deref().map(Text::from);
@@ -216,7 +216,7 @@ impl<'c> Extractor<'c> {
     /// The event of a classified record, built in place on the heap (it
     /// is handed on boxed; building it on the stack cost a copy).
     fn build(&mut self, record: &Record<'_>, found: &Match<'_>) -> Box<Event> {
-        let mut event = Box::new(Event::new(found.event, self.server.clone()));
+        let mut event = Event::boxed(found.event, self.server.clone());
         let get = |f: Field| found.get(f).map(Text::from);
         let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
         event.time_ms = record.time_ms;
