@@ -159,6 +159,14 @@ pub fn write_session_id<W: std::fmt::Write>(
 }
 
 impl Session {
+    /// [`Session::new`] written straight into its box (a session is large:
+    /// building it on the stack cost a copy).
+    #[inline]
+    fn boxed(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Box<Self> {
+        Box::write(Box::new_uninit(), Session::new(server, pid, start_ms))
+    }
+
+    #[inline]
     fn new(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Self {
         Session {
             session_id: String::new(),
@@ -424,7 +432,7 @@ impl Stitcher {
             if let Some(previous) = self.open.remove(&key) {
                 self.close_at_end(previous);
             }
-            let mut session = Box::new(Session::new(event.server.clone(), pid, event.time_ms));
+            let mut session = Session::boxed(event.server.clone(), pid, event.time_ms);
             session.absorb(&mut event);
             self.open.insert(key, session);
             return;
@@ -434,7 +442,7 @@ impl Stitcher {
         let session = self
             .open
             .entry(key)
-            .or_insert_with(|| Box::new(Session::new(event.server.clone(), pid, event.time_ms)));
+            .or_insert_with(|| Session::boxed(event.server.clone(), pid, event.time_ms));
         session.absorb(&mut event);
         match event.kind {
             EventKind::Received | EventKind::Suspect => {}

@@ -433,6 +433,44 @@ mod tests {
         assert_eq!(loaded.bytes, text);
     }
 
+    /// Every block starts with the head room asked for and the bytes after
+    /// it, in order, are the input, plain or gzip, whether the blocks are
+    /// fresh (grown as bytes come) or handed back (longer, shorter or
+    /// smaller than the room).
+    #[test]
+    fn stream_blocks_leave_head_room_and_carry_the_input() {
+        let dir = TempDir::new("blocks");
+        let text = sample_text(20_000);
+        assert!(text.len() > 1_000_000);
+        let plain = dir.file("plain.log", &text);
+        let packed = dir.file("packed.log.gz", &gz(&text));
+        for path in [plain, packed] {
+            for (block_bytes, head_room) in [(1_000, 0), (300_000, 128 * 1024), (1 << 20, 100)] {
+                let s = stream(&InputSpec::Path(path.clone()), block_bytes, head_room, 2);
+                let mut joined = Vec::new();
+                for (handed_back, block) in s.blocks.iter().enumerate() {
+                    let Block::Data(mut data) = block else {
+                        panic!("{}: a read error", path.display());
+                    };
+                    assert!(data.len() > head_room && data.len() <= head_room + block_bytes);
+                    joined.extend_from_slice(&data[head_room..]);
+                    // Back at a length of its own, as the engine does.
+                    match handed_back % 3 {
+                        0 => data.truncate(head_room / 2),
+                        1 => data.truncate(data.len() - 1),
+                        _ => {}
+                    }
+                    s.recycle(data);
+                }
+                assert!(
+                    joined == text,
+                    "{}: {block_bytes}, {head_room}",
+                    path.display()
+                );
+            }
+        }
+    }
+
     #[test]
     fn multi_member_gzip() {
         let dir = TempDir::new("multi");
@@ -751,6 +789,9 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, head_room: usize, depth: usi
     }
 }
 
+/// The room a fresh block starts with, before it grows.
+const FIRST_READ: usize = 64 * 1024;
+
 /// Reads `r` into blocks of about `block_bytes`, each after `head_room`
 /// bytes left free, and sends them; an error is sent last. Stops quietly
 /// when the receiver is gone. Blocks handed back (`recycled`) are filled
@@ -767,11 +808,22 @@ fn pump<R: Read>(
     let full = head_room + block_bytes;
     loop {
         let mut block = recycled.try_recv().unwrap_or_default();
-        // A full block handed back is not zeroed again.
-        block.resize(full, 0);
+        // Reserved whole (untouched memory costs nothing), so that growing
+        // never moves the bytes read.
+        block.reserve_exact(full.saturating_sub(block.len()));
+        if block.len() < head_room {
+            block.resize(head_room, 0);
+        }
         let mut filled = head_room;
         let mut failure = None;
         while filled < full {
+            if filled == block.len() {
+                // Room grows as bytes come, zeroed once: a block handed
+                // back is not zeroed again, and a small file does not have
+                // a whole fresh block zeroed.
+                let room = (2 * block.len()).max(head_room + FIRST_READ).min(full);
+                block.resize(room, 0);
+            }
             match r.read(&mut block[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
