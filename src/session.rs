@@ -304,12 +304,19 @@ pub(crate) struct ServerIds {
 
 impl ServerIds {
     /// The id of `server`, given out in order of first appearance.
+    #[inline]
     pub(crate) fn id(&mut self, server: &Arc<str>) -> u32 {
         if let Some((last, id)) = &self.last
             && Arc::ptr_eq(last, server)
         {
             return *id;
         }
+        self.look_up(server)
+    }
+
+    /// [`ServerIds::id`] for another name than the previous one's.
+    #[inline(never)]
+    fn look_up(&mut self, server: &Arc<str>) -> u32 {
         let id = match self.ids.get(server) {
             Some(&id) => id,
             None => {
