@@ -2,7 +2,7 @@
 //! (enricher, stitcher) does not wait for the output's system calls.
 //!
 //! Items are serialised where they are pushed, into a buffer that is handed
-//! to the writer thread once it holds [`HANDOFF_BYTES`]: an item is read
+//! to the writer thread once it holds `HANDOFF_BYTES`: an item is read
 //! while the core that built it still has it in cache, and is freed by the
 //! thread that allocated it; only bytes cross to the writer thread (handing
 //! it the items cost two-thread runs a tenth of their time in cache misses
