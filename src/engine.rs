@@ -706,8 +706,12 @@ impl Reader {
     }
 
     /// Keeps a buffer no longer pending: a block goes back to the reader
-    /// thread, a smaller one holds the next carry-over.
+    /// thread, a smaller one holds the next carry-over, and one that grew
+    /// far past a block (around a very long record) is freed.
     fn give_back(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() > 2 * self.block_capacity {
+            return;
+        }
         if buffer.capacity() >= self.block_capacity {
             self.stream.recycle(buffer);
         } else if buffer.capacity() > self.carry.capacity() {

@@ -435,8 +435,8 @@ mod tests {
 
     /// Every block starts with the head room asked for and the bytes after
     /// it, in order, are the input, plain or gzip, whether the blocks are
-    /// fresh (grown as bytes come) or handed back (longer, shorter or
-    /// smaller than the room).
+    /// fresh (grown as bytes come) or handed back (shorter than the room,
+    /// shorter than a block, a whole block, or longer than one).
     #[test]
     fn stream_blocks_leave_head_room_and_carry_the_input() {
         let dir = TempDir::new("blocks");
@@ -454,10 +454,12 @@ mod tests {
                     };
                     assert!(data.len() > head_room && data.len() <= head_room + block_bytes);
                     joined.extend_from_slice(&data[head_room..]);
-                    // Back at a length of its own, as the engine does.
-                    match handed_back % 3 {
+                    // Back at a length of its own, as the engine does, or
+                    // longer than a block (a buffer that held a long record).
+                    match handed_back % 4 {
                         0 => data.truncate(head_room / 2),
                         1 => data.truncate(data.len() - 1),
+                        2 => data.resize(3 * (head_room + block_bytes), b'x'),
                         _ => {}
                     }
                     s.recycle(data);
@@ -811,6 +813,8 @@ fn pump<R: Read>(
         // Reserved whole (untouched memory costs nothing), so that growing
         // never moves the bytes read.
         block.reserve_exact(full.saturating_sub(block.len()));
+        // A block handed back is filled to a block's size at most.
+        block.truncate(full);
         if block.len() < head_room {
             block.resize(head_room, 0);
         }
