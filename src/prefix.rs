@@ -102,11 +102,90 @@ enum Piece {
     StopIfNoSession,
 }
 
+/// A piece as [`Prefix::match_first_path`] takes it, resolved when the
+/// prefix is compiled: the literal that must follow an escape is at hand,
+/// and the escapes it reads directly are told apart from the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Literal(Box<[u8]>),
+    StopIfNoSession,
+    /// `%t` or `%m`, not padded.
+    Time {
+        next: Option<Box<[u8]>>,
+    },
+    /// `%p`, `%l` or `%x`, not padded: digits (only `%p` is kept).
+    Digits {
+        pid: bool,
+        next: Option<Box<[u8]>>,
+    },
+    /// `%r`, not padded.
+    HostPort {
+        next: Option<Box<[u8]>>,
+    },
+    /// A free-text escape, not padded.
+    FreeText {
+        escape: Escape,
+        next: Option<Box<[u8]>>,
+    },
+    /// Any other escape, through `for_each_end`.
+    Other {
+        escape: Escape,
+        padded: bool,
+        /// Whether the escape has several candidate ends.
+        choices: bool,
+        next: Option<Box<[u8]>>,
+    },
+}
+
+impl Step {
+    /// The step of `pieces[idx]`.
+    fn of(pieces: &[Piece], idx: usize) -> Step {
+        let next = match pieces.get(idx + 1) {
+            Some(Piece::Literal(lit)) => Some(lit.as_slice().into()),
+            _ => None,
+        };
+        match &pieces[idx] {
+            Piece::Literal(lit) => Step::Literal(lit.as_slice().into()),
+            Piece::StopIfNoSession => Step::StopIfNoSession,
+            Piece::Escape {
+                escape: Escape::TimeSeconds | Escape::TimeMillis,
+                padded: false,
+            } => Step::Time { next },
+            Piece::Escape {
+                escape: escape @ (Escape::Pid | Escape::LineNumber | Escape::Xid),
+                padded: false,
+            } => Step::Digits {
+                pid: *escape == Escape::Pid,
+                next,
+            },
+            Piece::Escape {
+                escape: Escape::RemoteHostPort,
+                padded: false,
+            } => Step::HostPort { next },
+            Piece::Escape {
+                escape,
+                padded: false,
+            } if escape.is_free_text() => Step::FreeText {
+                escape: *escape,
+                next,
+            },
+            Piece::Escape { escape, padded } => Step::Other {
+                escape: *escape,
+                padded: *padded,
+                choices: *padded || escape.is_free_text() || *escape == Escape::RemoteHostPort,
+                next,
+            },
+        }
+    }
+}
+
 /// A compiled `log_line_prefix`.
 #[derive(Debug, Clone)]
 pub struct Prefix {
     text: String,
     pieces: Vec<Piece>,
+    /// The pieces as [`Prefix::match_first_path`] walks them.
+    path: Box<[Step]>,
     /// Index of the first `%u`/`%d` piece, if any.
     first_raw: Option<usize>,
     has_time: bool,
@@ -311,9 +390,11 @@ impl Prefix {
             .iter()
             .position(|p| matches!(p, Piece::Escape { escape, .. } if escape.is_raw_client_text()));
         let label_guards = label_guards(&pieces);
+        let path = (0..pieces.len()).map(|i| Step::of(&pieces, i)).collect();
         Ok(Prefix {
             text: text.to_string(),
             pieces,
+            path,
             first_raw,
             has_time,
             has_pid,
@@ -499,28 +580,25 @@ impl Prefix {
                 Missed::Surely
             }
         };
-        for (idx, piece) in self.pieces.iter().enumerate() {
-            match piece {
-                Piece::Literal(lit) => {
+        let accepts = |next: &Option<Box<[u8]>>, end: usize| {
+            next.as_deref().is_none_or(|lit| lit_at(line, end, lit))
+        };
+        for step in &self.path {
+            match step {
+                Step::Literal(lit) => {
                     if !lit_at(line, pos, lit) {
                         return Err(missed(choices));
                     }
                     pos += lit.len();
                 }
-                Piece::StopIfNoSession => choices = true,
-                Piece::Escape {
-                    escape: Escape::TimeSeconds | Escape::TimeMillis,
-                    padded: false,
-                } => {
+                Step::StopIfNoSession => choices = true,
+                Step::Time { next } => {
                     // The one candidate end of a timestamp, parsed once
                     // (the general path parses it again to record it).
                     let (ms, used) =
                         parse_pg_timestamp_cached(&line[pos..]).ok_or(missed(choices))?;
                     let end = pos + used;
-                    if self
-                        .next_literal(idx)
-                        .is_some_and(|lit| !lit_at(line, end, lit))
-                    {
+                    if !accepts(next, end) {
                         return Err(missed(choices));
                     }
                     fields.time_ms = Some(ms);
@@ -528,58 +606,48 @@ impl Prefix {
                 }
                 // The common escapes without `for_each_end`'s callback: the
                 // same first acceptable end, found directly.
-                Piece::Escape {
-                    escape: escape @ (Escape::Pid | Escape::LineNumber | Escape::Xid),
-                    padded: false,
-                } => {
+                Step::Digits { pid, next } => {
                     let digits = line[pos..]
                         .iter()
                         .take_while(|c| c.is_ascii_digit())
                         .count();
                     let end = pos + digits;
-                    if digits == 0
-                        || self
-                            .next_literal(idx)
-                            .is_some_and(|lit| !lit_at(line, end, lit))
-                    {
+                    if digits == 0 || !accepts(next, end) {
                         return Err(missed(choices));
                     }
-                    record_field(*escape, &line[pos..end], fields);
+                    // What `record_field` keeps of `%p`; `%l` and `%x`
+                    // are not kept.
+                    if *pid {
+                        fields.pid = parse_u32(&line[pos..end]);
+                    }
                     pos = end;
                 }
-                Piece::Escape {
-                    escape: escape @ Escape::RemoteHostPort,
-                    padded: false,
-                } => {
+                Step::HostPort { next } => {
                     choices = true;
-                    let next = self.next_literal(idx);
-                    let accepts = |n: usize| next.is_none_or(|lit| lit_at(line, pos + n, lit));
                     let n = host_port_ends(&line[pos..])
-                        .find(|&n| accepts(n))
+                        .find(|&n| accepts(next, pos + n))
                         .ok_or(missed(choices))?;
-                    record_field(*escape, &line[pos..pos + n], fields);
+                    record_field(Escape::RemoteHostPort, &line[pos..pos + n], fields);
                     pos += n;
                 }
-                Piece::Escape {
-                    escape,
-                    padded: false,
-                } if escape.is_free_text() => {
+                Step::FreeText { escape, next } => {
                     choices = true;
-                    let next = self.next_literal(idx);
-                    let accepts = |n: usize| next.is_none_or(|lit| lit_at(line, pos + n, lit));
-                    let n = FreeTextEnds::new(&line[pos..], next)
-                        .find(|&n| accepts(n))
+                    let n = FreeTextEnds::new(&line[pos..], next.as_deref())
+                        .find(|&n| accepts(next, pos + n))
                         .ok_or(missed(choices))?;
                     record_field(*escape, &line[pos..pos + n], fields);
                     pos += n;
                 }
-                Piece::Escape { escape, padded } => {
-                    choices |=
-                        *padded || escape.is_free_text() || *escape == Escape::RemoteHostPort;
-                    let next = self.next_literal(idx);
+                Step::Other {
+                    escape,
+                    padded,
+                    choices: several,
+                    next,
+                } => {
+                    choices |= *several;
                     let mut chosen = None;
-                    for_each_end(*escape, *padded, line, pos, next, &mut |end| {
-                        if next.is_none_or(|lit| lit_at(line, end, lit)) {
+                    for_each_end(*escape, *padded, line, pos, next.as_deref(), &mut |end| {
+                        if accepts(next, end) {
                             chosen = Some(end);
                         }
                         chosen.is_some()
