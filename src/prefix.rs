@@ -1604,6 +1604,46 @@ mod tests {
         assert_eq!(body, "connection received: host=::1 port=5432");
     }
 
+    /// `%r` read by the first path gives what the full search gives, for
+    /// hosts with spaces, parentheses, long or missing ports, and `[local]`.
+    #[test]
+    fn first_path_reads_tricky_host_port_text_as_the_full_search() {
+        let hosts = [
+            "10.0.1.7(43300)",
+            "[local]",
+            "[local](5)",
+            "",
+            " ",
+            "a (5)",
+            "  (5)",
+            " lead(6)",
+            "(7)",
+            "h(1)(2)",
+            "h(1):(2)",
+            "h(99999999999)",
+            "h(70000)",
+            "h()",
+            "h(5",
+            "h(5)x",
+            "h(5):x(6)",
+            "::1(443)",
+        ];
+        for text in ["%t:%r:%u@%d:[%p]:", "%m %r %u ", "%r%p ", "%m [%p] %r"] {
+            let prefix = Prefix::compile(text).unwrap();
+            for host in hosts {
+                let line = match text {
+                    "%t:%r:%u@%d:[%p]:" => {
+                        format!("2026-11-28 14:57:21 UTC:{host}:alice@db:[42]:LOG:  x")
+                    }
+                    "%m %r %u " => format!("2026-11-28 14:57:21.123 UTC {host} alice LOG:  x"),
+                    "%r%p " => format!("{host}42 LOG:  x"),
+                    _ => format!("2026-11-28 14:57:21.123 UTC [42] {host}LOG:  x"),
+                };
+                assert_same_as_full_search(&prefix, line.as_bytes());
+            }
+        }
+    }
+
     #[test]
     fn first_path_agrees_with_full_search_on_tricky_names() {
         let mut sample = Sample {
