@@ -695,7 +695,8 @@ impl Catalog {
         if self.level_mask & bit == 0 || !self.prefix2.contains(message.as_bytes()) {
             return None;
         }
-        let (index, caps) = self.find(bit, message)?;
+        let mut caps = Captures::default();
+        let index = self.find(bit, message, &mut caps)?;
         Some(self.match_of(index, Fields::from_captures(&caps, message)))
     }
 
@@ -725,9 +726,10 @@ impl Catalog {
                 },
             ));
         }
+        let mut caps = Captures::default();
         let found = self
-            .find(bit, message)
-            .map(|(index, caps)| (index, Fields::from_captures(&caps, message)));
+            .find(bit, message, &mut caps)
+            .map(|index| (index, Fields::from_captures(&caps, message)));
         let unique = found
             .as_ref()
             .is_some_and(|(_, fields)| UNIQUE_FIELDS.iter().any(|&f| fields.get(f).is_some()));
@@ -753,9 +755,9 @@ impl Catalog {
         }
     }
 
-    /// The message (its index) whose template matches, and the captures;
-    /// the level (`bit`) and first byte pair are known to fit.
-    fn find(&self, bit: u16, message: &str) -> Option<(u32, Captures)> {
+    /// The message (its index) whose template matches, its captures in
+    /// `caps`; the level (`bit`) and first byte pair are known to fit.
+    fn find(&self, bit: u16, message: &str, caps: &mut Captures) -> Option<u32> {
         let bytes = message.as_bytes();
         // Walk down the radix tree as far as the message follows it.
         let mut node = 0;
@@ -775,12 +777,11 @@ impl Catalog {
                 .position(|&e| e == b)
                 .map_or(0, |i| child.children[i]);
         }
-        let mut caps = Captures::default();
         for &mi in self.nodes[node].candidates.iter() {
             let def = &self.messages[mi as usize];
             // The walk passed every candidate's leading literal.
-            if def.level_mask & bit != 0 && def.template.matches_after_leading(message, &mut caps) {
-                return Some((mi, caps));
+            if def.level_mask & bit != 0 && def.template.matches_after_leading(message, caps) {
+                return Some(mi);
             }
         }
         None
