@@ -30,7 +30,8 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Target chunk size in bytes (one unit of parallel work).
     pub chunk_bytes: usize,
-    /// Size of the blocks the reader thread sends.
+    /// Least size of the blocks the reader thread sends (a block holds a
+    /// whole batch: threads × chunk × 2 when that is larger).
     pub block_bytes: usize,
 }
 

@@ -105,7 +105,7 @@ enum Piece {
 /// A piece as [`Prefix::match_first_path`] takes it, resolved when the
 /// prefix is compiled: the literal that must follow an escape is at hand,
 /// and the escapes it reads directly are told apart from the rest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Step {
     Literal(Box<[u8]>),
     StopIfNoSession,
@@ -127,12 +127,11 @@ enum Step {
         escape: Escape,
         next: Option<Box<[u8]>>,
     },
-    /// Any other escape, through `for_each_end`.
+    /// Any other escape, through `for_each_end`: a padded one (several
+    /// candidate ends), or one with a single end.
     Other {
         escape: Escape,
         padded: bool,
-        /// Whether the escape has several candidate ends.
-        choices: bool,
         next: Option<Box<[u8]>>,
     },
 }
@@ -172,7 +171,6 @@ impl Step {
             Piece::Escape { escape, padded } => Step::Other {
                 escape: *escape,
                 padded: *padded,
-                choices: *padded || escape.is_free_text() || *escape == Escape::RemoteHostPort,
                 next,
             },
         }
@@ -641,10 +639,11 @@ impl Prefix {
                 Step::Other {
                     escape,
                     padded,
-                    choices: several,
                     next,
                 } => {
-                    choices |= *several;
+                    // Unpadded free text and `%r` are steps of their own:
+                    // here only padding gives several candidate ends.
+                    choices |= *padded;
                     let mut chosen = None;
                     for_each_end(*escape, *padded, line, pos, next.as_deref(), &mut |end| {
                         if accepts(next, end) {

@@ -414,19 +414,12 @@ pub fn write_jsonl<W: Write>(out: &mut W, s: &Session) -> io::Result<()> {
 }
 
 /// Appends one session as a JSON line to `buf` (the bytes of
-/// [`write_jsonl`]); on an error `buf` is left as it was.
+/// [`write_jsonl`]). On an error part of the line may be in `buf`: the
+/// caller drops it (`BackgroundWriter::push` does).
 pub fn append_jsonl(buf: &mut Vec<u8>, s: &Session) -> io::Result<()> {
-    let before = buf.len();
-    match session_json(buf, s) {
-        Ok(()) => {
-            buf.push(b'\n');
-            Ok(())
-        }
-        Err(e) => {
-            buf.truncate(before);
-            Err(e)
-        }
-    }
+    session_json(buf, s)?;
+    buf.push(b'\n');
+    Ok(())
 }
 
 /// Room for a typical session line, so the buffer rarely grows.
