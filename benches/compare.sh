@@ -5,7 +5,8 @@
 #
 # What it does, in order:
 #   1. prints machine details (CPU, cores, RAM, kernel, tool versions);
-#   2. builds release pgtrail (cargo build --release) unless --no-build;
+#   2. builds release pgtrail (cargo build --release) unless --no-build,
+#      or a profile-guided one (benches/pgo.sh) with --pgo;
 #   3. installs missing tools with apt: ripgrep, pgbadger, time;
 #   4. generates the log with benches/scale.py if absent (default
 #      /work/bench-data/rds-1G.log, outside the repository), and a 100 MB
@@ -27,7 +28,7 @@
 #
 # Usage: benches/compare.sh [--size 1G] [--file PATH] [--runs 3] [--slow 30]
 #                           [--pgbadger-max-mb 600] [--no-pgbadger] [--no-build]
-#                           [--no-check] [--no-mixed] [--rss-4g] [--report PATH]
+#                           [--no-check] [--no-mixed] [--rss-4g] [--pgo] [--report PATH]
 # Environment: CARGO_TARGET_DIR (where cargo builds; default ./target),
 #              PGTRAIL (a pgtrail binary to use instead of building one).
 set -euo pipefail
@@ -43,6 +44,7 @@ SLOW=30                 # a first run longer than this (s) is not repeated
 PGBADGER_MAX_MB=600     # above this, pgBadger reads a 100 MB slice instead
 PGBADGER=1
 BUILD=1
+PGO=0
 CHECK=1
 RSS_4G=0
 MIXED_ROWS=1
@@ -59,6 +61,7 @@ while [[ $# -gt 0 ]]; do
         --pgbadger-max-mb) PGBADGER_MAX_MB=$2; shift 2 ;;
         --no-pgbadger) PGBADGER=0; shift ;;
         --no-build) BUILD=0; shift ;;
+        --pgo) PGO=1; shift ;;
         --no-check) CHECK=0; shift ;;
         --rss-4g) RSS_4G=1; shift ;;
         --no-mixed) MIXED_ROWS=0; shift ;;
@@ -86,6 +89,9 @@ cd "$REPO"
 if [[ -n ${PGTRAIL:-} ]]; then
     [[ -x $PGTRAIL ]] || die "PGTRAIL=$PGTRAIL is not executable"
     PGTRAIL_GIVEN=1
+elif [[ $BUILD == 1 && $PGO == 1 ]]; then
+    PGTRAIL=${CARGO_TARGET_DIR:-$REPO/target}/pgo/pgtrail
+    bash "$REPO/benches/pgo.sh" "$PGTRAIL"
 elif [[ $BUILD == 1 ]]; then
     echo "compare.sh: cargo build --release" >&2
     cargo build --release --quiet
@@ -114,6 +120,7 @@ if [[ $BUILD == 1 && -z ${PGTRAIL_GIVEN:-} ]]; then
     built_from=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
     git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock build.rs grammars 2>/dev/null \
         || built_from="$built_from + uncommitted changes"
+    [[ $PGO == 1 ]] && built_from="$built_from, profile-guided (benches/pgo.sh)"
 else
     built_from="$PGTRAIL (given)"
 fi
