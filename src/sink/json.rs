@@ -152,6 +152,28 @@ fn provenance_tail_into(out: &mut Vec<u8>, p: &Provenance) {
     out.push(b'"');
 }
 
+/// A field name with its punctuation, `,"name":"`, put together at compile
+/// time by `key!`: a field's key is then one copy, its leading comma
+/// dropped for the first field and its trailing quote for a value that is
+/// not a string.
+#[derive(Debug, Clone, Copy)]
+pub struct Key(&'static str);
+
+impl Key {
+    /// Wraps `,"name":"`; use `key!`, which writes it from the name.
+    pub const fn new(text: &'static str) -> Key {
+        Key(text)
+    }
+}
+
+/// The [`Key`] of a field name (a string literal, trusted: static ASCII).
+macro_rules! key {
+    ($name:literal) => {
+        $crate::sink::json::Key::new(concat!(",\"", $name, "\":\""))
+    };
+}
+pub(crate) use key;
+
 /// One JSON object being written into a buffer: fields in call order,
 /// closed by [`Object::end`].
 pub struct Object<'b> {
@@ -166,72 +188,78 @@ impl<'b> Object<'b> {
         Object { out, empty: true }
     }
 
+    /// Writes `"name":` (after a comma unless first), and the opening
+    /// quote of a string value when `string`.
+    #[inline]
+    fn put_key(&mut self, key: Key, string: bool) {
+        let text = key.0.as_bytes();
+        let from = usize::from(self.empty);
+        let to = text.len() - usize::from(!string);
+        self.empty = false;
+        self.out.extend_from_slice(&text[from..to]);
+    }
+
     /// Writes `"name":` (after a comma unless first) and lends the buffer
     /// for the value.
     #[inline]
-    pub fn key(&mut self, name: &str) -> &mut Vec<u8> {
-        if !self.empty {
-            self.out.push(b',');
-        }
-        self.empty = false;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
+    pub fn key(&mut self, key: Key) -> &mut Vec<u8> {
+        self.put_key(key, false);
         self.out
     }
 
     /// A string field.
     #[inline]
-    pub fn str(&mut self, name: &str, value: &str) {
-        string_into(self.key(name), value);
+    pub fn str(&mut self, key: Key, value: &str) {
+        self.put_key(key, true);
+        escape_into(self.out, value);
+        self.out.push(b'"');
     }
 
     /// A string field, omitted when `None`.
     #[inline]
-    pub fn opt_str(&mut self, name: &str, value: Option<&str>) {
+    pub fn opt_str(&mut self, key: Key, value: Option<&str>) {
         if let Some(v) = value {
-            self.str(name, v);
+            self.str(key, v);
         }
     }
 
     /// An unsigned integer field.
     #[inline]
-    pub fn uint(&mut self, name: &str, value: u64) {
-        uint_into(self.key(name), value);
+    pub fn uint(&mut self, key: Key, value: u64) {
+        uint_into(self.key(key), value);
     }
 
     /// An unsigned integer field, omitted when `None`.
     #[inline]
-    pub fn opt_uint(&mut self, name: &str, value: Option<u64>) {
+    pub fn opt_uint(&mut self, key: Key, value: Option<u64>) {
         if let Some(v) = value {
-            self.uint(name, v);
+            self.uint(key, v);
         }
     }
 
     /// `"name":true`, omitted when false.
     #[inline]
-    pub fn flag(&mut self, name: &str, value: bool) {
+    pub fn flag(&mut self, key: Key, value: bool) {
         if value {
-            self.key(name).extend_from_slice(b"true");
+            self.key(key).extend_from_slice(b"true");
         }
     }
 
     /// A time as RFC 3339 UTC with milliseconds (what
     /// [`format_rfc3339_ms`] writes); omitted when `None`, and also when
     /// the time cannot be shown if `skip_unshowable` (else it is `""`).
-    pub fn time(&mut self, name: &str, ms: Option<i64>, skip_unshowable: bool) {
+    pub fn time(&mut self, key: Key, ms: Option<i64>, skip_unshowable: bool) {
         let Some(ms) = ms else { return };
         match rfc3339_ms_bytes(ms) {
             Some(text) => {
-                let out = self.key(name);
-                out.push(b'"');
-                out.extend_from_slice(&text);
-                out.push(b'"');
+                self.put_key(key, true);
+                self.out.extend_from_slice(&text);
+                self.out.push(b'"');
             }
             None => {
                 let text = format_rfc3339_ms(ms);
                 if !(skip_unshowable && text.is_empty()) {
-                    self.str(name, &text);
+                    self.str(key, &text);
                 }
             }
         }
@@ -240,14 +268,14 @@ impl<'b> Object<'b> {
     /// An array of strings, omitted when empty if `skip_empty`.
     pub fn str_array<'s>(
         &mut self,
-        name: &str,
+        key: Key,
         items: impl ExactSizeIterator<Item = &'s str>,
         skip_empty: bool,
     ) {
         if skip_empty && items.len() == 0 {
             return;
         }
-        let out = self.key(name);
+        let out = self.key(key);
         out.push(b'[');
         for (i, item) in items.enumerate() {
             if i > 0 {
@@ -260,11 +288,11 @@ impl<'b> Object<'b> {
 
     /// An array of provenances as strings, omitted when empty if
     /// `skip_empty`.
-    pub fn provenances(&mut self, name: &str, items: &[Provenance], skip_empty: bool) {
+    pub fn provenances(&mut self, key: Key, items: &[Provenance], skip_empty: bool) {
         if skip_empty && items.is_empty() {
             return;
         }
-        let out = self.key(name);
+        let out = self.key(key);
         out.push(b'[');
         // The escaped input of the previous item, reused while the items
         // share it (a session's records mostly come from one input).
@@ -421,7 +449,7 @@ mod tests {
         for n in 0..=items.len() {
             let mut out = Vec::new();
             let mut o = Object::begin(&mut out);
-            o.provenances("evidence", &items[..n], false);
+            o.provenances(key!("evidence"), &items[..n], false);
             o.end();
             let texts: Vec<String> = items[..n].iter().map(|p| p.to_string()).collect();
             let expected = serde_json::json!({ "evidence": texts }).to_string();
@@ -440,7 +468,7 @@ mod tests {
         ] {
             let mut out = Vec::new();
             let mut o = Object::begin(&mut out);
-            o.time("t", Some(ms), false);
+            o.time(key!("t"), Some(ms), false);
             o.end();
             let expected = format!(
                 "{{\"t\":{}}}",

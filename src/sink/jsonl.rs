@@ -7,7 +7,7 @@ use std::io::{self, Write};
 #[cfg(test)]
 use serde::Serialize;
 
-use super::json;
+use super::json::{self, key};
 use crate::event::Event;
 #[cfg(test)]
 use crate::time::format_rfc3339_ms;
@@ -100,36 +100,36 @@ const LINE_CAPACITY: usize = 1024;
 /// Unlike a session's, an event's time that cannot be shown is `""`.
 fn event_json(line: &mut Vec<u8>, e: &Event) {
     let mut o = json::Object::begin(line);
-    o.time("time", e.time_ms, false);
-    o.str("event", e.kind.as_str());
-    o.str("server", &e.server);
-    o.opt_uint("pid", e.pid.map(u64::from));
-    o.opt_str("user", e.user.as_deref());
-    o.opt_str("database", e.database.as_deref());
-    o.opt_str("application_name", e.application_name.as_deref());
-    o.opt_str("client_addr", e.client_addr.as_deref());
-    o.opt_uint("client_port", e.client_port.map(u64::from));
-    o.opt_str("auth_method", e.auth_method.as_deref());
-    o.opt_str("identity", e.identity.as_deref());
-    o.opt_str("hba_line", e.hba_line.as_deref());
-    o.opt_str("ssl_protocol", e.ssl_protocol.as_deref());
-    o.opt_str("ssl_cipher", e.ssl_cipher.as_deref());
-    o.opt_uint("ssl_bits", e.ssl_bits.map(u64::from));
-    o.flag("ssl_unverified", e.ssl_unverified);
-    o.opt_str("failure_class", e.failure_class.map(|c| c.as_str()));
-    o.opt_str("sqlstate", e.sqlstate.as_deref());
-    o.opt_str("severity", e.severity);
-    o.opt_str("message_id", e.message_id);
-    o.str("message", &e.message);
-    o.opt_str("detail", e.detail.as_deref());
-    o.opt_uint("session_duration_ms", e.session_duration_ms);
-    o.opt_str("suspect_reason", e.suspect_reason.map(|r| r.as_str()));
-    o.time("ingest_time", e.ingest_time_ms, false);
-    o.flag("invalid_utf8", e.invalid_utf8);
+    o.time(key!("time"), e.time_ms, false);
+    o.str(key!("event"), e.kind.as_str());
+    o.str(key!("server"), &e.server);
+    o.opt_uint(key!("pid"), e.pid.map(u64::from));
+    o.opt_str(key!("user"), e.user.as_deref());
+    o.opt_str(key!("database"), e.database.as_deref());
+    o.opt_str(key!("application_name"), e.application_name.as_deref());
+    o.opt_str(key!("client_addr"), e.client_addr.as_deref());
+    o.opt_uint(key!("client_port"), e.client_port.map(u64::from));
+    o.opt_str(key!("auth_method"), e.auth_method.as_deref());
+    o.opt_str(key!("identity"), e.identity.as_deref());
+    o.opt_str(key!("hba_line"), e.hba_line.as_deref());
+    o.opt_str(key!("ssl_protocol"), e.ssl_protocol.as_deref());
+    o.opt_str(key!("ssl_cipher"), e.ssl_cipher.as_deref());
+    o.opt_uint(key!("ssl_bits"), e.ssl_bits.map(u64::from));
+    o.flag(key!("ssl_unverified"), e.ssl_unverified);
+    o.opt_str(key!("failure_class"), e.failure_class.map(|c| c.as_str()));
+    o.opt_str(key!("sqlstate"), e.sqlstate.as_deref());
+    o.opt_str(key!("severity"), e.severity);
+    o.opt_str(key!("message_id"), e.message_id);
+    o.str(key!("message"), &e.message);
+    o.opt_str(key!("detail"), e.detail.as_deref());
+    o.opt_uint(key!("session_duration_ms"), e.session_duration_ms);
+    o.opt_str(key!("suspect_reason"), e.suspect_reason.map(|r| r.as_str()));
+    o.time(key!("ingest_time"), e.ingest_time_ms, false);
+    o.flag(key!("invalid_utf8"), e.invalid_utf8);
     if let Some(p) = &e.source {
-        json::provenance_into(o.key("source"), p);
+        json::provenance_into(o.key(key!("source")), p);
     }
-    o.provenances("related_sources", &e.related_sources, true);
+    o.provenances(key!("related_sources"), &e.related_sources, true);
     o.end();
 }
 

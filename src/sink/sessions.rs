@@ -23,7 +23,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::json;
+use super::json::{self, key};
 use crate::cloud::{IamAttribution, IamCandidate};
 use crate::event::Provenance;
 use crate::session::Session;
@@ -428,35 +428,35 @@ const LINE_CAPACITY: usize = 1024;
 /// Appends one session as a JSON object (field order = [`COLUMNS`]).
 fn session_json(line: &mut Vec<u8>, s: &Session) -> io::Result<()> {
     let mut o = json::Object::begin(line);
-    o.str("session_id", &s.session_id);
-    o.str("server", &s.server);
-    o.uint("pid", u64::from(s.pid));
-    o.time("start", s.start_ms, true);
-    o.time("end", s.end_ms, true);
-    o.opt_uint("duration_ms", s.duration_ms);
-    o.str("outcome", s.outcome.as_str());
-    o.opt_str("failure_class", s.failure_class.map(|c| c.as_str()));
-    o.opt_str("failure_message", s.failure_message.as_deref());
-    o.opt_str("failure_detail", s.failure_detail.as_deref());
-    o.opt_str("user", s.user.as_deref());
-    o.opt_str("database", s.database.as_deref());
-    o.opt_str("application_name", s.application_name.as_deref());
-    o.opt_str("client_addr", s.client_addr.as_deref());
-    o.opt_uint("client_port", s.client_port.map(u64::from));
-    o.opt_str("auth_method", s.auth_method.as_deref());
-    o.opt_str("identity", s.identity.as_deref());
-    o.opt_str("hba_line", s.hba_line.as_deref());
-    o.opt_str("ssl_protocol", s.ssl_protocol.as_deref());
-    o.opt_str("ssl_cipher", s.ssl_cipher.as_deref());
-    o.opt_uint("ssl_bits", s.ssl_bits.map(u64::from));
-    o.opt_str("end_reason", s.end_reason.map(|r| r.as_str()));
-    o.provenances("evidence", &s.evidence, false);
-    o.flag("ssl_unverified", s.ssl_unverified);
-    o.flag("suspect", s.suspect);
-    o.str_array("notes", s.notes.iter().map(String::as_str), true);
+    o.str(key!("session_id"), &s.session_id);
+    o.str(key!("server"), &s.server);
+    o.uint(key!("pid"), u64::from(s.pid));
+    o.time(key!("start"), s.start_ms, true);
+    o.time(key!("end"), s.end_ms, true);
+    o.opt_uint(key!("duration_ms"), s.duration_ms);
+    o.str(key!("outcome"), s.outcome.as_str());
+    o.opt_str(key!("failure_class"), s.failure_class.map(|c| c.as_str()));
+    o.opt_str(key!("failure_message"), s.failure_message.as_deref());
+    o.opt_str(key!("failure_detail"), s.failure_detail.as_deref());
+    o.opt_str(key!("user"), s.user.as_deref());
+    o.opt_str(key!("database"), s.database.as_deref());
+    o.opt_str(key!("application_name"), s.application_name.as_deref());
+    o.opt_str(key!("client_addr"), s.client_addr.as_deref());
+    o.opt_uint(key!("client_port"), s.client_port.map(u64::from));
+    o.opt_str(key!("auth_method"), s.auth_method.as_deref());
+    o.opt_str(key!("identity"), s.identity.as_deref());
+    o.opt_str(key!("hba_line"), s.hba_line.as_deref());
+    o.opt_str(key!("ssl_protocol"), s.ssl_protocol.as_deref());
+    o.opt_str(key!("ssl_cipher"), s.ssl_cipher.as_deref());
+    o.opt_uint(key!("ssl_bits"), s.ssl_bits.map(u64::from));
+    o.opt_str(key!("end_reason"), s.end_reason.map(|r| r.as_str()));
+    o.provenances(key!("evidence"), &s.evidence, false);
+    o.flag(key!("ssl_unverified"), s.ssl_unverified);
+    o.flag(key!("suspect"), s.suspect);
+    o.str_array(key!("notes"), s.notes.iter().map(String::as_str), true);
     if let Some(iam) = s.iam.as_deref() {
         // Rare (IAM correlation only): serde writes it.
-        serde_json::to_writer(o.key("iam"), &WireIam::new(iam)).map_err(io::Error::from)?;
+        serde_json::to_writer(o.key(key!("iam")), &WireIam::new(iam)).map_err(io::Error::from)?;
     }
     o.end();
     Ok(())
