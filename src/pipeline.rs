@@ -517,6 +517,10 @@ mod tests {
             errors += usize::from(pruned.is_none());
         }
         // Some mixtures fit no preset: the error path is covered too.
-        assert!(errors > 0 && errors < texts.len(), "{errors} of {}", texts.len());
+        assert!(
+            errors > 0 && errors < texts.len(),
+            "{errors} of {}",
+            texts.len()
+        );
     }
 }
