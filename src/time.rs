@@ -337,6 +337,7 @@ pub fn write_rfc3339_ms(out: &mut String, ms: i64) {
 /// (where [`write_rfc3339_ms`] lets chrono write it). The text of the last
 /// second written is kept per thread: the times of a log's sessions and
 /// events come in order, so most share it and only the milliseconds change.
+#[inline]
 pub fn rfc3339_ms_bytes(ms: i64) -> Option<[u8; 24]> {
     thread_local! {
         static LAST_SECOND: Cell<Option<(i64, [u8; 24])>> = const { Cell::new(None) };
