@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::event::Event;
 use crate::extract::{Enricher, Extractor, Out, Stats};
 use crate::message::Catalog;
-use crate::prefix::{LineMatch, Prefix, presets};
+use crate::prefix::{LineMatch, Prefix, Preset, presets};
 use crate::record::{Item, Label, csvlog, jsonlog, stderr, syslog};
 
 /// The record format of an input, as chosen by the user.
@@ -208,12 +208,32 @@ fn fit(
     Some(fit)
 }
 
+/// The lines detection reads: the first [`DETECT_LINES`] lines of the sniff
+/// window that are neither empty nor continuations.
+fn detect_sample(text: &[u8]) -> Vec<&[u8]> {
+    sniff_window(text)
+        .split(|&b| b == b'\n')
+        .map(|l| stderr::strip_export_wrapper(l).1)
+        .filter(|l| !l.is_empty() && !l.starts_with(b"\t"))
+        .take(DETECT_LINES)
+        .collect()
+}
+
+/// Every preset that compiles, in file order, with its escape count.
+fn compiled_presets() -> impl Iterator<Item = (&'static Preset, Prefix, usize)> {
+    presets().iter().filter_map(|preset| {
+        let prefix = Prefix::compile(&preset.prefix).ok()?;
+        let escapes = preset.prefix.matches('%').count();
+        Some((preset, prefix, escapes))
+    })
+}
+
 /// Tries every preset on the first lines. The one that parses the most lines
 /// wins, discounting lines where the prefix's user or database contradicts
 /// the message; ties go to the preset the messages confirm most, then to the
 /// simpler preset, then to the earlier one in grammars/prefixes.toml.
 ///
-/// A preset stops being tried once it cannot win (see [`fit`]): on a
+/// A preset stops being tried once it cannot win (see `fit`): on a
 /// directory of hourly files, the presets that do not fit cost most of
 /// detecting each file. The error, which lists every preset's count, counts
 /// them all again.
@@ -221,21 +241,9 @@ pub fn detect_prefix(
     text: &[u8],
     catalog: &Catalog,
 ) -> Result<(Prefix, &'static str), DetectError> {
-    let sample: Vec<&[u8]> = sniff_window(text)
-        .split(|&b| b == b'\n')
-        .map(|l| stderr::strip_export_wrapper(l).1)
-        .filter(|l| !l.is_empty() && !l.starts_with(b"\t"))
-        .take(DETECT_LINES)
-        .collect();
-    let compiled = || {
-        presets().iter().filter_map(|preset| {
-            let prefix = Prefix::compile(&preset.prefix).ok()?;
-            let escapes = preset.prefix.matches('%').count();
-            Some((preset, prefix, escapes))
-        })
-    };
+    let sample = detect_sample(text);
     let mut best: Option<(Prefix, &'static str, Fit)> = None;
-    for (preset, prefix, escapes) in compiled() {
+    for (preset, prefix, escapes) in compiled_presets() {
         let floor = best.as_ref().map(|(_, _, b)| b.rank().0);
         let Some(fit) = fit(&prefix, escapes, &sample, catalog, floor) else {
             continue;
@@ -250,7 +258,7 @@ pub fn detect_prefix(
             Ok((prefix, name))
         }
         _ => {
-            let tried: Vec<String> = compiled()
+            let tried: Vec<String> = compiled_presets()
                 .map(|(preset, prefix, escapes)| {
                     let matched =
                         fit(&prefix, escapes, &sample, catalog, None).map_or(0, |fit| fit.matched);
@@ -445,18 +453,9 @@ mod tests {
     /// The preset an exhaustive search picks: every preset's full fit,
     /// the best rank, the earlier preset among equals.
     fn exhaustive(text: &[u8], catalog: &Catalog) -> Option<&'static str> {
-        let sample: Vec<&[u8]> = sniff_window(text)
-            .split(|&b| b == b'\n')
-            .map(|l| stderr::strip_export_wrapper(l).1)
-            .filter(|l| !l.is_empty() && !l.starts_with(b"\t"))
-            .take(DETECT_LINES)
-            .collect();
+        let sample = detect_sample(text);
         let mut best: Option<(&'static str, Fit)> = None;
-        for preset in presets() {
-            let Ok(prefix) = Prefix::compile(&preset.prefix) else {
-                continue;
-            };
-            let escapes = preset.prefix.matches('%').count();
+        for (preset, prefix, escapes) in compiled_presets() {
             let Some(fit) = fit(&prefix, escapes, &sample, catalog, None) else {
                 panic!("a fit without a floor is complete");
             };
