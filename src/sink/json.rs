@@ -160,16 +160,22 @@ fn provenance_tail_into(out: &mut Vec<u8>, p: &Provenance) {
 pub struct Key(&'static str);
 
 impl Key {
-    /// Wraps `,"name":"`; use `key!`, which writes it from the name.
+    /// Wraps `,"name":"`; use `key!`, which writes it from the name and
+    /// checks it when the crate is compiled.
     pub const fn new(text: &'static str) -> Key {
+        let b = text.as_bytes();
+        let n = b.len();
+        assert!(n >= 5 && b[0] == b',' && b[1] == b'"');
+        assert!(b[n - 3] == b'"' && b[n - 2] == b':' && b[n - 1] == b'"');
         Key(text)
     }
 }
 
-/// The [`Key`] of a field name (a string literal, trusted: static ASCII).
+/// The [`Key`] of a field name (a string literal, trusted: static ASCII),
+/// made at compile time.
 macro_rules! key {
     ($name:literal) => {
-        $crate::sink::json::Key::new(concat!(",\"", $name, "\":\""))
+        const { $crate::sink::json::Key::new(concat!(",\"", $name, "\":\"")) }
     };
 }
 pub(crate) use key;
