@@ -28,8 +28,10 @@ WORK=${PGO_DIR:-$TARGET/pgo-work}
 
 llvm_major=$(rustc -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 PROFDATA=$(command -v "llvm-profdata-$llvm_major" || command -v llvm-profdata || true)
-if [ -z "$PROFDATA" ]; then
-    echo "pgo.sh: needs llvm-profdata $llvm_major (Debian: apt install llvm-$llvm_major)" >&2
+# Another release's llvm-profdata cannot read rustc's raw profiles.
+profdata_major=$([ -n "$PROFDATA" ] && "$PROFDATA" --version 2>/dev/null | sed -n 's/.*LLVM version \([0-9]*\).*/\1/p' || true)
+if [ -z "$PROFDATA" ] || [ "$profdata_major" != "$llvm_major" ]; then
+    echo "pgo.sh: needs llvm-profdata $llvm_major, rustc's LLVM (Debian: apt install llvm-$llvm_major)" >&2
     exit 2
 fi
 
