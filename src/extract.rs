@@ -95,7 +95,7 @@ impl<'c> Extractor<'c> {
     pub fn new(catalog: &'c Catalog, server: Arc<str>, input: Arc<str>) -> Self {
         Extractor {
             catalog,
-            memo: ClassifyMemo::new(),
+            memo: take_thread_memo(),
             server,
             input,
             app_seen: HashSet::new(),
@@ -292,15 +292,42 @@ impl<'c> Extractor<'c> {
         event
     }
 
-    /// Ends the chunk; returns what it produced and the stats.
-    pub fn finish(mut self) -> (Vec<Out>, Stats) {
-        for (&kind, &count) in EventKind::ALL.iter().zip(&self.kind_counts) {
+    /// Ends the chunk; returns what it produced and the stats. The memo
+    /// goes back to the thread for its next chunk.
+    pub fn finish(self) -> (Vec<Out>, Stats) {
+        let Extractor {
+            memo,
+            out,
+            mut stats,
+            kind_counts,
+            ..
+        } = self;
+        THREAD_MEMO.with_borrow_mut(|slot| *slot = Some(memo));
+        for (&kind, &count) in EventKind::ALL.iter().zip(&kind_counts) {
             if count > 0 {
-                *self.stats.events_by_kind.entry(kind).or_default() += count;
+                *stats.events_by_kind.entry(kind).or_default() += count;
             }
         }
-        (self.out, self.stats)
+        (out, stats)
     }
+}
+
+thread_local! {
+    /// The classification memo of this thread's last extractor. A memo
+    /// answers exactly what classifying again would (it compares whole
+    /// texts and serves one catalog), so carrying it from chunk to chunk
+    /// changes no output; it saves matching a chunk's repeated messages
+    /// against the templates again at the start of every chunk, the price
+    /// that kept chunks large (and their events out of the cache).
+    static THREAD_MEMO: std::cell::RefCell<Option<ClassifyMemo>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's memo, or a new one.
+fn take_thread_memo() -> ClassifyMemo {
+    THREAD_MEMO
+        .with_borrow_mut(Option::take)
+        .unwrap_or_default()
 }
 
 /// `file:line` of a pg_hba.conf rule.
