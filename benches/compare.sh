@@ -6,7 +6,9 @@
 # What it does, in order:
 #   1. prints machine details (CPU, cores, RAM, kernel, tool versions);
 #   2. builds release pgtrail (cargo build --release) unless --no-build,
-#      or a profile-guided one (benches/pgo.sh) with --pgo;
+#      or a profile-guided one (benches/pgo.sh) with --pgo; --cpu LEVEL
+#      builds for a CPU level (`-Ctarget-cpu=LEVEL`, say x86-64-v3: AVX2,
+#      BMI2; the binary then needs such a CPU), with or without --pgo;
 #   3. installs missing tools with apt: ripgrep, pgbadger, time;
 #   4. generates the log with benches/scale.py if absent (default
 #      /work/bench-data/rds-1G.log, outside the repository), and a 100 MB
@@ -28,7 +30,8 @@
 #
 # Usage: benches/compare.sh [--size 1G] [--file PATH] [--runs 3] [--slow 30]
 #                           [--pgbadger-max-mb 600] [--no-pgbadger] [--no-build]
-#                           [--no-check] [--no-mixed] [--rss-4g] [--pgo] [--report PATH]
+#                           [--no-check] [--no-mixed] [--rss-4g] [--pgo] [--cpu LEVEL]
+#                           [--report PATH]
 # Environment: CARGO_TARGET_DIR (where cargo builds; default ./target),
 #              PGTRAIL (a pgtrail binary to use instead of building one).
 set -euo pipefail
@@ -45,6 +48,7 @@ PGBADGER_MAX_MB=600     # above this, pgBadger reads a 100 MB slice instead
 PGBADGER=1
 BUILD=1
 PGO=0
+TARGET_CPU=""          # --cpu: -Ctarget-cpu for the build (default: baseline)
 CHECK=1
 RSS_4G=0
 MIXED_ROWS=1
@@ -62,6 +66,7 @@ while [[ $# -gt 0 ]]; do
         --no-pgbadger) PGBADGER=0; shift ;;
         --no-build) BUILD=0; shift ;;
         --pgo) PGO=1; shift ;;
+        --cpu) TARGET_CPU=$2; shift 2 ;;
         --no-check) CHECK=0; shift ;;
         --rss-4g) RSS_4G=1; shift ;;
         --no-mixed) MIXED_ROWS=0; shift ;;
@@ -91,7 +96,13 @@ if [[ -n ${PGTRAIL:-} ]]; then
     PGTRAIL_GIVEN=1
 elif [[ $BUILD == 1 && $PGO == 1 ]]; then
     PGTRAIL=${CARGO_TARGET_DIR:-$REPO/target}/pgo/pgtrail
-    bash "$REPO/benches/pgo.sh" "$PGTRAIL"
+    TARGET_CPU=$TARGET_CPU bash "$REPO/benches/pgo.sh" "$PGTRAIL"
+elif [[ $BUILD == 1 && -n $TARGET_CPU ]]; then
+    # A directory of its own: the baseline build's artefacts stay valid.
+    echo "compare.sh: cargo build --release, -Ctarget-cpu=$TARGET_CPU" >&2
+    CPU_TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}/cpu-$TARGET_CPU
+    RUSTFLAGS="-Ctarget-cpu=$TARGET_CPU" CARGO_TARGET_DIR=$CPU_TARGET_DIR cargo build --release --quiet
+    PGTRAIL=$CPU_TARGET_DIR/release/pgtrail
 elif [[ $BUILD == 1 ]]; then
     echo "compare.sh: cargo build --release" >&2
     cargo build --release --quiet
@@ -121,6 +132,7 @@ if [[ $BUILD == 1 && -z ${PGTRAIL_GIVEN:-} ]]; then
     git -C "$REPO" diff --quiet HEAD -- src Cargo.toml Cargo.lock build.rs grammars 2>/dev/null \
         || built_from="$built_from + uncommitted changes"
     [[ $PGO == 1 ]] && built_from="$built_from, profile-guided (benches/pgo.sh)"
+    [[ -n $TARGET_CPU ]] && built_from="$built_from, -Ctarget-cpu=$TARGET_CPU"
 else
     built_from="$PGTRAIL (given)"
 fi

@@ -19,7 +19,9 @@
 # Needs llvm-profdata from the LLVM release rustc uses (`rustc -vV`; on
 # Debian: apt install llvm-22). Takes two release builds (~15 minutes on
 # 2 cores). Environment: CARGO_TARGET_DIR (default target/), PGO_DIR (the
-# work directory, default target/pgo-work).
+# work directory, default target/pgo-work), TARGET_CPU (say x86-64-v3:
+# both builds use `-Ctarget-cpu=$TARGET_CPU`, and the binary then runs only
+# on CPUs of that level; default: the target's baseline, as cargo builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/pgo/pgtrail}
@@ -35,11 +37,15 @@ if [ -z "$PROFDATA" ] || [ "$profdata_major" != "$llvm_major" ]; then
     exit 2
 fi
 
+# The same code generation options for both builds, so that the profile
+# fits the code it is used on.
+CPU_FLAGS=${TARGET_CPU:+ -Ctarget-cpu=$TARGET_CPU}
+
 rm -rf "$WORK"
 mkdir -p "$WORK/raw" "$(dirname "$OUT")"
 WORK=$(cd "$WORK" && pwd)
 echo "pgo.sh: instrumented build" >&2
-RUSTFLAGS="-Cprofile-generate=$WORK/raw" CARGO_TARGET_DIR="$TARGET/pgo-gen" \
+RUSTFLAGS="-Cprofile-generate=$WORK/raw$CPU_FLAGS" CARGO_TARGET_DIR="$TARGET/pgo-gen" \
     cargo build --release --quiet
 GEN="$TARGET/pgo-gen/release/pgtrail"
 # The build scripts ran instrumented too: only pgtrail's runs are kept.
@@ -71,7 +77,7 @@ done
 
 "$PROFDATA" merge -o "$WORK/pgtrail.profdata" "$WORK/raw"
 echo "pgo.sh: optimised build" >&2
-RUSTFLAGS="-Cprofile-use=$WORK/pgtrail.profdata" CARGO_TARGET_DIR="$TARGET/pgo-use" \
+RUSTFLAGS="-Cprofile-use=$WORK/pgtrail.profdata$CPU_FLAGS" CARGO_TARGET_DIR="$TARGET/pgo-use" \
     cargo build --release --quiet
 cp "$TARGET/pgo-use/release/pgtrail" "$OUT"
 echo "pgo.sh: wrote $OUT" >&2
