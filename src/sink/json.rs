@@ -49,6 +49,9 @@ fn escape_mask(word: u64) -> u64 {
 /// checked eight bytes at a time.
 fn clean_prefix(bytes: &[u8]) -> usize {
     let first = |at: usize, mask: u64| at + mask.trailing_zeros() as usize / 8;
+    if bytes.len() < 8 {
+        return clean_prefix_short(bytes);
+    }
     let mut at = 0;
     while let Some(chunk) = bytes.get(at..at + 8) {
         let mask = escape_mask(word(chunk));
@@ -60,20 +63,30 @@ fn clean_prefix(bytes: &[u8]) -> usize {
     if at == bytes.len() {
         return at;
     }
-    if bytes.len() >= 8 {
-        // The last eight bytes, overlapping clean ones already checked.
-        let start = bytes.len() - 8;
-        let mask = escape_mask(word(&bytes[start..]));
-        return if mask == 0 {
-            bytes.len()
-        } else {
-            first(start, mask)
-        };
+    // The last eight bytes, overlapping clean ones already checked.
+    let start = bytes.len() - 8;
+    let mask = escape_mask(word(&bytes[start..]));
+    if mask == 0 {
+        bytes.len()
+    } else {
+        first(start, mask)
     }
-    bytes
-        .iter()
-        .position(|&b| needs_escape(b))
-        .unwrap_or(bytes.len())
+}
+
+/// [`clean_prefix`] of a text shorter than eight bytes (most names, ports
+/// and methods): from four bytes on, one word made of two overlapping
+/// four-byte reads tells a clean text at once; the byte loop finds where
+/// the first escape is otherwise.
+fn clean_prefix_short(bytes: &[u8]) -> usize {
+    let len = bytes.len();
+    if let (Some(head), Some(tail)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        let word =
+            u64::from(u32::from_le_bytes(*head)) | u64::from(u32::from_le_bytes(*tail)) << 32;
+        if escape_mask(word) == 0 {
+            return len;
+        }
+    }
+    bytes.iter().position(|&b| needs_escape(b)).unwrap_or(len)
 }
 
 /// Appends the escaped contents of a JSON string (no quotes). Most texts
@@ -368,6 +381,14 @@ mod tests {
             "123456789abcde\"f",
             "123456789\"",
             "12345678\u{1}",
+            "ab\"",
+            "abc\"",
+            "ab\"d",
+            "\u{1}bcdefg",
+            "abcdef\\",
+            "abc\"efg",
+            "1234567",
+            "é\"",
             "héllo wörld — 😀 \u{1b}[31m",
             &every_byte,
         ] {
