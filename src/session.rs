@@ -16,6 +16,7 @@
 //! Events must arrive in time order per (server, pid); `stitch` sorts them.
 
 use foldhash::{HashMap, HashMapExt};
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use crate::cloud::{CloudContext, IamAttribution};
@@ -623,19 +624,22 @@ impl Stitcher {
     fn assign_id(&mut self, session: &mut Session) {
         // Same server and pid (the key) and the same start: the same base.
         let key = (self.servers.id(&session.server), session.pid);
-        let n = match self.last_id.get_mut(&key) {
-            Some(last) if last.start_ms == session.start_ms => {
-                last.uses += 1;
+        // One hash of the key: most sessions are a new process's.
+        let fresh = LastId {
+            start_ms: session.start_ms,
+            uses: 1,
+        };
+        let n = match self.last_id.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let last = entry.get_mut();
+                if last.start_ms == session.start_ms {
+                    last.uses += 1;
+                } else {
+                    *last = fresh;
+                }
                 last.uses
             }
-            _ => {
-                let last = LastId {
-                    start_ms: session.start_ms,
-                    uses: 1,
-                };
-                self.last_id.insert(key, last);
-                1
-            }
+            Entry::Vacant(entry) => entry.insert(fresh).uses,
         };
         session.session_id = session.format_id(n);
     }
