@@ -317,8 +317,9 @@ thread_local! {
     /// answers exactly what classifying again would (it compares whole
     /// texts and serves one catalog), so carrying it from chunk to chunk
     /// changes no output; it saves matching a chunk's repeated messages
-    /// against the templates again at the start of every chunk, the price
-    /// that kept chunks large (and their events out of the cache).
+    /// against the templates again at the start of every chunk (some
+    /// 157,000 instructions a chunk on the dense benchmark log). Bounded
+    /// like any memo: 256 texts and 256 DETAIL texts.
     static THREAD_MEMO: std::cell::RefCell<Option<ClassifyMemo>> =
         const { std::cell::RefCell::new(None) };
 }

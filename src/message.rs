@@ -397,6 +397,12 @@ struct DetailRanges {
 /// logs few distinct ones: its pg_hba.conf rules, a handful of reasons).
 const MEMO_DETAILS: usize = 256;
 
+/// The longest text a memo keeps. A memo lives as long as its thread, so
+/// this bounds it (about 1 MiB of texts and 1 MiB of DETAIL texts) however
+/// long the lines a client can make the server write; the messages a
+/// server repeats are a few hundred bytes.
+const MEMO_TEXT_MAX: usize = 4096;
+
 #[derive(Default)]
 struct MemoSlot {
     hash: u64,
@@ -713,6 +719,9 @@ impl Catalog {
         if self.level_mask & bit == 0 || !self.prefix2.contains(bytes) {
             return None;
         }
+        if bytes.len() > MEMO_TEXT_MAX {
+            return self.classify(label, message);
+        }
         memo.serve(self.id);
         let hash = std::hash::BuildHasher::hash_one(&MEMO_HASH, (bit, bytes));
         let slot = &mut memo.slots[hash as usize % MEMO_SLOTS];
@@ -861,6 +870,9 @@ impl Catalog {
         m: &Match<'_>,
         detail: &'d str,
     ) -> DetailInfo<'d> {
+        if detail.len() > MEMO_TEXT_MAX {
+            return self.classify_detail(m, detail);
+        }
         memo.serve(self.id);
         let index = m.def.index;
         let known = memo
@@ -1855,6 +1867,43 @@ sample_source = "format-string"
             }
         }
         assert!(hits > 1000, "{hits} texts remembered");
+    }
+
+    #[test]
+    fn a_memo_keeps_no_text_longer_than_its_bound() {
+        // A memo lives as long as its thread: a client's long names must
+        // not make it grow, and the answers stay those of classifying.
+        let c = cat();
+        let mut memo = ClassifyMemo::new();
+        fn summary(m: Option<Match<'_>>) -> Option<(String, Vec<(Field, String)>)> {
+            m.map(|m| {
+                let fields = m.fields.iter().map(|(f, v)| (f, v.to_owned())).collect();
+                (m.id.to_owned(), fields)
+            })
+        }
+        let long = "x".repeat(MEMO_TEXT_MAX);
+        let authorized =
+            format!("connection authorized: user=a database=b application_name={long}");
+        let short = "connection authorized: user=a database=b application_name=psql";
+        for text in [authorized.as_str(), short] {
+            for _ in 0..2 {
+                assert_eq!(
+                    summary(c.classify_memo(&mut memo, Label::Log, text)),
+                    summary(c.classify(Label::Log, text)),
+                );
+            }
+        }
+        assert!(summary(c.classify(Label::Log, &authorized)).is_some());
+        assert!(memo.slots.iter().all(|s| s.text.len() <= MEMO_TEXT_MAX));
+        assert!(memo.slots.iter().any(|s| s.text == short.as_bytes()));
+
+        let failed = fatal(r#"password authentication failed for user "a""#);
+        let detail = format!("Role \"{long}\" does not exist.");
+        assert_eq!(
+            c.classify_detail_memo(&mut memo, &failed, &detail),
+            c.classify_detail(&failed, &detail)
+        );
+        assert!(memo.details.is_empty());
     }
 
     #[test]
