@@ -22,12 +22,12 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 use pgtrail::message::{Catalog, ClassifyMemo};
+use pgtrail::name::Name;
 use pgtrail::pipeline::{self, Detected, ParseOptions};
 use pgtrail::prefix::{LineMatch, Prefix};
 use pgtrail::record::{Item, Label, csvlog, jsonlog, stderr};
@@ -352,8 +352,8 @@ fn bench_pipeline(c: &mut Criterion) {
         "detected {detected}"
     );
     let want = (copies * SAMPLE_RECORDS, copies * ground_truth_events());
-    let server: Arc<str> = Arc::from("bench");
-    let name: Arc<str> = Arc::from("bench.log");
+    let server = Name::new("bench");
+    let name = Name::new("bench.log");
 
     let mut group = c.benchmark_group("pipeline");
     // ~25 ms per iteration: fewer, longer samples.
@@ -368,8 +368,8 @@ fn bench_pipeline(c: &mut Criterion) {
                 &detected,
                 &options,
                 catalog,
-                server.clone(),
-                name.clone(),
+                server,
+                name,
             );
             let got = (parsed.stats.records, parsed.events.len() as u64);
             assert_eq!(got, want, "records, events");

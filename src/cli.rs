@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -19,6 +18,7 @@ use crate::findings::{self, Thresholds};
 use crate::follow;
 use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
+use crate::name::Name;
 use crate::pipeline::{Detected, FormatChoice, MessageText, ParseOptions};
 use crate::prefix::{self, Prefix};
 use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
@@ -705,7 +705,7 @@ fn read_inputs(
     }
 
     let catalog = Catalog::builtin();
-    let server_override: Option<Arc<str>> = args.server.as_deref().map(Arc::from);
+    let server_override: Option<Name> = args.server.as_deref().map(Name::new);
     let engine = Engine::new(EngineOptions {
         threads: threads(args),
         chunk_bytes: args.chunk_bytes,
@@ -1231,7 +1231,7 @@ fn run_follow(args: &AuditArgs) -> i32 {
         path,
         &options,
         Catalog::builtin(),
-        args.input.server.as_deref().map(Arc::from),
+        args.input.server.as_deref().map(Name::new),
         &follow_options,
         &mut |detected| {
             if !quiet {

@@ -18,6 +18,7 @@ use crate::event::Event;
 use crate::extract::{Enricher, Out, Stats};
 use crate::frame::{self, Framing};
 use crate::message::Catalog;
+use crate::name::Name;
 use crate::pipeline::{self, DetectError, Detected, FormatChoice, ParseOptions};
 use crate::source::{self, Block, InputSpec, SourceError};
 
@@ -50,8 +51,8 @@ const DETECT_BYTES: usize = 256 * 1024;
 
 /// What happened to one input.
 pub struct InputResult {
-    pub label: Arc<str>,
-    pub server: Arc<str>,
+    pub label: Name,
+    pub server: Name,
     /// `None` when nothing was read (empty input or a read error at once).
     pub detected: Option<Result<Detected, DetectError>>,
     pub stats: Stats,
@@ -136,7 +137,7 @@ impl Engine {
         spec: &InputSpec,
         parse: &ParseOptions,
         catalog: &Catalog,
-        server: Option<&Arc<str>>,
+        server: Option<&Name>,
         enricher: &mut Enricher<'_>,
         emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
     ) -> io::Result<InputResult> {
@@ -173,7 +174,7 @@ impl Engine {
         specs: &[InputSpec],
         parse: &ParseOptions,
         catalog: &Catalog,
-        server: Option<&Arc<str>>,
+        server: Option<&Name>,
         enricher: &mut Enricher<'_>,
         emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
         done: &mut dyn FnMut(InputResult) -> Flow,
@@ -319,8 +320,8 @@ fn collect(
 /// The names and format every chunk of one input is decoded with.
 struct InputContext {
     detected: Detected,
-    server: Arc<str>,
-    label: Arc<str>,
+    server: Name,
+    label: Name,
 }
 
 /// What the producer hands to the in-order stage, in input order.
@@ -381,7 +382,7 @@ struct Producer<'a> {
     spare: Option<Vec<u8>>,
     parse: &'a ParseOptions,
     catalog: &'a Catalog,
-    server: Option<&'a Arc<str>>,
+    server: Option<&'a Name>,
     known: &'a Mutex<HashMap<PathBuf, KnownFormat>>,
     block_bytes: usize,
     chunk_bytes: usize,
@@ -421,14 +422,11 @@ impl Producer<'_> {
         // A block holds a whole batch, so that a batch is one block.
         let block_bytes = self.block_bytes.max(self.batch_bytes);
         let stream = source::stream(spec, block_bytes, HEAD_ROOM, 2);
-        let label = stream.label.clone();
-        let server = self
-            .server
-            .cloned()
-            .unwrap_or_else(|| stream.server.clone());
+        let label = stream.label;
+        let server = self.server.cloned().unwrap_or(stream.server);
         let mut result = InputResult {
-            label: label.clone(),
-            server: server.clone(),
+            label,
+            server,
             detected: None,
             stats: Stats::default(),
             error: None,
@@ -776,16 +774,14 @@ fn decode_chunk(
     parse: &ParseOptions,
     catalog: &Catalog,
 ) -> (Vec<Out>, Stats) {
-    // Copies of the names for this chunk's events: every event holds both,
-    // and sharing one reference count with the events of other threads made
-    // each clone and drop a contended atomic.
+    // Every event holds both names: interned, they cost no reference count.
     pipeline::extract_bytes(
         chunk,
         &input.detected,
         parse,
         catalog,
-        Arc::from(&*input.server),
-        Arc::from(&*input.label),
+        input.server,
+        input.label,
     )
 }
 
@@ -840,8 +836,8 @@ impl Engine {
                 &detected,
                 parse,
                 catalog,
-                Arc::from(""),
-                Arc::from(""),
+                Name::new(""),
+                Name::new(""),
             );
             outs.iter()
                 .filter_map(|out| match out {
@@ -901,8 +897,8 @@ mod tests {
             &expected,
             &parse,
             catalog,
-            Arc::from(""),
-            Arc::from(""),
+            Name::new(""),
+            Name::new(""),
         );
         // The sample is shorter than 32 KiB: its earliest event counts.
         assert!(bytes.len() < ORDER_BYTES);
@@ -943,8 +939,8 @@ mod tests {
                 (1 << 20, 1 << 20, 1 << 19),
             ] {
                 let spec = InputSpec::Memory {
-                    label: Arc::from("memory"),
-                    server: Arc::from("memory"),
+                    label: Name::new("memory"),
+                    server: Name::new("memory"),
                     bytes: Arc::from(input.as_slice()),
                 };
                 let mut reader = Reader::new(source::stream(&spec, block, HEAD_ROOM, 2), block);

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+pub use crate::name::Name;
+
 /// The text of a field (user, database, address, method, …): stored inline
 /// up to 24 bytes, so most fields of an event cost no allocation.
 pub use compact_str::CompactString as Text;
@@ -111,7 +113,7 @@ named_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Provenance {
     /// The path as given (or `-` for stdin); for CloudWatch, the log group and stream.
-    pub input: Arc<str>,
+    pub input: Name,
     /// 1-based physical line of the record's first line.
     pub line: u64,
     /// The CloudWatch Logs event id of the record, when it came from
@@ -140,7 +142,7 @@ pub struct Event {
     pub kind: EventKind,
     /// The grammar message id that matched (e.g. `auth_failed.password`).
     pub message_id: Option<&'static str>,
-    pub server: Arc<str>,
+    pub server: Name,
     pub pid: Option<u32>,
     pub user: Option<Text>,
     pub database: Option<Text>,
@@ -178,13 +180,13 @@ impl Event {
     /// [`Event::new`] on the heap, written there directly (an event is
     /// large: building it on the stack and moving it into a box cost a copy).
     #[inline]
-    pub fn boxed(kind: EventKind, server: Arc<str>) -> Box<Self> {
+    pub fn boxed(kind: EventKind, server: Name) -> Box<Self> {
         Box::write(Box::new_uninit(), Event::new(kind, server))
     }
 
     /// An event of `kind` from `server` with every optional field empty.
     #[inline]
-    pub fn new(kind: EventKind, server: Arc<str>) -> Self {
+    pub fn new(kind: EventKind, server: Name) -> Self {
         Event {
             time_ms: None,
             kind,

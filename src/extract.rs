@@ -14,9 +14,8 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::sync::Arc;
 
-use crate::event::{Event, EventKind, FailureClass, Provenance, SuspectReason, Text};
+use crate::event::{Event, EventKind, FailureClass, Name, Provenance, SuspectReason, Text};
 use crate::message::{Catalog, ClassifyMemo, Field, Match};
 use crate::pipeline::MessageText;
 use crate::record::{Item, Label, Record, Unparsed};
@@ -66,11 +65,7 @@ pub enum Out {
     },
     /// A csvlog/jsonlog record named the process's application name (first
     /// such record of the process in the chunk).
-    AppSeen {
-        server: Arc<str>,
-        pid: u32,
-        app: String,
-    },
+    AppSeen { server: Name, pid: u32, app: String },
 }
 
 /// Records → events for one chunk of one input. No state crosses records.
@@ -78,8 +73,8 @@ pub struct Extractor<'c> {
     catalog: &'c Catalog,
     /// The chunk's recent classifications (its repeated messages).
     memo: ClassifyMemo,
-    server: Arc<str>,
-    input: Arc<str>,
+    server: Name,
+    input: Name,
     /// Processes whose application name this chunk already reported.
     app_seen: HashSet<u32>,
     /// Which events keep their message text.
@@ -92,7 +87,7 @@ pub struct Extractor<'c> {
 }
 
 impl<'c> Extractor<'c> {
-    pub fn new(catalog: &'c Catalog, server: Arc<str>, input: Arc<str>) -> Self {
+    pub fn new(catalog: &'c Catalog, server: Name, input: Name) -> Self {
         Extractor {
             catalog,
             memo: take_thread_memo(),
@@ -108,7 +103,7 @@ impl<'c> Extractor<'c> {
 
     fn provenance(&self, line: u64) -> Provenance {
         Provenance {
-            input: self.input.clone(),
+            input: self.input,
             line,
             event_id: None,
         }
@@ -157,7 +152,7 @@ impl<'c> Extractor<'c> {
     }
 
     fn suspect(&self, record: &Record<'_>, reason: SuspectReason) -> Box<Event> {
-        let mut event = Event::boxed(EventKind::Suspect, self.server.clone());
+        let mut event = Event::boxed(EventKind::Suspect, self.server);
         event.time_ms = record.time_ms;
         event.pid = record.pid;
         event.client_addr = record.client_addr.as_deref().map(Text::from);
@@ -178,7 +173,7 @@ impl<'c> Extractor<'c> {
             && self.app_seen.insert(pid)
         {
             self.out.push(Out::AppSeen {
-                server: self.server.clone(),
+                server: self.server,
                 pid,
                 app: app.to_owned(),
             });
@@ -216,7 +211,7 @@ impl<'c> Extractor<'c> {
     /// The event of a classified record, built in place on the heap (it
     /// is handed on boxed; building it on the stack cost a copy).
     fn build(&mut self, record: &Record<'_>, found: &Match<'_>) -> Box<Event> {
-        let mut event = Event::boxed(found.event, self.server.clone());
+        let mut event = Event::boxed(found.event, self.server);
         let get = |f: Field| found.get(f).map(Text::from);
         let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
         event.time_ms = record.time_ms;
@@ -422,7 +417,7 @@ impl<'c> Enricher<'c> {
     pub fn push(&mut self, out: Out, emit: &mut dyn FnMut(Box<Event>)) {
         match out {
             Out::AppSeen { server, pid, app } => {
-                let server = self.servers.id(&server);
+                let server = self.servers.id(server);
                 if let Some(seq) = self.waiting.remove(&(server, pid)) {
                     let catalog = self.catalog;
                     if let Some((event, waiting)) = self.slot(seq) {
@@ -435,7 +430,7 @@ impl<'c> Enricher<'c> {
                 mut event,
                 tls_pending,
             } => {
-                let server = self.servers.id(&event.server);
+                let server = self.servers.id(event.server);
                 self.enrich(&mut event, server);
                 let key = event.pid.map(|pid| (server, pid));
                 if let Some(key) = &key
@@ -498,7 +493,7 @@ impl<'c> Enricher<'c> {
                 break;
             };
             if waiting && let Some(pid) = event.pid {
-                let server = self.servers.id(&event.server);
+                let server = self.servers.id(event.server);
                 self.waiting.remove(&(server, pid));
             }
             self.front_seq += 1;

@@ -547,7 +547,6 @@ fn parse_relative(t: &str) -> Result<i64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::event::{Event, EventKind, Provenance};
     use crate::session::{EndReason, stitch};
@@ -561,11 +560,11 @@ mod tests {
     }
 
     fn event(kind: EventKind, pid: u32, time: Option<i64>, line: u64) -> Event {
-        let mut e = Event::new(kind, Arc::from("db1"));
+        let mut e = Event::new(kind, crate::name::Name::new("db1"));
         e.pid = Some(pid);
         e.time_ms = time;
         e.source = Some(Provenance {
-            input: Arc::from("pg.log"),
+            input: crate::name::Name::new("pg.log"),
             line,
             event_id: None,
         });

@@ -31,13 +31,13 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::event::Event;
 use crate::extract::{Enricher, Out};
 use crate::frame::{self, Framing};
 use crate::message::Catalog;
+use crate::name::Name;
 use crate::pipeline::{self, Detected, ParseOptions};
 use crate::session::{ABANDON_AFTER_MS, Session, Stitcher};
 use crate::source;
@@ -102,14 +102,14 @@ pub fn follow(
     path: &Path,
     parse: &ParseOptions,
     catalog: &Catalog,
-    server: Option<Arc<str>>,
+    server: Option<Name>,
     options: &FollowOptions,
     on_detected: &mut dyn FnMut(&Detected),
     each: &mut dyn FnMut(Update) -> io::Result<()>,
 ) -> Result<(), FollowError> {
     let mut file = File::open(path).map_err(FollowError::Input)?;
-    let label: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-    let server = server.unwrap_or_else(|| Arc::from(source::server_label(path).as_str()));
+    let label = Name::new(path.to_string_lossy().as_ref());
+    let server = server.unwrap_or_else(|| Name::new(source::server_label(path).as_str()));
     let mut state = State {
         catalog,
         parse,
@@ -223,8 +223,8 @@ pub fn follow(
 struct State<'a> {
     catalog: &'a Catalog,
     parse: &'a ParseOptions,
-    server: Arc<str>,
-    label: Arc<str>,
+    server: Name,
+    label: Name,
     enricher: Enricher<'a>,
     stitcher: Stitcher,
     detected: Option<Detected>,
@@ -261,8 +261,8 @@ impl State<'_> {
             detected,
             self.parse,
             self.catalog,
-            self.server.clone(),
-            self.label.clone(),
+            self.server,
+            self.label,
         );
         let base = self.line_base;
         let mut released: Vec<Box<Event>> = Vec::new();

@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Deserialize;
 
 use crate::event::{FailureClass, Provenance};
+use crate::name::Name;
 use crate::session::Session;
 
 /// How far apart the IAM error and the PAM failure may be.
@@ -149,7 +150,7 @@ pub struct IamAuthError {
     /// The line's time, else the CloudWatch event time.
     pub time_ms: Option<i64>,
     /// The server label (CloudWatch stream or file's label).
-    pub server: Arc<str>,
+    pub server: Name,
     pub source: Provenance,
 }
 
@@ -188,8 +189,8 @@ impl IamAuthErrors {
     pub fn read_text(
         &mut self,
         text: &[u8],
-        input: &Arc<str>,
-        server: &Arc<str>,
+        input: Name,
+        server: Name,
         fallback_time: &dyn Fn(u64) -> (Option<i64>, Option<Arc<str>>),
     ) -> ReadStats {
         let mut stats = ReadStats::default();
@@ -210,9 +211,9 @@ impl IamAuthErrors {
             self.push(IamAuthError {
                 time_ms: line.time_ms.or(wrapper_ms).or(event_ms),
                 line,
-                server: server.clone(),
+                server,
                 source: Provenance {
-                    input: input.clone(),
+                    input,
                     line: number,
                     event_id,
                 },

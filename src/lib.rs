@@ -28,6 +28,7 @@ pub mod grammar;
 pub mod iam;
 pub mod iam_auth;
 pub mod message;
+pub mod name;
 pub mod pipeline;
 pub mod prefix;
 pub mod reader;

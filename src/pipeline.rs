@@ -4,11 +4,11 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::event::Event;
 use crate::extract::{Enricher, Extractor, Out, Stats};
 use crate::message::Catalog;
+use crate::name::Name;
 use crate::prefix::{LineMatch, Prefix, Preset, presets};
 use crate::record::{Item, Label, csvlog, jsonlog, stderr, syslog};
 
@@ -350,8 +350,8 @@ pub fn extract_bytes(
     detected: &Detected,
     options: &ParseOptions,
     catalog: &Catalog,
-    server: Arc<str>,
-    input: Arc<str>,
+    server: Name,
+    input: Name,
 ) -> (Vec<Out>, Stats) {
     let mut extractor = Extractor::new(catalog, server, input);
     extractor.messages = options.messages;
@@ -401,8 +401,8 @@ pub fn parse_bytes(
     detected: &Detected,
     options: &ParseOptions,
     catalog: &Catalog,
-    server: Arc<str>,
-    input: Arc<str>,
+    server: Name,
+    input: Name,
 ) -> Parsed {
     let (outs, stats) = extract_bytes(bytes, detected, options, catalog, server, input);
     let mut enricher = Enricher::new(catalog);

@@ -24,6 +24,7 @@ use crate::event::Event;
 use crate::extract::{Enricher, Stats};
 use crate::iam_auth::IamAuthErrors;
 use crate::message::Catalog;
+use crate::name::Name;
 use crate::pipeline::{Detected, FormatChoice, ParseOptions};
 use crate::source::InputSpec;
 
@@ -67,7 +68,7 @@ impl LiveOptions {
 pub struct RunShared {
     pub iam: IamAuthErrors,
     /// By `server` label (the stream): the log group and what its name says.
-    pub clouds: HashMap<Arc<str>, Arc<CloudContext>>,
+    pub clouds: HashMap<Name, Arc<CloudContext>>,
 }
 
 impl RunShared {
@@ -104,19 +105,19 @@ pub struct Reader<'r> {
     catalog: &'static Catalog,
     enricher: Enricher<'static>,
     total: Stats,
-    skipped: Vec<Arc<str>>,
+    skipped: Vec<Name>,
     parsed_inputs: usize,
     pub code: i32,
     /// CloudWatch inputs: line → event id, by input label.
-    maps: HashMap<Arc<str>, StreamMap>,
+    maps: HashMap<Name, StreamMap>,
     /// The `iam-db-auth-error` lines and server contexts of the run.
     pub shared: &'r RefCell<RunShared>,
     /// The region asked for (`--region`), for the contexts.
     pub region: Option<String>,
     /// The format found for each CloudWatch stream, reused by later polls
     /// (a small batch may not be enough to detect it again).
-    fixed: HashMap<Arc<str>, ParseOptions>,
-    server_override: Option<Arc<str>>,
+    fixed: HashMap<Name, ParseOptions>,
+    server_override: Option<Name>,
 }
 
 /// A CloudWatch input's line map, and which events of it are new.
@@ -131,7 +132,7 @@ struct StreamMap {
 /// Puts CloudWatch event ids on the events of CloudWatch inputs, and drops
 /// those of a re-read window that were emitted by an earlier poll.
 #[allow(clippy::vec_box)] // the engine hands events over boxed
-fn annotate(maps: &HashMap<Arc<str>, StreamMap>, events: &mut Vec<Box<Event>>) {
+fn annotate(maps: &HashMap<Name, StreamMap>, events: &mut Vec<Box<Event>>) {
     if maps.is_empty() {
         return;
     }
@@ -171,7 +172,7 @@ impl<'r> Reader<'r> {
     pub fn new(
         engine: Engine,
         quiet: bool,
-        server_override: Option<Arc<str>>,
+        server_override: Option<Name>,
         shared: &'r RefCell<RunShared>,
     ) -> Reader<'r> {
         let catalog = Catalog::builtin();
@@ -219,7 +220,7 @@ impl<'r> Reader<'r> {
             ..
         } = self;
         let engine: &Engine = engine;
-        let maps: &HashMap<Arc<str>, StreamMap> = maps;
+        let maps: &HashMap<Name, StreamMap> = maps;
         let result = engine.run(
             spec,
             options,
@@ -257,7 +258,7 @@ impl<'r> Reader<'r> {
             // per-input reports below need the rest of `self`.
             let engine = Arc::clone(&self.engine);
             let catalog = self.catalog;
-            let server_override = self.server_override.clone();
+            let server_override = self.server_override;
             let mut enricher = std::mem::replace(&mut self.enricher, Enricher::new(catalog));
             let maps = std::mem::take(&mut self.maps);
             let mut captured = None;
@@ -318,7 +319,7 @@ impl<'r> Reader<'r> {
             }
             Some(Ok(d)) => d,
             Some(Err(_)) if walked => {
-                self.skipped.push(result.label.clone());
+                self.skipped.push(result.label);
                 return None;
             }
             Some(Err(e)) => {
@@ -368,7 +369,7 @@ impl<'r> Reader<'r> {
                     self.shared
                         .borrow_mut()
                         .iam
-                        .read_text(bytes, label, &result.server, &|_| (None, None));
+                        .read_text(bytes, *label, result.server, &|_| (None, None));
                 self.report_iam(label, &stats);
                 Ok(())
             }
@@ -440,8 +441,8 @@ impl<'r> Reader<'r> {
                 let map = &input.rendered.map;
                 let stats = self.shared.borrow_mut().iam.read_text(
                     &input.rendered.bytes,
-                    &input.label,
-                    &input.server,
+                    input.label,
+                    input.server,
                     &|line| match map.event_at(line) {
                         Some((ts, id)) => (Some(ts), Some(id.clone())),
                         None => (None, None),
@@ -455,7 +456,7 @@ impl<'r> Reader<'r> {
                 self.shared
                     .borrow_mut()
                     .clouds
-                    .entry(input.server.clone())
+                    .entry(input.server)
                     .or_insert_with(|| Arc::new(context));
             }
             let options = self
@@ -464,15 +465,15 @@ impl<'r> Reader<'r> {
                 .cloned()
                 .unwrap_or_else(|| options.clone());
             self.maps.insert(
-                input.label.clone(),
+                input.label,
                 StreamMap {
                     lines: input.rendered.map,
                     emit_only: input.emit_only,
                 },
             );
             let spec = InputSpec::Memory {
-                label: input.label.clone(),
-                server: input.server.clone(),
+                label: input.label,
+                server: input.server,
                 bytes: Arc::from(input.rendered.bytes),
             };
             let saved = self.server_override.take();
@@ -480,7 +481,7 @@ impl<'r> Reader<'r> {
             self.server_override = saved;
             if let Some(d) = detected? {
                 self.fixed
-                    .entry(input.label.clone())
+                    .entry(input.label)
                     .or_insert_with(|| fixed_options(&d, &options));
             }
         }
@@ -747,9 +748,9 @@ mod tests {
             Some("/aws/rds/cluster/shop/postgresql")
         );
         let mut shared = RunShared::default();
-        shared.clouds.insert(Arc::from("db1"), Arc::new(c.clone()));
+        shared.clouds.insert(Name::new("db1"), Arc::new(c.clone()));
         let events = vec![{
-            let mut e = Event::new(crate::event::EventKind::Received, Arc::from("db1"));
+            let mut e = Event::new(crate::event::EventKind::Received, Name::new("db1"));
             e.pid = Some(7);
             e.time_ms = Some(1);
             e

@@ -20,7 +20,7 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use crate::cloud::{CloudContext, IamAttribution};
-use crate::event::{Event, EventKind, FailureClass, Provenance, Text};
+use crate::event::{Event, EventKind, FailureClass, Name, Provenance, Text};
 
 /// How a connection attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,7 +86,7 @@ pub struct Session {
     /// `server/pid/start-ms`, unique within a run (a `#n` suffix separates
     /// the rare attempts that share all three) and stable across runs.
     pub session_id: String,
-    pub server: Arc<str>,
+    pub server: Name,
     pub pid: u32,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
@@ -163,12 +163,12 @@ impl Session {
     /// [`Session::new`] written straight into its box (a session is large:
     /// building it on the stack cost a copy).
     #[inline]
-    fn boxed(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Box<Self> {
+    fn boxed(server: Name, pid: u32, start_ms: Option<i64>) -> Box<Self> {
         Box::write(Box::new_uninit(), Session::new(server, pid, start_ms))
     }
 
     #[inline]
-    fn new(server: Arc<str>, pid: u32, start_ms: Option<i64>) -> Self {
+    fn new(server: Name, pid: u32, start_ms: Option<i64>) -> Self {
         Session {
             session_id: String::new(),
             server,
@@ -291,43 +291,43 @@ pub(crate) type ProcessKey = (u32, u32);
 
 /// Small dense ids for the server names of a run, so that the per-process
 /// tables of the sequential stage hash and compare two integers instead of
-/// a name. Events of one chunk share one `Arc` of their server's name, so
-/// the id of the previous event's server is nearly always the answer.
+/// a name. Consecutive events nearly always share their server, so the id
+/// of the previous event's server is nearly always the answer (names are
+/// interned: comparing them is comparing pointers).
 #[derive(Default)]
 pub(crate) struct ServerIds {
-    ids: HashMap<Arc<str>, u32>,
+    ids: HashMap<Name, u32>,
     /// The names, by id.
-    names: Vec<Arc<str>>,
-    /// The previous lookup. Holding the `Arc` keeps its allocation alive,
-    /// so an equal pointer is the same name.
-    last: Option<(Arc<str>, u32)>,
+    names: Vec<Name>,
+    /// The previous lookup.
+    last: Option<(Name, u32)>,
 }
 
 impl ServerIds {
     /// The id of `server`, given out in order of first appearance.
     #[inline]
-    pub(crate) fn id(&mut self, server: &Arc<str>) -> u32 {
-        if let Some((last, id)) = &self.last
-            && Arc::ptr_eq(last, server)
+    pub(crate) fn id(&mut self, server: Name) -> u32 {
+        if let Some((last, id)) = self.last
+            && last == server
         {
-            return *id;
+            return id;
         }
         self.look_up(server)
     }
 
     /// [`ServerIds::id`] for another name than the previous one's.
     #[inline(never)]
-    fn look_up(&mut self, server: &Arc<str>) -> u32 {
-        let id = match self.ids.get(server) {
+    fn look_up(&mut self, server: Name) -> u32 {
+        let id = match self.ids.get(&server) {
             Some(&id) => id,
             None => {
                 let id = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-                self.names.push(server.clone());
-                self.ids.insert(server.clone(), id);
+                self.names.push(server);
+                self.ids.insert(server, id);
                 id
             }
         };
-        self.last = Some((server.clone(), id));
+        self.last = Some((server, id));
         id
     }
 
@@ -420,7 +420,7 @@ impl Stitcher {
     /// engine hands events out: an event is large, moving it showed up in
     /// profiles).
     pub fn push_owned(&mut self, mut event: Box<Event>) {
-        let server = self.servers.id(&event.server);
+        let server = self.servers.id(event.server);
         if self.clock.tick(server, event.time_ms) {
             self.sweep();
         }
@@ -440,7 +440,7 @@ impl Stitcher {
             if let Some(previous) = self.open.remove(&key) {
                 self.close_at_end(previous);
             }
-            let mut session = Session::boxed(event.server.clone(), pid, event.time_ms);
+            let mut session = Session::boxed(event.server, pid, event.time_ms);
             session.absorb(&mut event);
             self.open.insert(key, session);
             return;
@@ -450,7 +450,7 @@ impl Stitcher {
         let session = self
             .open
             .entry(key)
-            .or_insert_with(|| Session::boxed(event.server.clone(), pid, event.time_ms));
+            .or_insert_with(|| Session::boxed(event.server, pid, event.time_ms));
         session.absorb(&mut event);
         match event.kind {
             EventKind::Received | EventKind::Suspect => {}
@@ -623,7 +623,7 @@ impl Stitcher {
     /// within one timestamp tick.
     fn assign_id(&mut self, session: &mut Session) {
         // Same server and pid (the key) and the same start: the same base.
-        let key = (self.servers.id(&session.server), session.pid);
+        let key = (self.servers.id(session.server), session.pid);
         // One hash of the key: most sessions are a new process's.
         let fresh = LastId {
             start_ms: session.start_ms,
@@ -653,7 +653,7 @@ impl Stitcher {
     /// and no end.
     pub fn take_established(&mut self, quiet_ms: i64) -> Vec<Session> {
         let clock = &self.clock;
-        let mut ready: Vec<(Option<i64>, Arc<str>, u32, ProcessKey)> = self
+        let mut ready: Vec<(Option<i64>, Name, u32, ProcessKey)> = self
             .open
             .iter()
             .filter(|&(&(server, _), s)| {
@@ -667,7 +667,7 @@ impl Stitcher {
                             _ => false,
                         })
             })
-            .map(|(&key, s)| (s.start_ms, s.server.clone(), s.pid, key))
+            .map(|(&key, s)| (s.start_ms, s.server, s.pid, key))
             .collect();
         ready.sort();
         let mut announced = Vec::with_capacity(ready.len());
@@ -745,18 +745,18 @@ pub fn sort_by_start(sessions: &mut [Session]) {
 /// its input.
 pub fn stitch(events: Vec<Event>) -> Vec<Session> {
     use std::collections::BTreeMap;
-    let input_of = |e: &Event| e.source.as_ref().map(|p| p.input.clone());
+    let input_of = |e: &Event| e.source.as_ref().map(|p| p.input);
     // First time seen per input, for ordering the inputs of a server.
-    let mut first_time: BTreeMap<Option<Arc<str>>, i64> = BTreeMap::new();
+    let mut first_time: BTreeMap<Option<Name>, i64> = BTreeMap::new();
     let mut times: Vec<i64> = Vec::with_capacity(events.len());
-    let mut previous: HashMap<Option<Arc<str>>, i64> = HashMap::new();
+    let mut previous: HashMap<Option<Name>, i64> = HashMap::new();
     for e in &events {
         let input = input_of(e);
         let time = e
             .time_ms
             .or_else(|| previous.get(&input).copied())
             .unwrap_or(i64::MIN);
-        previous.insert(input.clone(), time);
+        previous.insert(input, time);
         let first = first_time.entry(input).or_insert(time);
         *first = (*first).min(time);
         times.push(time);
@@ -786,7 +786,7 @@ mod tests {
     use super::*;
 
     fn event(kind: EventKind, pid: Option<u32>, time_ms: i64) -> Event {
-        let mut e = Event::new(kind, Arc::from("db"));
+        let mut e = Event::new(kind, Name::new("db"));
         e.pid = pid;
         e.time_ms = Some(time_ms);
         e
@@ -835,7 +835,7 @@ mod close_stale_tests {
     use super::*;
 
     fn received(pid: u32, time_ms: i64) -> Event {
-        let mut e = Event::new(EventKind::Received, Arc::from("db"));
+        let mut e = Event::new(EventKind::Received, Name::new("db"));
         e.pid = Some(pid);
         e.time_ms = Some(time_ms);
         e
@@ -879,7 +879,7 @@ mod established_tests {
     use super::*;
 
     fn at(kind: EventKind, pid: u32, time_ms: i64) -> Event {
-        let mut e = Event::new(kind, Arc::from("db"));
+        let mut e = Event::new(kind, Name::new("db"));
         e.pid = Some(pid);
         e.time_ms = Some(time_ms);
         e

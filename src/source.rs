@@ -21,6 +21,7 @@ use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use crate::name::Name;
 use flate2::bufread::MultiGzDecoder;
 
 /// One input to read.
@@ -31,8 +32,8 @@ pub enum InputSpec {
     /// Text already in memory (a CloudWatch log stream rendered as lines):
     /// its input label and server label, and the bytes (not compressed).
     Memory {
-        label: Arc<str>,
-        server: Arc<str>,
+        label: Name,
+        server: Name,
         bytes: Arc<[u8]>,
     },
 }
@@ -41,9 +42,9 @@ pub enum InputSpec {
 #[derive(Debug)]
 pub struct Loaded {
     /// The path as given, or `-` for stdin.
-    pub label: Arc<str>,
+    pub label: Name,
     /// Server label derived from the path (see `server_label`); `stdin` for stdin.
-    pub server: Arc<str>,
+    pub server: Name,
     /// The (decompressed) content; on error, everything read before it.
     pub bytes: Vec<u8>,
     pub error: Option<SourceError>,
@@ -188,8 +189,8 @@ pub fn load(spec: &InputSpec) -> Loaded {
         }
     }
     Loaded {
-        label: stream.label.clone(),
-        server: stream.server.clone(),
+        label: stream.label,
+        server: stream.server,
         bytes,
         error,
     }
@@ -662,8 +663,8 @@ pub enum Block {
 /// of room (their contents are unspecified), where the receiver can put the
 /// end of the previous block in front of this one without copying the block.
 pub struct Stream {
-    pub label: Arc<str>,
-    pub server: Arc<str>,
+    pub label: Name,
+    pub server: Name,
     pub blocks: std::sync::mpsc::Receiver<Block>,
     /// Blocks handed back once read ([`Stream::recycle`]).
     spent: std::sync::mpsc::SyncSender<Vec<u8>>,
@@ -706,16 +707,14 @@ impl<R: Read> Read for Counting<R> {
 
 /// Starts reading `spec` in a background thread.
 pub fn stream(spec: &InputSpec, block_bytes: usize, head_room: usize, depth: usize) -> Stream {
-    let (label, server, path): (Arc<str>, Arc<str>, PathBuf) = match spec {
-        InputSpec::Stdin => (Arc::from("-"), Arc::from("stdin"), PathBuf::from("-")),
+    let (label, server, path): (Name, Name, PathBuf) = match spec {
+        InputSpec::Stdin => (Name::new("-"), Name::new("stdin"), PathBuf::from("-")),
         InputSpec::Path(p) => (
-            Arc::from(p.to_string_lossy().as_ref()),
-            Arc::from(server_label(p).as_str()),
+            Name::new(p.to_string_lossy().as_ref()),
+            Name::new(server_label(p).as_str()),
             p.clone(),
         ),
-        InputSpec::Memory { label, server, .. } => {
-            (label.clone(), server.clone(), PathBuf::from(&**label))
-        }
+        InputSpec::Memory { label, server, .. } => (*label, *server, PathBuf::from(&**label)),
     };
     let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
     let (spent, recycled) = std::sync::mpsc::sync_channel(depth.max(1) + 1);

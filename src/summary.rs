@@ -45,7 +45,7 @@ use crate::session::{Outcome, Session};
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionFacts {
     pub session_id: Box<str>,
-    pub server: Arc<str>,
+    pub server: crate::name::Name,
     pub pid: u32,
     pub start_ms: Option<i64>,
     pub end_ms: Option<i64>,
@@ -513,7 +513,7 @@ pub(crate) mod tests {
     use foldhash::HashMapExt;
 
     use super::*;
-    use crate::event::{Event, EventKind, FailureClass, Provenance};
+    use crate::event::{Event, EventKind, FailureClass, Name, Provenance};
     use crate::session::stitch;
 
     /// Builds the events of one connection attempt.
@@ -567,16 +567,16 @@ pub(crate) mod tests {
         }
 
         pub fn events(&self) -> Vec<Event> {
-            let server: Arc<str> = Arc::from(self.server);
-            let input: Arc<str> = Arc::from(format!("{}.log", self.server));
+            let server = Name::new(self.server);
+            let input = Name::from(format!("{}.log", self.server));
             let mut line = u64::from(self.pid) * 10;
             let mut ev = |kind: EventKind, dt: i64| {
-                let mut e = Event::new(kind, server.clone());
+                let mut e = Event::new(kind, server);
                 e.time_ms = Some(self.t + dt);
                 e.pid = Some(self.pid);
                 line += 1;
                 e.source = Some(Provenance {
-                    input: input.clone(),
+                    input,
                     line,
                     event_id: None,
                 });
@@ -798,7 +798,7 @@ pub(crate) mod tests {
 
     #[test]
     fn untimed_sessions_are_counted() {
-        let mut e = Event::new(EventKind::AuthFailed, Arc::from("db1"));
+        let mut e = Event::new(EventKind::AuthFailed, crate::name::Name::new("db1"));
         e.pid = Some(7);
         e.user = Some("u".into());
         e.failure_class = Some(FailureClass::Password);
@@ -911,7 +911,7 @@ pub(crate) mod tests {
                 };
                 SessionFacts {
                     session_id: session_id.into(),
-                    server: Arc::from(["db1", "db2"][rng.below(2) as usize]),
+                    server: Name::new(["db1", "db2"][rng.below(2) as usize]),
                     pid,
                     start_ms,
                     end_ms,

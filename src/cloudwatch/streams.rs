@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::events::{self, CwEvent, Rendered};
 use super::fetch::{GroupKind, group_kind};
+use crate::name::Name;
 
 /// One log stream, ordered, de-duplicated and rendered, ready for the engine.
 #[derive(Debug)]
@@ -12,9 +13,9 @@ pub struct StreamInput {
     pub group: Option<String>,
     pub stream: String,
     /// `<group>:<stream>` (or the stream alone): `Provenance.input`.
-    pub label: Arc<str>,
+    pub label: Name,
     /// The `server` label: the stream name (the DB instance), unless overridden.
-    pub server: Arc<str>,
+    pub server: Name,
     pub kind: GroupKind,
     pub rendered: Rendered,
     /// Events kept.
@@ -30,7 +31,7 @@ pub struct StreamInput {
 /// Groups events by (group, stream), in that order, and prepares each
 /// stream. A stream is an `iam-db-auth-error` log when its group says so,
 /// or (group unknown) when its first message is such a line.
-pub fn stream_inputs(events: Vec<CwEvent>, server: Option<&Arc<str>>) -> Vec<StreamInput> {
+pub fn stream_inputs(events: Vec<CwEvent>, server: Option<&Name>) -> Vec<StreamInput> {
     let mut by_stream: BTreeMap<(Option<String>, String), Vec<CwEvent>> = BTreeMap::new();
     for event in events {
         by_stream
@@ -52,13 +53,13 @@ pub fn stream_inputs(events: Vec<CwEvent>, server: Option<&Arc<str>>) -> Vec<Str
                 }
                 _ => GroupKind::Postgres,
             };
-            let label: Arc<str> = match &group {
-                Some(g) => Arc::from(format!("{g}:{stream}").as_str()),
-                None => Arc::from(stream.as_str()),
+            let label = match &group {
+                Some(g) => Name::new(format!("{g}:{stream}").as_str()),
+                None => Name::new(stream.as_str()),
             };
             let server = server
                 .cloned()
-                .unwrap_or_else(|| Arc::from(stream.as_str()));
+                .unwrap_or_else(|| Name::new(stream.as_str()));
             StreamInput {
                 rendered: events::render(&events),
                 events: events.len(),

@@ -2646,10 +2646,10 @@ mod tests {
     #[test]
     fn untimed_and_subjectless_sessions_are_skipped() {
         use crate::event::{Event, EventKind};
-        use std::sync::Arc;
+
         let events: Vec<Event> = (0..20)
             .map(|i| {
-                let mut e = Event::new(EventKind::AuthFailed, Arc::from("db1"));
+                let mut e = Event::new(EventKind::AuthFailed, crate::name::Name::new("db1"));
                 e.pid = Some(i);
                 e.user = Some("alice".into());
                 e.client_addr = Some("10.0.0.1".into());

@@ -635,7 +635,7 @@ mod tests {
             (EventKind::Authorized, 0),
             (EventKind::Disconnected, 1000),
         ] {
-            let mut e = Event::new(kind, Arc::from("db1"));
+            let mut e = Event::new(kind, crate::name::Name::new("db1"));
             e.pid = Some(7);
             e.time_ms = Some(t + dt);
             e.client_addr = Some(client.into());

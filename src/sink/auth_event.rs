@@ -313,17 +313,16 @@ pub fn arn_parts(arn: &str) -> (Option<&str>, Option<&'static str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::event::{Event, EventKind};
     use crate::session::stitch;
 
     fn event(kind: EventKind, pid: u32, time: i64, line: u64) -> Event {
-        let mut e = Event::new(kind, Arc::from("db1"));
+        let mut e = Event::new(kind, crate::name::Name::new("db1"));
         e.pid = Some(pid);
         e.time_ms = Some(time);
         e.source = Some(Provenance {
-            input: Arc::from("pg.log"),
+            input: crate::name::Name::new("pg.log"),
             line,
             event_id: None,
         });

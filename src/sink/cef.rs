@@ -247,7 +247,6 @@ pub fn write_events<W: Write>(out: &mut W, session: &Session, part: Part) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::event::{Event, EventKind, FailureClass, Provenance};
     use crate::session::stitch;
@@ -263,13 +262,13 @@ mod tests {
     }
 
     fn refused(user: &str) -> Session {
-        let mut r = Event::new(EventKind::Received, Arc::from("db1"));
+        let mut r = Event::new(EventKind::Received, crate::name::Name::new("db1"));
         r.pid = Some(7);
         r.time_ms = Some(1_000);
         r.client_addr = Some("2001:db8::7".into());
         r.client_port = Some(5000);
         r.source = Some(Provenance {
-            input: Arc::from("pg.log"),
+            input: crate::name::Name::new("pg.log"),
             line: 1,
             event_id: None,
         });

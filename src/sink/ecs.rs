@@ -473,13 +473,12 @@ pub fn write_events<W: Write>(out: &mut W, session: &Session, part: Part) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::event::{Event, EventKind};
     use crate::session::stitch;
 
     fn tls_session(unverified: bool) -> serde_json::Value {
-        let mut r = Event::new(EventKind::Received, Arc::from("db1"));
+        let mut r = Event::new(EventKind::Received, crate::name::Name::new("db1"));
         r.pid = Some(3);
         r.time_ms = Some(10);
         let mut az = r.clone();

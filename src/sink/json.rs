@@ -8,8 +8,6 @@
 //! written as given. The serde wire types stay the schema and the test
 //! oracle; this only skips serde's per-field machinery and `core::fmt`.
 
-use std::sync::Arc;
-
 use crate::event::Provenance;
 use crate::time::{format_rfc3339_ms, rfc3339_ms_bytes};
 
@@ -337,7 +335,7 @@ impl<'b> Object<'b> {
         out.push(b'[');
         // The escaped input of the previous item, reused while the items
         // share it (a session's records mostly come from one input).
-        let mut last: Option<(&Arc<str>, std::ops::Range<usize>)> = None;
+        let mut last: Option<(crate::name::Name, std::ops::Range<usize>)> = None;
         for (i, p) in items.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -345,12 +343,12 @@ impl<'b> Object<'b> {
             out.push(b'"');
             let start = out.len();
             match &last {
-                Some((input, escaped)) if Arc::ptr_eq(input, &p.input) => {
+                Some((input, escaped)) if *input == p.input => {
                     out.extend_from_within(escaped.clone());
                 }
                 _ => {
                     escape_into(out, &p.input);
-                    last = Some((&p.input, start..out.len()));
+                    last = Some((p.input, start..out.len()));
                 }
             }
             provenance_tail_into(out, p);
@@ -367,6 +365,7 @@ impl<'b> Object<'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::name::Name;
     use proptest::prelude::*;
     use std::sync::Arc;
 
@@ -460,12 +459,12 @@ mod tests {
     fn provenance_like_display() {
         for p in [
             Provenance {
-                input: Arc::from("logs/pg.log"),
+                input: crate::name::Name::new("logs/pg.log"),
                 line: 42,
                 event_id: None,
             },
             Provenance {
-                input: Arc::from("grp/\"stream\"\\x\n"),
+                input: crate::name::Name::new("grp/\"stream\"\\x\n"),
                 line: 0,
                 event_id: Some(Arc::from("3816\u{1}7")),
             },
@@ -478,12 +477,12 @@ mod tests {
 
     #[test]
     fn provenance_arrays_like_serde_json() {
-        // Items sharing an input (escaped once, then copied), items with an
-        // equal input that is another `Arc`, and a change of input between.
-        let odd: Arc<str> = Arc::from("grp/\"stream\"\\x\n");
-        let plain: Arc<str> = Arc::from("logs/pg.log");
-        let at = |input: &Arc<str>, line, id: Option<&str>| Provenance {
-            input: input.clone(),
+        // Items sharing an input (escaped once, then copied), and a change
+        // of input between.
+        let odd = Name::new("grp/\"stream\"\\x\n");
+        let plain = Name::new("logs/pg.log");
+        let at = |input: &Name, line, id: Option<&str>| Provenance {
+            input: *input,
             line,
             event_id: id.map(Arc::from),
         };
@@ -491,7 +490,7 @@ mod tests {
             at(&odd, 1, None),
             at(&odd, 2, Some("37\u{1}")),
             at(&plain, 3, None),
-            at(&Arc::from("logs/pg.log"), 4, None),
+            at(&Name::new("logs/pg.log"), 4, None),
             at(&odd, 5, None),
             at(&odd, 6, None),
         ];

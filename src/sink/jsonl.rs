@@ -196,7 +196,7 @@ mod tests {
 
     fn provenance(input: &str, line: u64, id: Option<&str>) -> Provenance {
         Provenance {
-            input: Arc::from(input),
+            input: crate::name::Name::new(input),
             line,
             event_id: id.map(Arc::from),
         }
@@ -204,7 +204,7 @@ mod tests {
 
     /// Every optional field set to `text` (or a number), or every one empty.
     fn event_with(text: &str, full: bool) -> Event {
-        let mut e = Event::new(EventKind::AuthFailed, Arc::from(text));
+        let mut e = Event::new(EventKind::AuthFailed, crate::name::Name::new(text));
         e.message = text.to_owned();
         if full {
             e.time_ms = Some(1_764_341_841_812);

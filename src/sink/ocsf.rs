@@ -490,7 +490,6 @@ pub fn write_events<W: Write>(out: &mut W, session: &Session, part: Part) -> io:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::event::{Event, EventKind, Provenance};
     use crate::session::stitch;
@@ -505,12 +504,12 @@ mod tests {
     }
 
     fn received(time: Option<i64>) -> Event {
-        let mut r = Event::new(EventKind::Received, Arc::from("db1"));
+        let mut r = Event::new(EventKind::Received, crate::name::Name::new("db1"));
         r.pid = Some(9);
         r.time_ms = time;
         r.client_addr = Some("10.0.0.9".into());
         r.source = Some(Provenance {
-            input: Arc::from("pg.log"),
+            input: crate::name::Name::new("pg.log"),
             line: 4,
             event_id: None,
         });

@@ -548,15 +548,15 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    use crate::event::{Event, EventKind, FailureClass, Provenance};
+    use crate::event::{Event, EventKind, FailureClass, Name, Provenance};
     use crate::session::stitch;
 
     fn event(kind: EventKind, pid: u32, time: i64, line: u64) -> Event {
-        let mut e = Event::new(kind, Arc::from("db1"));
+        let mut e = Event::new(kind, crate::name::Name::new("db1"));
         e.pid = Some(pid);
         e.time_ms = Some(time);
         e.source = Some(Provenance {
-            input: Arc::from("logs/pg.log"),
+            input: crate::name::Name::new("logs/pg.log"),
             line,
             event_id: None,
         });
@@ -736,7 +736,7 @@ mod tests {
         let r = event(EventKind::Received, 5, T0, 1);
         let mut s = event(EventKind::Suspect, 5, T0 + 1, 2);
         s.related_sources = vec![Provenance {
-            input: Arc::from("logs/pg.log"),
+            input: crate::name::Name::new("logs/pg.log"),
             line: 3,
             event_id: None,
         }];
@@ -767,9 +767,9 @@ mod tests {
     fn session_with(text: &str, full: bool) -> Session {
         let mut s = full_success();
         s.session_id = text.to_owned();
-        s.server = Arc::from(text);
+        s.server = Name::new(text);
         s.evidence = vec![Provenance {
-            input: Arc::from(text),
+            input: crate::name::Name::new(text),
             line: u64::MAX,
             event_id: Some(Arc::from(text)),
         }];

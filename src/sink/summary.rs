@@ -855,7 +855,7 @@ mod tests {
             let events: Vec<Event> = raw
                 .iter()
                 .map(|(k, pid, t, user, client, class)| {
-                    let mut e = Event::new(kinds[*k], std::sync::Arc::from("s"));
+                    let mut e = Event::new(kinds[*k], crate::name::Name::new("s"));
                     e.pid = Some(*pid);
                     e.time_ms = *t;
                     e.user = user.as_deref().map(crate::event::Text::from);

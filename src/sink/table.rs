@@ -751,7 +751,6 @@ fn fit(cell: &Cell, width: usize) -> (String, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     use crate::event::{Event, EventKind, FailureClass, Provenance};
     use crate::session::stitch;
@@ -759,11 +758,11 @@ mod tests {
     const T0: i64 = 1_795_882_965_000; // 2026-11-28T16:22:45Z
 
     fn event(kind: EventKind, pid: u32, time: i64, line: u64) -> Event {
-        let mut e = Event::new(kind, Arc::from("db1"));
+        let mut e = Event::new(kind, crate::name::Name::new("db1"));
         e.pid = Some(pid);
         e.time_ms = Some(time);
         e.source = Some(Provenance {
-            input: Arc::from("pg.log"),
+            input: crate::name::Name::new("pg.log"),
             line,
             event_id: None,
         });

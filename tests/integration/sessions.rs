@@ -6,9 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use pgtrail::event::Event;
+use pgtrail::event::{Event, Name};
 use pgtrail::message::Catalog;
 use pgtrail::pipeline::{self, ParseOptions};
 use pgtrail::session::{Outcome, Session, stitch};
@@ -25,8 +24,8 @@ fn events_of(bytes: &[u8], server: &str, input: &str) -> Vec<Event> {
         &detected,
         &options,
         catalog,
-        Arc::from(server),
-        Arc::from(input),
+        Name::new(server),
+        Name::new(input),
     )
     .events
 }

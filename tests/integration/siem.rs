@@ -102,11 +102,11 @@ fn session_counts(input: &str) -> (usize, usize) {
 const T0: i64 = 1_795_882_963_000;
 
 fn event(kind: EventKind, pid: u32, time: i64, line: u64) -> Event {
-    let mut e = Event::new(kind, Arc::from("prod-db"));
+    let mut e = Event::new(kind, pgtrail::name::Name::new("prod-db"));
     e.pid = Some(pid);
     e.time_ms = Some(time);
     e.source = Some(Provenance {
-        input: Arc::from("/aws/rds/instance/prod-db/postgresql"),
+        input: pgtrail::name::Name::new("/aws/rds/instance/prod-db/postgresql"),
         line,
         event_id: Some(Arc::from(format!("3782{line:04}").as_str())),
     });
