@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloudwatch::checkpoint::Checkpoint;
 use crate::cloudwatch::fetch::{FetchOptions, Fetcher};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, PREFETCH_AHEAD};
 use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
@@ -1051,7 +1051,15 @@ fn for_each_session(
             }
             Feed::Events(events) => events,
         };
-        for event in events {
+        events
+            .iter()
+            .take(PREFETCH_AHEAD)
+            .for_each(|event| event.prefetch());
+        let mut events = events.into_iter();
+        while let Some(event) = events.next() {
+            if let Some(ahead) = events.as_slice().get(PREFETCH_AHEAD - 1) {
+                ahead.prefetch();
+            }
             stitcher.push_owned(event);
         }
         for session in stitcher.drain_done() {

@@ -353,7 +353,12 @@ impl InputRun {
         let mut released = Vec::new();
         for (outs, chunk_stats, lines) in outputs {
             self.result.stats.add(&chunk_stats);
-            for mut out in outs {
+            outs.iter().take(PREFETCH_AHEAD).for_each(prefetch);
+            let mut outs = outs.into_iter();
+            while let Some(mut out) = outs.next() {
+                if let Some(ahead) = outs.as_slice().get(PREFETCH_AHEAD - 1) {
+                    prefetch(ahead);
+                }
                 if let Out::Event { event, .. } = &mut out {
                     shift_lines(event, self.line_base);
                 }
@@ -362,6 +367,17 @@ impl InputRun {
             self.line_base += lines;
         }
         emit(released)
+    }
+}
+
+/// How many events ahead of the one it reads the in-order stage asks for
+/// ([`Event::prefetch`]): enough to overlap the loads, few enough that
+/// they are still in the cache when read.
+pub const PREFETCH_AHEAD: usize = 4;
+
+fn prefetch(out: &Out) {
+    if let Out::Event { event, .. } = out {
+        event.prefetch();
     }
 }
 

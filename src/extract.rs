@@ -12,12 +12,14 @@
 //!    and jsonlog report on later records.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::mem::MaybeUninit;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::event::{Event, EventKind, FailureClass, Name, Provenance, SuspectReason, Text};
 use crate::message::{Catalog, ClassifyMemo, Field, Match};
 use crate::pipeline::MessageText;
+use crate::prefetch::prefetch;
 use crate::record::{Item, Label, Record, Unparsed};
 use crate::session::{LogClock, ProcessKey, ServerIds};
 
@@ -84,6 +86,10 @@ pub struct Extractor<'c> {
     /// Events per kind (indexed like [`EventKind::ALL`]), added to `stats`
     /// by [`Self::finish`]: cheaper than a map update per event.
     kind_counts: [u64; EventKind::ALL.len()],
+    /// The box the next event is built in, taken one event ahead and
+    /// prefetched ([`crate::prefetch`]): its lines are on their way while
+    /// the records between are parsed.
+    next_box: Option<Box<MaybeUninit<Event>>>,
 }
 
 impl<'c> Extractor<'c> {
@@ -98,7 +104,16 @@ impl<'c> Extractor<'c> {
             out: Vec::new(),
             stats: Stats::default(),
             kind_counts: [0; EventKind::ALL.len()],
+            next_box: None,
         }
+    }
+
+    /// A box for an event, and the next one asked for.
+    #[inline]
+    fn event_box(&mut self) -> Box<MaybeUninit<Event>> {
+        let next = Box::new_uninit();
+        prefetch(&*next);
+        self.next_box.replace(next).unwrap_or_else(Box::new_uninit)
     }
 
     fn provenance(&self, line: u64) -> Provenance {
@@ -211,7 +226,7 @@ impl<'c> Extractor<'c> {
     /// The event of a classified record, built in place on the heap (it
     /// is handed on boxed; building it on the stack cost a copy).
     fn build(&mut self, record: &Record<'_>, found: &Match<'_>) -> Box<Event> {
-        let mut event = Event::boxed(found.event, self.server);
+        let mut event = Box::write(self.event_box(), Event::new(found.event, self.server));
         let get = |f: Field| found.get(f).map(Text::from);
         let non_empty = |v: Option<&str>| v.filter(|s| !s.is_empty()).map(Text::from);
         event.time_ms = record.time_ms;

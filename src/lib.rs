@@ -30,6 +30,7 @@ pub mod iam_auth;
 pub mod message;
 pub mod name;
 pub mod pipeline;
+pub mod prefetch;
 pub mod prefix;
 pub mod reader;
 pub mod record;
