@@ -4,10 +4,11 @@
 //! A [`Name`] is a `Copy` handle to a string kept for the whole process, so
 //! copying it into an event and dropping the event cost nothing. With a
 //! reference-counted `Arc<str>` each event paid two atomic increments when
-//! it was built and two decrements when it was dropped, and a locked
-//! instruction waits for every store before it: on the dense benchmark log
-//! that wait (the event's freshly written, cache-missing lines) was most of
-//! the time spent dropping an event (`docs/engine-next.md`, session 13).
+//! it was built and two decrements when it was dropped, and each chunk made
+//! its own copy of both names so that threads did not share one count.
+//! (Measured when this replaced them: the time the decrements seemed to
+//! take was the wait for the event's cold memory, which moved to the next
+//! read; `crate::prefetch` is what shortened it.)
 //!
 //! Memory: one copy of each distinct name ever made, for the life of the
 //! process. Names come from inputs (file paths, `--server`, log group and
