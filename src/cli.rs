@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloudwatch::checkpoint::Checkpoint;
 use crate::cloudwatch::fetch::{FetchOptions, Fetcher};
-use crate::engine::{Engine, EngineOptions, PREFETCH_AHEAD};
+use crate::engine::{Engine, EngineOptions};
 use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
@@ -20,6 +20,7 @@ use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
 use crate::name::Name;
 use crate::pipeline::{Detected, FormatChoice, MessageText, ParseOptions};
+use crate::prefetch::prefetching;
 use crate::prefix::{self, Prefix};
 use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
 use crate::session::{Session, Stitcher};
@@ -1051,15 +1052,7 @@ fn for_each_session(
             }
             Feed::Events(events) => events,
         };
-        events
-            .iter()
-            .take(PREFETCH_AHEAD)
-            .for_each(|event| event.prefetch());
-        let mut events = events.into_iter();
-        while let Some(event) = events.next() {
-            if let Some(ahead) = events.as_slice().get(PREFETCH_AHEAD - 1) {
-                ahead.prefetch();
-            }
+        for event in prefetching(events, |event| event.prefetch()) {
             stitcher.push_owned(event);
         }
         for session in stitcher.drain_done() {

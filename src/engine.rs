@@ -20,6 +20,7 @@ use crate::frame::{self, Framing};
 use crate::message::Catalog;
 use crate::name::Name;
 use crate::pipeline::{self, DetectError, Detected, FormatChoice, ParseOptions};
+use crate::prefetch::prefetching;
 use crate::source::{self, Block, InputSpec, SourceError};
 
 /// How the engine splits and schedules work.
@@ -353,12 +354,7 @@ impl InputRun {
         let mut released = Vec::new();
         for (outs, chunk_stats, lines) in outputs {
             self.result.stats.add(&chunk_stats);
-            outs.iter().take(PREFETCH_AHEAD).for_each(prefetch);
-            let mut outs = outs.into_iter();
-            while let Some(mut out) = outs.next() {
-                if let Some(ahead) = outs.as_slice().get(PREFETCH_AHEAD - 1) {
-                    prefetch(ahead);
-                }
+            for mut out in prefetching(outs, prefetch_event) {
                 if let Out::Event { event, .. } = &mut out {
                     shift_lines(event, self.line_base);
                 }
@@ -370,12 +366,7 @@ impl InputRun {
     }
 }
 
-/// How many events ahead of the one it reads the in-order stage asks for
-/// ([`Event::prefetch`]): enough to overlap the loads, few enough that
-/// they are still in the cache when read.
-pub const PREFETCH_AHEAD: usize = 4;
-
-fn prefetch(out: &Out) {
+fn prefetch_event(out: &Out) {
     if let Out::Event { event, .. } = out {
         event.prefetch();
     }
