@@ -20,7 +20,7 @@ use crate::iam::{self, CorrelateOptions, Correlator, IamIndex};
 use crate::message::Catalog;
 use crate::name::Name;
 use crate::pipeline::{Detected, FormatChoice, MessageText, ParseOptions};
-use crate::prefetch::prefetching;
+use crate::prefetch::{prefetch, prefetching};
 use crate::prefix::{self, Prefix};
 use crate::reader::{EventSink, Feed, LiveOptions, Reader, RunShared};
 use crate::session::{Session, Stitcher};
@@ -1052,7 +1052,7 @@ fn for_each_session(
             }
             Feed::Events(events) => events,
         };
-        for event in prefetching(events, |event| event.prefetch()) {
+        for event in prefetching(events, |event| prefetch(&**event)) {
             stitcher.push_owned(event);
         }
         for session in stitcher.drain_done() {

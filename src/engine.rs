@@ -20,7 +20,7 @@ use crate::frame::{self, Framing};
 use crate::message::Catalog;
 use crate::name::Name;
 use crate::pipeline::{self, DetectError, Detected, FormatChoice, ParseOptions};
-use crate::prefetch::prefetching;
+use crate::prefetch::{prefetch, prefetching};
 use crate::source::{self, Block, InputSpec, SourceError};
 
 /// How the engine splits and schedules work.
@@ -138,7 +138,7 @@ impl Engine {
         spec: &InputSpec,
         parse: &ParseOptions,
         catalog: &Catalog,
-        server: Option<&Name>,
+        server: Option<Name>,
         enricher: &mut Enricher<'_>,
         emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
     ) -> io::Result<InputResult> {
@@ -175,7 +175,7 @@ impl Engine {
         specs: &[InputSpec],
         parse: &ParseOptions,
         catalog: &Catalog,
-        server: Option<&Name>,
+        server: Option<Name>,
         enricher: &mut Enricher<'_>,
         emit: &mut dyn FnMut(Vec<Box<Event>>) -> io::Result<()>,
         done: &mut dyn FnMut(InputResult) -> Flow,
@@ -368,7 +368,7 @@ impl InputRun {
 
 fn prefetch_event(out: &Out) {
     if let Out::Event { event, .. } = out {
-        event.prefetch();
+        prefetch(&**event);
     }
 }
 
@@ -389,7 +389,7 @@ struct Producer<'a> {
     spare: Option<Vec<u8>>,
     parse: &'a ParseOptions,
     catalog: &'a Catalog,
-    server: Option<&'a Name>,
+    server: Option<Name>,
     known: &'a Mutex<HashMap<PathBuf, KnownFormat>>,
     block_bytes: usize,
     chunk_bytes: usize,
@@ -430,7 +430,7 @@ impl Producer<'_> {
         let block_bytes = self.block_bytes.max(self.batch_bytes);
         let stream = source::stream(spec, block_bytes, HEAD_ROOM, 2);
         let label = stream.label;
-        let server = self.server.cloned().unwrap_or(stream.server);
+        let server = self.server.unwrap_or(stream.server);
         let mut result = InputResult {
             label,
             server,

@@ -177,13 +177,6 @@ pub struct Event {
 }
 
 impl Event {
-    /// Asks the CPU to start loading this event's memory, a few events
-    /// before the in-order stage reads it ([`crate::prefetch`]).
-    #[inline]
-    pub fn prefetch(&self) {
-        crate::prefetch::prefetch(self);
-    }
-
     /// [`Event::new`] on the heap, written there directly (an event is
     /// large: building it on the stack and moving it into a box cost a copy).
     #[inline]

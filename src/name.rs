@@ -117,12 +117,6 @@ impl From<&str> for Name {
     }
 }
 
-impl From<&String> for Name {
-    fn from(text: &String) -> Name {
-        Name::new(text)
-    }
-}
-
 impl From<String> for Name {
     fn from(text: String) -> Name {
         Name::new(&text)

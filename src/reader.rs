@@ -225,7 +225,7 @@ impl<'r> Reader<'r> {
             spec,
             options,
             catalog,
-            server_override.as_ref(),
+            *server_override,
             enricher,
             &mut |mut batch| {
                 annotate(maps, &mut batch);
@@ -266,7 +266,7 @@ impl<'r> Reader<'r> {
                 &specs[next..],
                 options,
                 catalog,
-                server_override.as_ref(),
+                server_override,
                 &mut enricher,
                 &mut |mut batch| {
                     annotate(&maps, &mut batch);
@@ -397,7 +397,7 @@ impl<'r> Reader<'r> {
                     note!("pgtrail: error: {label}: no CloudWatch event found");
                     self.code = self.code.max(exit::UNRECOGNISED);
                 }
-                let inputs = stream_inputs(decoded.events, self.server_override.as_ref());
+                let inputs = stream_inputs(decoded.events, self.server_override);
                 self.run_streams(inputs, options, emit)
             }
         }
@@ -679,7 +679,7 @@ impl<'r> Reader<'r> {
             if events.is_empty() {
                 return Ok(());
             }
-            let mut inputs = stream_inputs(events, self.server_override.as_ref());
+            let mut inputs = stream_inputs(events, self.server_override);
             if context {
                 for input in &mut inputs {
                     input.emit_only = Some(new.clone());

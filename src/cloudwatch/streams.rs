@@ -31,7 +31,7 @@ pub struct StreamInput {
 /// Groups events by (group, stream), in that order, and prepares each
 /// stream. A stream is an `iam-db-auth-error` log when its group says so,
 /// or (group unknown) when its first message is such a line.
-pub fn stream_inputs(events: Vec<CwEvent>, server: Option<&Name>) -> Vec<StreamInput> {
+pub fn stream_inputs(events: Vec<CwEvent>, server: Option<Name>) -> Vec<StreamInput> {
     let mut by_stream: BTreeMap<(Option<String>, String), Vec<CwEvent>> = BTreeMap::new();
     for event in events {
         by_stream
@@ -57,9 +57,7 @@ pub fn stream_inputs(events: Vec<CwEvent>, server: Option<&Name>) -> Vec<StreamI
                 Some(g) => Name::new(format!("{g}:{stream}").as_str()),
                 None => Name::new(stream.as_str()),
             };
-            let server = server
-                .cloned()
-                .unwrap_or_else(|| Name::new(stream.as_str()));
+            let server = server.unwrap_or_else(|| Name::new(stream.as_str()));
             StreamInput {
                 rendered: events::render(&events),
                 events: events.len(),
