@@ -601,13 +601,17 @@ impl Stitcher {
             self.close_at_end(session);
         }
         // A later attempt can only share an id with one that started in the
-        // same timestamp tick (a second at most).
-        self.last_id.retain(
-            |&(server, _), last| match (last.start_ms, now_of(now, server)) {
+        // same timestamp tick (a second at most), so older entries go;
+        // unless the process's open session began in that very tick (a pid
+        // reused within it, still connected): it still needs the next `#n`.
+        let open = &self.open;
+        self.last_id.retain(|key, last| {
+            let recent = match (last.start_ms, now_of(now, key.0)) {
                 (Some(start), Some(now)) => now - start <= 2_000,
                 _ => true,
-            },
-        );
+            };
+            recent || open.get(key).is_some_and(|s| s.start_ms == last.start_ms)
+        });
     }
 
     /// Assigns the session id (unless announced already) and hands the
@@ -827,6 +831,43 @@ mod tests {
         assert_eq!(evicted, many as usize - MAX_OPEN_SESSIONS * 3 / 4);
         // Nothing is lost: the rest comes out at the end.
         assert_eq!(done.len() + st.finish().len(), many as usize + 1);
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    fn at(kind: EventKind, pid: u32, time_ms: i64) -> Event {
+        let mut e = Event::new(kind, Name::new("db"));
+        e.pid = Some(pid);
+        e.time_ms = Some(time_ms);
+        e
+    }
+
+    /// A pid reused within one timestamp tick gets `#2`, even when its
+    /// session outlives the pruning of recent ids (a sweep seconds later).
+    #[test]
+    fn a_pid_reused_within_a_tick_keeps_a_unique_id_across_a_sweep() {
+        let mut st = Stitcher::new();
+        st.push(&at(EventKind::Received, 7, 0));
+        st.push(&at(EventKind::AuthFailed, 7, 0));
+        st.push(&at(EventKind::Received, 7, 0));
+        st.push(&at(EventKind::Authorized, 7, 0));
+        // Seconds later, enough events for a sweep.
+        for _ in 0..SWEEP_EVERY {
+            let mut later = at(EventKind::Protocol, 0, 5_000);
+            later.pid = None;
+            st.push(&later);
+        }
+        st.push(&at(EventKind::Disconnected, 7, 6_000));
+        let ids: Vec<String> = st
+            .take_done()
+            .into_iter()
+            .filter(|s| s.pid == 7)
+            .map(|s| s.session_id.clone())
+            .collect();
+        assert_eq!(ids, ["db/7/0", "db/7/0#2"]);
     }
 }
 
