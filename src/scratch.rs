@@ -137,8 +137,23 @@ pub fn read_back_error(e: io::Error) -> io::Error {
 /// writes a run.
 pub const SORT_LIMIT: usize = 16 << 20;
 
-/// Bytes read from a run at a time while merging.
+/// Bytes read from a run at a time while merging, at most; also the size
+/// of the blocks a run is written in.
 const READ_BLOCK: usize = 64 << 10;
+
+/// Bytes of read buffers a merge holds for all its runs together, so that
+/// a larger input (more runs) does not need more memory to merge: each run
+/// reads blocks of this over the number of runs, between
+/// [`MIN_READ_BLOCK`] and [`READ_BLOCK`].
+const MERGE_READ_BUDGET: usize = 512 << 10;
+
+/// The smallest block a run is read in (past 128 runs the budget grows).
+const MIN_READ_BLOCK: usize = 4 << 10;
+
+/// The bytes each of `runs` runs reads at a time while merging.
+fn read_block(runs: usize) -> usize {
+    (MERGE_READ_BUDGET / runs.max(1)).clamp(MIN_READ_BLOCK, READ_BLOCK)
+}
 
 /// A record an [`ExternalSort`] can write to a scratch file and read back.
 pub trait Spill: Sized {
@@ -248,6 +263,7 @@ impl<T: Spill> ExternalSort<T> {
         self.held.sort_by(|a, b| order(a, b));
         match self.file.into_file() {
             Some(file) if !self.runs.is_empty() => {
+                let block = read_block(self.runs.len());
                 let mut sources: Vec<Source<T>> = self
                     .runs
                     .iter()
@@ -257,6 +273,7 @@ impl<T: Spill> ExternalSort<T> {
                             end: r.offset + r.len,
                             buf: Vec::new(),
                             pos: 0,
+                            block,
                         },
                         head: None,
                     })
@@ -275,6 +292,8 @@ struct RunReader {
     end: u64,
     buf: Vec<u8>,
     pos: usize,
+    /// Bytes read at a time (more when one record is larger).
+    block: usize,
 }
 
 impl RunReader {
@@ -297,7 +316,7 @@ impl RunReader {
             }
             self.buf.drain(..self.pos);
             self.pos = 0;
-            let take = (READ_BLOCK.max(self.buf.len()) as u64).min(self.end - self.offset) as usize;
+            let take = (self.block.max(self.buf.len()) as u64).min(self.end - self.offset) as usize;
             let from = self.buf.len();
             self.buf.resize(from + take, 0);
             read_exact_at(file, &mut self.buf[from..], self.offset).map_err(read_back_error)?;
@@ -524,6 +543,18 @@ mod tests {
             "{e}"
         );
         assert!(seen < 100);
+    }
+
+    /// The merge's read buffers take the same memory for 8 runs as for
+    /// 128 (a larger input), and a block never exceeds a written one.
+    #[test]
+    fn a_merge_reads_within_one_budget() {
+        for runs in [1, 2, 7, 8, 27, 128] {
+            assert!(runs * read_block(runs) <= MERGE_READ_BUDGET.max(READ_BLOCK));
+            assert!(read_block(runs) <= READ_BLOCK);
+        }
+        assert_eq!(read_block(8) * 8, read_block(128) * 128);
+        assert_eq!(read_block(10_000), MIN_READ_BLOCK);
     }
 
     #[test]
