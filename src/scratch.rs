@@ -191,6 +191,8 @@ pub struct ExternalSort<T> {
     spilling: bool,
     runs: Vec<Run>,
     written: u64,
+    /// The order never ties (see [`ExternalSort::with_total_order`]).
+    total_order: bool,
 }
 
 impl<T: Spill> ExternalSort<T> {
@@ -205,6 +207,27 @@ impl<T: Spill> ExternalSort<T> {
             spilling: limit != usize::MAX,
             runs: Vec::new(),
             written: 0,
+            total_order: false,
+        }
+    }
+
+    /// [`ExternalSort::new`] for an order under which no two records are
+    /// equal (a unique field decides ties): the records are then sorted in
+    /// place, with the stable sort's result but without its scratch buffer
+    /// (as large as the records held, for a run of a few MB).
+    pub fn with_total_order(limit: usize) -> Self {
+        ExternalSort {
+            total_order: true,
+            ..ExternalSort::new(limit)
+        }
+    }
+
+    /// Sorts the records held.
+    fn sort_held(&mut self, order: &mut Order<'_, T>) {
+        if self.total_order {
+            self.held.sort_unstable_by(|a, b| order(a, b));
+        } else {
+            self.held.sort_by(|a, b| order(a, b));
         }
     }
 
@@ -220,7 +243,7 @@ impl<T: Spill> ExternalSort<T> {
     /// Sorts what is held and writes it as a run; where that fails, it
     /// stays in memory, and so does everything after it.
     fn write_run(&mut self, order: &mut Order<'_, T>) {
-        self.held.sort_by(|a, b| order(a, b));
+        self.sort_held(order);
         let Some(file) = self.file.get() else {
             self.spilling = false;
             return;
@@ -260,9 +283,13 @@ impl<T: Spill> ExternalSort<T> {
 
     /// Every record, in order.
     pub fn finish(mut self, order: &mut Order<'_, T>) -> Sorted<T> {
-        self.held.sort_by(|a, b| order(a, b));
+        self.sort_held(order);
         match self.file.into_file() {
             Some(file) if !self.runs.is_empty() => {
+                // What is left since the last run is usually far less than
+                // a run: the room for a whole one goes back now, not after
+                // the merge (the findings fill a second sort meanwhile).
+                self.held.shrink_to_fit();
                 let block = read_block(self.runs.len());
                 let mut sources: Vec<Source<T>> = self
                     .runs
@@ -509,6 +536,34 @@ mod tests {
                 .finish(&mut order)
                 .for_each(&mut order, |i, r| {
                     assert_eq!(i as usize, got.len());
+                    got.push(r.clone());
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(got, want, "limit {limit}");
+        }
+    }
+
+    /// Under an order that never ties, the in-place sort gives what the
+    /// stable one gives, whatever the limit.
+    #[test]
+    fn a_total_order_sorts_the_same() {
+        let mut rng = crate::summary::tests::Rng(3);
+        let records: Vec<Pair> = (0..2000u32)
+            .map(|i| Pair(vec![rng.below(5) as u8], i.to_be_bytes().to_vec()))
+            .collect();
+        let mut order = |a: &Pair, b: &Pair| a.0.cmp(&b.0).then(a.1.cmp(&b.1));
+        let mut want = records.clone();
+        want.sort_by(|a, b| order(a, b));
+        for limit in [1, 700, usize::MAX] {
+            let mut sorter = ExternalSort::with_total_order(limit);
+            for r in &records {
+                sorter.push(r.clone(), &mut order);
+            }
+            let mut got = Vec::new();
+            sorter
+                .finish(&mut order)
+                .for_each(&mut order, |_, r| {
                     got.push(r.clone());
                     Ok(())
                 })

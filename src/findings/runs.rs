@@ -42,9 +42,11 @@ impl Spill for Fail {
 pub(super) struct Runs(ExternalSort<Fail>);
 
 impl Runs {
-    /// Runs of `run_len` records (`usize::MAX`: all in memory).
+    /// Runs of `run_len` records (`usize::MAX`: all in memory). The
+    /// findings' order ends with the arrival number, one per session, and
+    /// a session gives one record at most: it never ties.
     pub(super) fn new(run_len: usize) -> Self {
-        Runs(ExternalSort::new(
+        Runs(ExternalSort::with_total_order(
             run_len.saturating_mul(std::mem::size_of::<Fail>()),
         ))
     }
