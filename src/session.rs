@@ -796,6 +796,29 @@ mod tests {
         e
     }
 
+    /// A pid reused within one timestamp tick gets `#2`, even when its
+    /// session outlives the pruning of recent ids (a sweep seconds later).
+    #[test]
+    fn a_pid_reused_within_a_tick_keeps_a_unique_id_across_a_sweep() {
+        let mut st = Stitcher::new();
+        st.push(&event(EventKind::Received, Some(7), 0));
+        st.push(&event(EventKind::AuthFailed, Some(7), 0));
+        st.push(&event(EventKind::Received, Some(7), 0));
+        st.push(&event(EventKind::Authorized, Some(7), 0));
+        // Seconds later, enough events for a sweep.
+        for _ in 0..SWEEP_EVERY {
+            st.push(&event(EventKind::Protocol, None, 5_000));
+        }
+        st.push(&event(EventKind::Disconnected, Some(7), 6_000));
+        let ids: Vec<String> = st
+            .take_done()
+            .into_iter()
+            .filter(|s| s.pid == 7)
+            .map(|s| s.session_id.clone())
+            .collect();
+        assert_eq!(ids, ["db/7/0", "db/7/0#2"]);
+    }
+
     /// Memory stays bounded: attempts that can no longer authenticate are
     /// closed as abandoned, and past MAX_OPEN_SESSIONS the least recently
     /// active sessions are written out as open.
@@ -831,43 +854,6 @@ mod tests {
         assert_eq!(evicted, many as usize - MAX_OPEN_SESSIONS * 3 / 4);
         // Nothing is lost: the rest comes out at the end.
         assert_eq!(done.len() + st.finish().len(), many as usize + 1);
-    }
-}
-
-#[cfg(test)]
-mod id_tests {
-    use super::*;
-
-    fn at(kind: EventKind, pid: u32, time_ms: i64) -> Event {
-        let mut e = Event::new(kind, Name::new("db"));
-        e.pid = Some(pid);
-        e.time_ms = Some(time_ms);
-        e
-    }
-
-    /// A pid reused within one timestamp tick gets `#2`, even when its
-    /// session outlives the pruning of recent ids (a sweep seconds later).
-    #[test]
-    fn a_pid_reused_within_a_tick_keeps_a_unique_id_across_a_sweep() {
-        let mut st = Stitcher::new();
-        st.push(&at(EventKind::Received, 7, 0));
-        st.push(&at(EventKind::AuthFailed, 7, 0));
-        st.push(&at(EventKind::Received, 7, 0));
-        st.push(&at(EventKind::Authorized, 7, 0));
-        // Seconds later, enough events for a sweep.
-        for _ in 0..SWEEP_EVERY {
-            let mut later = at(EventKind::Protocol, 0, 5_000);
-            later.pid = None;
-            st.push(&later);
-        }
-        st.push(&at(EventKind::Disconnected, 7, 6_000));
-        let ids: Vec<String> = st
-            .take_done()
-            .into_iter()
-            .filter(|s| s.pid == 7)
-            .map(|s| s.session_id.clone())
-            .collect();
-        assert_eq!(ids, ["db/7/0", "db/7/0#2"]);
     }
 }
 

@@ -488,8 +488,9 @@ impl Tally {
 /// hands out, so nothing is copied at the end), plus the minutes not in it
 /// yet in a small map, merged in once they are an eighth of it. Logs come
 /// mostly in time order, so a failure's minute is usually the vector's
-/// last or a recent one. (A hash map of every minute took two to three
-/// times the memory, and the sorted copy made at the end as much again.)
+/// last or a recent one. (A hash map of every minute took half as much
+/// again, 4.5 against 3.1 MB for the 4 GB benchmark log's four months, and
+/// a sorted copy of it was made at the end.)
 #[derive(Default)]
 struct MinuteCounts {
     /// Sorted by minute, each minute once.
