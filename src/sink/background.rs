@@ -9,8 +9,9 @@
 //! and cross-thread frees). The writer thread hands each written buffer
 //! back to be filled again, so buffers are neither allocated per handoff
 //! nor freed on the other thread. Memory stays bounded: at most
-//! `BUFFERS_IN_FLIGHT` buffers wait, and no more than two others exist (the
-//! one being filled, the one being written). A commit (the live CloudWatch source's
+//! `BUFFERS_IN_FLIGHT` buffers wait, and a buffer is made only when none is
+//! free, so no more than two more ever exist (the one being filled, the one
+//! being written). A commit (the live CloudWatch source's
 //! checkpoint) waits until everything before it is written and the writer's
 //! own commit has run. The first write error stops the thread; the next
 //! [`BackgroundWriter::push`] (or [`BackgroundWriter::commit`],
