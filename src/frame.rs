@@ -4,8 +4,10 @@
 //! decoding the whole input at once.
 //!
 //! - jsonlog: any newline (records never contain one raw).
-//! - csvlog: a newline outside quotes (quote parity tracked from the start
-//!   of the buffer, which is itself a row boundary).
+//! - csvlog: the end of a row as the decoder reads the rows
+//!   ([`csvlog::row_ends`]: the csv reader's own quoting, from the start of
+//!   the buffer, itself a row boundary, and the decoder's restarts inside a
+//!   broken row). Counting quotes was not enough for a damaged file.
 //! - stderr (any prefix): before a line that starts a record with a
 //!   severity (not DETAIL/HINT…, not a TAB continuation), when no line in
 //!   the [`QUIET_BYTES`] before it is foreign or a broken prefix — so a
@@ -15,6 +17,7 @@
 //!   numbers across the whole input).
 
 use crate::prefix::{LineMatch, Prefix};
+use crate::record::csvlog;
 use crate::record::stderr::strip_export_wrapper;
 
 /// How an input's records may be split.
@@ -71,21 +74,15 @@ pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
             cuts.extend(tail_from(from).and_then(next));
         }
         Framing::Csv => {
-            let mut in_quotes = false;
             let mut next_target = target;
             let mut tail = tail_from(0);
-            for at in memchr::memchr2_iter(b'"', b'\n', buf) {
-                if buf[at] == b'"' {
-                    in_quotes = !in_quotes;
-                } else if !in_quotes
-                    && (at + 1 >= next_target || tail.is_some_and(|t| at + 1 >= t))
-                    && at + 1 < buf.len()
-                {
-                    cuts.push(at + 1);
-                    next_target = at + 1 + target;
-                    tail = tail_from(at + 1);
+            csvlog::row_ends(buf, &mut |end| {
+                if end >= next_target || tail.is_some_and(|t| end >= t) {
+                    cuts.push(end);
+                    next_target = end + target;
+                    tail = tail_from(end);
                 }
-            }
+            });
         }
         Framing::Stderr(prefix) => {
             let mut from = 0;

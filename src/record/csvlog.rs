@@ -40,7 +40,7 @@ fn known_width(n: usize) -> bool {
     matches!(n, 23 | 24 | 26)
 }
 
-fn reader(input: &[u8]) -> csv::Reader<&[u8]> {
+fn reader<R: std::io::Read>(input: R) -> csv::Reader<R> {
     ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -130,17 +130,38 @@ fn parse_pid(b: &[u8]) -> Result<Option<u32>, ()> {
         .ok_or(())
 }
 
-/// Builds a record from one row, or `None` if the row is not a csvlog record.
-fn build(row: &ByteRecord, line: u64, last_line: u64) -> Option<Record<'static>> {
+/// What makes a row a csvlog record: a known column count, a `log_time`,
+/// a pid and a severity. `None` for any other row.
+struct Head {
+    ingest_time_ms: Option<i64>,
+    time_ms: i64,
+    pid: Option<u32>,
+    label: Label,
+}
+
+fn head(row: &ByteRecord) -> Option<Head> {
     if !known_width(row.len()) {
         return None;
     }
     let field = |i: usize| row.get(i).unwrap_or(b"");
     let (ingest_time_ms, log_time) = strip_wrapper(field(LOG_TIME));
-    let time_ms = parse_log_time(log_time)?;
-    let pid = parse_pid(field(PROCESS_ID)).ok()?;
-    let label = Label::parse(field(ERROR_SEVERITY)).filter(|l| l.is_severity())?;
+    Some(Head {
+        ingest_time_ms,
+        time_ms: parse_log_time(log_time)?,
+        pid: parse_pid(field(PROCESS_ID)).ok()?,
+        label: Label::parse(field(ERROR_SEVERITY)).filter(|l| l.is_severity())?,
+    })
+}
 
+/// Builds a record from one row, or `None` if the row is not a csvlog record.
+fn build(row: &ByteRecord, line: u64, last_line: u64) -> Option<Record<'static>> {
+    let Head {
+        ingest_time_ms,
+        time_ms,
+        pid,
+        label,
+    } = head(row)?;
+    let field = |i: usize| row.get(i).unwrap_or(b"");
     let mut lossy = false;
     let (host, client_port) = split_host_port(field(CONNECTION_FROM));
     let mut r = Record::new(label, owned(field(MESSAGE), &mut lossy), line);
@@ -204,6 +225,187 @@ pub fn decode<'a>(buf: &'a [u8], first_line: u64, emit: &mut dyn FnMut(Item<'a>)
         offset: 0,
         line: first_line + 1,
     };
+    walk(buf, &mut |visit| match visit {
+        Visit::Row { row, start, end } => {
+            let line = cursor.line_at(start);
+            let last_line = line + count_newlines(trim_line_end(&buf[start..end]));
+            match build(row, line, last_line) {
+                Some(record) => {
+                    emit(Item::Record(Box::new(record)));
+                    true
+                }
+                None => false,
+            }
+        }
+        Visit::Bad {
+            start,
+            raw_end,
+            resync,
+            ..
+        } => {
+            emit(Item::Unparsed {
+                reason: Unparsed::BadCsv,
+                line: cursor.line_at(start),
+                text: text(trim_line_end(&buf[start..resync.unwrap_or(raw_end)])).0,
+            });
+            true
+        }
+        Visit::Failed { start } => {
+            // Not expected from an in-memory reader; never lose the rest.
+            let rest = trim_line_end(&buf[start..]);
+            if !rest.is_empty() {
+                emit(Item::Unparsed {
+                    reason: Unparsed::BadCsv,
+                    line: cursor.line_at(start),
+                    text: text(rest).0,
+                });
+            }
+            true
+        }
+    });
+}
+
+/// Offsets of `buf` where decoding may start afresh and read the same rows
+/// as decoding all of `buf` does (for cutting it into chunks that decode in
+/// parallel): the ends of rows, on the decoder's own reading of them, that
+/// end with a newline before the end of `buf`. Counting quotes is not
+/// enough: the csv reader reads a stray quote (a damaged file) otherwise,
+/// and the decoder starts reading again inside a broken row that spans
+/// lines (see [`decode`]); a cut inside such a row's first reading would
+/// make the chunk before it read the row differently, so none is made
+/// there.
+pub fn row_ends(buf: &[u8], each: &mut dyn FnMut(usize)) {
+    match regular_row_ends(buf) {
+        Some(ends) => ends.into_iter().for_each(each),
+        None => walked_row_ends(buf, each),
+    }
+}
+
+/// [`row_ends`] of a buffer whose quoting is regular (RFC 4180: a quote
+/// opens a field, is doubled inside it, or closes it before a comma or a
+/// line end) and whose rows that span lines are all records, found by
+/// looking at quotes and newlines only: then the csv reader ends a row at
+/// each newline outside quotes and the decoder never starts again inside
+/// a row. PostgreSQL writes such files; `None` for any other (a damaged
+/// one), which [`walked_row_ends`] reads row by row.
+fn regular_row_ends(buf: &[u8]) -> Option<Vec<usize>> {
+    let mut ends = Vec::new();
+    let mut row_start = 0;
+    let mut in_quotes = false;
+    let mut spans_lines = false;
+    let mut at = 0;
+    // One csv reader for every row checked (making one builds its tables).
+    let mut rows = reader(std::io::Cursor::new(buf));
+    let mut row = ByteRecord::new();
+    while let Some(found) = memchr::memchr2(b'"', b'\n', &buf[at..]) {
+        let p = at + found;
+        at = p + 1;
+        if buf[p] == b'\n' {
+            if in_quotes {
+                spans_lines = true;
+                continue;
+            }
+            if spans_lines {
+                let start = std::io::SeekFrom::Start(row_start as u64);
+                let read = rows.seek_raw(start, csv::Position::new()).is_ok()
+                    && matches!(rows.read_byte_record(&mut row), Ok(true));
+                // The row must read as one csv row (which ends after the CR
+                // of a CRLF) and be a record.
+                let end = row_start + rows.position().byte() as usize;
+                let one_row = end == at || (end + 1 == at && buf[end - 1] == b'\r');
+                if !(read && one_row && head(&row).is_some()) {
+                    return None;
+                }
+            }
+            if at < buf.len() {
+                ends.push(at);
+            }
+            row_start = at;
+            spans_lines = false;
+        } else if !in_quotes {
+            // A quote opens a field only where the field starts.
+            if p > 0 && !matches!(buf[p - 1], b',' | b'\n' | b'\r') {
+                return None;
+            }
+            in_quotes = true;
+        } else {
+            match buf.get(p + 1) {
+                Some(b'"') => at = p + 2,
+                Some(b',' | b'\n' | b'\r') | None => in_quotes = false,
+                Some(_) => return None,
+            }
+        }
+    }
+    Some(ends)
+}
+
+/// [`row_ends`] by reading the rows as the decoder does.
+fn walked_row_ends(buf: &[u8], each: &mut dyn FnMut(usize)) {
+    // No cut before this offset (the end of a broken row read again).
+    let mut not_before = 0;
+    let mut cut = |end: usize, not_before: usize| {
+        // After a CR, the csv reader leaves the LF of a CRLF for the next
+        // row (which skips it): the cut goes after both.
+        let end = match buf.get(end.wrapping_sub(1)..=end) {
+            Some([b'\r', b'\n']) => end + 1,
+            _ => end,
+        };
+        if end >= not_before && end < buf.len() && buf[end - 1] == b'\n' {
+            each(end);
+        }
+    };
+    walk(buf, &mut |visit| match visit {
+        Visit::Row { row, start, end } => {
+            // Only a row that spans lines can be read again from inside.
+            let spans_lines = memchr::memchr(b'\n', trim_line_end(&buf[start..end])).is_some();
+            let record = !spans_lines || head(row).is_some();
+            if record {
+                cut(end, not_before);
+            }
+            record
+        }
+        Visit::Bad { end, resync, .. } => {
+            match resync {
+                Some(_) => not_before = not_before.max(end),
+                None => cut(end, not_before),
+            }
+            true
+        }
+        Visit::Failed { .. } => true,
+    });
+}
+
+/// What [`walk`] shows its visitor.
+enum Visit<'r> {
+    /// A row that is not blank: from `start` (after any blank lines before
+    /// it) to `end` (after its line end). The visitor answers whether it is
+    /// a csvlog record.
+    Row {
+        row: &'r ByteRecord,
+        start: usize,
+        end: usize,
+    },
+    /// The row from `start` to `end` is not a record. Its text ends at
+    /// `raw_end` (before its line end), or at `resync`, a later line inside
+    /// it that starts like a row, where reading starts again.
+    Bad {
+        start: usize,
+        end: usize,
+        raw_end: usize,
+        resync: Option<usize>,
+    },
+    /// The csv reader failed at `start`; nothing after it is read.
+    Failed { start: usize },
+}
+
+/// Reads the rows of `buf` as the decoder does, for the decoder and for
+/// [`row_ends`], so that both agree on where rows are. A row that is not a
+/// record and spans lines (typically an unterminated quote from a truncated
+/// write swallowing the rows after it) is read again from the first line
+/// inside it that starts like a csvlog row, so one broken row does not
+/// hide the rest of the file. The visitor's answer to `Bad` and `Failed`
+/// is not used.
+fn walk(buf: &[u8], visit: &mut dyn FnMut(Visit<'_>) -> bool) {
     let mut row = ByteRecord::new();
     // Byte offset where the current csv reader starts; moves on resync.
     let mut base = 0usize;
@@ -217,17 +419,9 @@ pub fn decode<'a>(buf: &'a [u8], first_line: u64, emit: &mut dyn FnMut(Item<'a>)
                 Ok(true) => {}
                 Ok(false) => break 'readers,
                 Err(_) => {
-                    // Not expected from an in-memory reader; never lose the rest.
-                    let start = start_guess.min(buf.len());
-                    let rest = trim_line_end(&buf[start..]);
-                    if !rest.is_empty() {
-                        let line = cursor.line_at(start);
-                        emit(Item::Unparsed {
-                            reason: Unparsed::BadCsv,
-                            line,
-                            text: text(rest).0,
-                        });
-                    }
+                    visit(Visit::Failed {
+                        start: start_guess.min(buf.len()),
+                    });
                     break 'readers;
                 }
             }
@@ -240,22 +434,21 @@ pub fn decode<'a>(buf: &'a [u8], first_line: u64, emit: &mut dyn FnMut(Item<'a>)
             if row.len() == 1 && raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let line = cursor.line_at(start);
-            let last_line = line + count_newlines(raw);
-            if let Some(record) = build(&row, line, last_line) {
-                emit(Item::Record(Box::new(record)));
+            if visit(Visit::Row {
+                row: &row,
+                start,
+                end,
+            }) {
                 continue;
             }
-            // Not a record. If it spans lines, look for a later line that
-            // starts like a row and restart there.
             let resync = memchr::memchr_iter(b'\n', raw)
                 .map(|i| start + i + 1)
                 .find(|&p| starts_like_row(&buf[p..]));
-            let bad_end = resync.unwrap_or(start + raw.len());
-            emit(Item::Unparsed {
-                reason: Unparsed::BadCsv,
-                line,
-                text: text(trim_line_end(&buf[start..bad_end])).0,
+            visit(Visit::Bad {
+                start,
+                end,
+                raw_end: start + raw.len(),
+                resync,
             });
             if let Some(p) = resync {
                 base = p;
@@ -610,7 +803,112 @@ mod tests {
         }
     }
 
+    /// Decodes `buf` in the chunks the parallel engine cuts it into for
+    /// `target` bytes (`frame::cut_points`), each from its own first line,
+    /// as the engine does; items as text, to compare.
+    fn decode_in_chunks(buf: &[u8], target: usize) -> Vec<String> {
+        let mut items = Vec::new();
+        let mut cuts = crate::frame::cut_points(buf, &crate::frame::Framing::Csv, target);
+        cuts.push(buf.len());
+        let (mut from, mut lines) = (0, 0);
+        for cut in cuts {
+            let chunk = &buf[from..cut];
+            decode(chunk, lines, &mut |item| items.push(format!("{item:?}")));
+            lines += count_newlines(chunk);
+            from = cut;
+        }
+        items
+    }
+
+    fn decode_whole(buf: &[u8]) -> Vec<String> {
+        let mut items = Vec::new();
+        decode(buf, 0, &mut |item| items.push(format!("{item:?}")));
+        items
+    }
+
+    /// A damaged file reads the same in chunks of any size (found by
+    /// fuzzing a real recording): one row with a stray quote in its message
+    /// and cut short by a truncated write inside a quoted field. Its quotes
+    /// are even, but the csv reader is still inside a quoted field at its
+    /// end, so it reads on into the next row and the decoder then starts
+    /// again at that row; chunks cut by counting quotes read the damaged
+    /// row alone, as a record.
+    #[test]
+    fn a_damaged_row_reads_the_same_in_chunks() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/forging/pg15-debian/postgresql.csv");
+        let Ok(real) = std::fs::read_to_string(&path) else {
+            return; // no samples in this checkout
+        };
+        let row = real
+            .lines()
+            .find(|l| l.contains(",4536,") && l.contains("connection authorized"))
+            .expect("the sample's authorized row");
+        let stray = row.replacen("SSL enabled", "SSL en\"bled", 1);
+        let cut = stray.find("\"clie").expect("application type") + 5;
+        let damaged = real.replacen(row, &stray[..cut], 1);
+        let whole = decode_whole(damaged.as_bytes());
+        assert!(whole.iter().any(|i| i.contains("BadCsv")), "{whole:#?}");
+        for target in [1, 64, 300, 4096, 1 << 19] {
+            assert_eq!(
+                decode_in_chunks(damaged.as_bytes(), target),
+                whole,
+                "target {target}"
+            );
+        }
+    }
+
     proptest::proptest! {
+        /// Decoding in chunks gives what decoding the whole gives, for any
+        /// mix of rows, stray quotes and line ends, and any chunk size.
+        #[test]
+        fn chunks_read_like_the_whole(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    ROW14_RECEIVED, ROW14_AUTHORIZED, "\n", "\r\n", "\r", "\"", "\"\"", ",", " ", "x",
+                    "2026-11-28 14:53:24.616 UTC,", "\n2026-11-28 14:53:24.616 UTC,",
+                ]),
+                0..40,
+            ),
+            target in 1usize..400,
+        ) {
+            let input = tokens.concat().into_bytes();
+            proptest::prop_assert_eq!(decode_in_chunks(&input, target), decode_whole(&input));
+        }
+
+        /// Where the quoting is regular, looking at quotes and newlines
+        /// finds the ends of the rows the decoder reads, and otherwise only
+        /// ends of lines the decoder skips as blank (after any lone CR,
+        /// which ends a csv row too): cutting there changes nothing.
+        #[test]
+        fn regular_quoting_finds_the_decoders_rows(
+            tokens in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    ROW14_RECEIVED, ROW14_AUTHORIZED, "\n", "\r\n", "\r", "\"", "\"\"", ",", " ", "x",
+                    ",\"a\nb\"", ",\"\"\"\"", "2026-11-28 14:53:24.616 UTC,",
+                ]),
+                0..40,
+            ),
+        ) {
+            let input = tokens.concat().into_bytes();
+            if let Some(regular) = regular_row_ends(&input) {
+                let mut walked = Vec::new();
+                walked_row_ends(&input, &mut |end| walked.push(end));
+                for end in &walked {
+                    proptest::prop_assert!(regular.contains(end), "{regular:?} {walked:?}");
+                }
+                for &end in regular.iter().filter(|end| !walked.contains(end)) {
+                    let line = &input[..end - 1];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let line = &line[memchr::memrchr2(b'\n', b'\r', line).map_or(0, |i| i + 1)..];
+                    proptest::prop_assert!(
+                        line.iter().all(u8::is_ascii_whitespace),
+                        "{end} in {regular:?}, not in {walked:?}"
+                    );
+                }
+            }
+        }
+
         /// Any mix of row fragments, quotes, separators and line ends:
         /// no panic, items in line order, and every line with visible
         /// content is covered by an item. (A lone CR ends a csv row too, so
