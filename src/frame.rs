@@ -12,13 +12,15 @@
 //!   severity (not DETAIL/HINT…, not a TAB continuation), when no line in
 //!   the [`QUIET_BYTES`] before it is foreign or a broken prefix — so a
 //!   forged-prefix span, which reaches at most a few hundred bytes past its
-//!   broken line, is never cut.
+//!   broken line, is never cut — and when no secondary line (DETAIL…) among
+//!   the records after it could attach to a record before it (the decoder
+//!   looks back [`REORDER_WINDOW`] records, for interleaved output).
 //! - syslog: never (records are rebuilt from chunks keyed by sequence
 //!   numbers across the whole input).
 
 use crate::prefix::{LineMatch, Prefix};
 use crate::record::csvlog;
-use crate::record::stderr::strip_export_wrapper;
+use crate::record::stderr::{REORDER_WINDOW, strip_export_wrapper};
 
 /// How an input's records may be split.
 #[derive(Debug, Clone)]
@@ -115,6 +117,7 @@ fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
         let line_end = memchr::memchr(b'\n', &buf[line_start..])? + line_start;
         if starts_record(&buf[line_start..line_end], prefix)
             && quiet_before(buf, line_start, prefix)
+            && nothing_attaches_back(buf, line_start, prefix)
         {
             return Some(line_start);
         }
@@ -148,6 +151,34 @@ fn quiet_before(buf: &[u8], cut: usize, prefix: &Prefix) -> bool {
         start = end + 1;
     }
     true
+}
+
+/// No secondary line (DETAIL, HINT, CONTEXT…) after `cut` attaches to a
+/// record before it. The decoder attaches such a line to the latest record
+/// of its process among the last [`REORDER_WINDOW`] items (interleaved
+/// output of several processes), so a cut is safe when each secondary line
+/// within the first that many records after it follows a record of its own
+/// process after the cut. Lines past the end of `buf` are unknown: a cut
+/// whose window runs past it is not safe.
+fn nothing_attaches_back(buf: &[u8], cut: usize, prefix: &Prefix) -> bool {
+    let mut after: Vec<Option<u32>> = Vec::with_capacity(REORDER_WINDOW);
+    let mut start = cut;
+    while let Some(nl) = memchr::memchr(b'\n', &buf[start..]) {
+        let end = start + nl;
+        let (_, content) = strip_export_wrapper(&buf[start..end]);
+        start = end + 1;
+        if let LineMatch::Header { label, fields, .. } = prefix.parse_line(content) {
+            if label.is_severity() {
+                if after.len() == REORDER_WINDOW {
+                    return true;
+                }
+                after.push(fields.pid);
+            } else if !after.contains(&fields.pid) {
+                return false;
+            }
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -188,7 +219,7 @@ mod tests {
         // Everything is within QUIET_BYTES of the broken line: no cut.
         assert!(cut_points(text.as_bytes(), &framing, 1).is_empty());
         // After a long clean stretch, cuts fall only before severity lines.
-        let clean = "2026-11-28 14:51:31 UTC:127.0.0.1(35958):b@d:[3]:LOG:  disconnection: session time: 0:00:00.001 user=b database=d host=127.0.0.1 port=35958\n".repeat(20);
+        let clean = "2026-11-28 14:51:31 UTC:127.0.0.1(35958):b@d:[3]:LOG:  disconnection: session time: 0:00:00.001 user=b database=d host=127.0.0.1 port=35958\n".repeat(60);
         let all = format!("{text}{clean}");
         let parts = chunks(all.as_bytes(), &framing, 1);
         assert!(parts.len() > 5, "{}", parts.len());
@@ -242,6 +273,61 @@ mod tests {
                 cut_points(short.as_bytes(), framing, 1 << 30).is_empty(),
                 "{framing:?}"
             );
+        }
+    }
+
+    /// A DETAIL line that comes a few records after its record (output of
+    /// several processes interleaved) attaches to it in chunks of any size:
+    /// no cut falls between them. Real lines of the pg15 Debian sample,
+    /// the DETAIL of pid 4063 moved after the records that follow it.
+    #[test]
+    fn a_late_detail_is_not_cut_from_its_record() {
+        use crate::record::stderr::{StderrOptions, decode};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/pg15/debian/postgresql.log");
+        let Ok(real) = std::fs::read_to_string(&path) else {
+            return; // no samples in this checkout
+        };
+        let mut lines: Vec<&str> = real.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.contains("[4063]") && l.contains("DETAIL:"))
+            .expect("the sample's DETAIL of pid 4063");
+        // The DETAIL and its TAB continuation, five records later.
+        let detail: Vec<&str> = lines.drain(at..at + 2).collect();
+        assert!(detail[1].starts_with('\t'));
+        for (i, line) in detail.into_iter().enumerate() {
+            lines.insert(at + 5 + i, line);
+        }
+        let text = lines.join("\n") + "\n";
+        let prefix = Prefix::compile("%m [%p] %q%u@%d ").unwrap();
+        let decode_all = |buf: &[u8], first_line: u64, items: &mut Vec<String>| {
+            decode(
+                buf,
+                &prefix,
+                first_line,
+                &StderrOptions::default(),
+                &mut |item| items.push(format!("{item:?}")),
+            );
+        };
+        let mut whole = Vec::new();
+        decode_all(text.as_bytes(), 0, &mut whole);
+        assert!(
+            whole.iter().any(
+                |i| i.contains("Password does not match for user \\\"app_md5\\\"")
+                    && i.contains("pid: Some(4063)")
+            ),
+            "the DETAIL attaches in one piece"
+        );
+        let framing = Framing::Stderr(prefix.clone());
+        for target in [1, 100, 1000, 4000] {
+            let mut chunked = Vec::new();
+            let mut lines = 0;
+            for chunk in chunks(text.as_bytes(), &framing, target) {
+                decode_all(chunk, lines, &mut chunked);
+                lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+            }
+            assert_eq!(chunked, whole, "target {target}");
         }
     }
 

@@ -25,7 +25,7 @@ const MAX_NAME: usize = 63;
 const MAX_FORGED_BYTES: usize = 2 * MAX_NAME + 16;
 /// Records kept back so that a DETAIL line of another process's record
 /// interleaved in between can still find its record.
-const REORDER_WINDOW: usize = 16;
+pub(crate) const REORDER_WINDOW: usize = 16;
 
 /// Decides whether a record header (label, message start) deserves the
 /// second-reading check (see [`StderrOptions::check_ambiguity`]), or may be
