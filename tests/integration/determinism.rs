@@ -118,20 +118,19 @@ fn directories_give_identical_output_and_notes_for_any_threads() {
     assert!(notes.contains("files skipped"), "{notes}");
     assert!(reference.1.len() > 100_000, "{}", reference.1.len());
     for (threads, chunk) in [("2", "524288"), ("2", "300"), ("3", "4096")] {
-        let out = run_all(threads, chunk);
-        assert!(
-            out.0 == reference.0,
-            "exit code, --threads {threads} --chunk-bytes {chunk}"
-        );
-        assert!(
-            out.1 == reference.1,
-            "output, --threads {threads} --chunk-bytes {chunk}"
-        );
-        assert!(
-            out.2 == reference.2,
-            "notes, --threads {threads} --chunk-bytes {chunk}"
-        );
+        let run = format!("--threads {threads} --chunk-bytes {chunk}");
+        assert_same_run(&run_all(threads, chunk), &reference, &run);
     }
+}
+
+/// Exit code, output and notes of a run.
+type Run = (Option<i32>, Vec<u8>, Vec<u8>);
+
+/// `out` has the exit code, output and notes of `reference`.
+fn assert_same_run(out: &Run, reference: &Run, run: &str) {
+    assert!(out.0 == reference.0, "exit code, {run}");
+    assert!(out.1 == reference.1, "output, {run}");
+    assert!(out.2 == reference.2, "notes, {run}");
 }
 
 /// Damaged copies of every sample (found by fuzzing: a stray quote in a
@@ -158,7 +157,7 @@ fn damaged_samples_give_identical_output_for_any_chunk_size() {
     }
     assert!(inputs.len() > 90, "{}", inputs.len());
     for command in [vec!["parse"], vec!["audit", "--format", "jsonl"]] {
-        let run_all = |threads: &str, chunk: &str| {
+        let run_all = |threads: &str, chunk: &str| -> Run {
             let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
                 .args(&command)
                 .args(["--threads", threads, "--chunk-bytes", chunk])
@@ -171,16 +170,8 @@ fn damaged_samples_give_identical_output_for_any_chunk_size() {
         assert!(reference.0.is_some(), "{command:?}: killed by a signal");
         assert!(!reference.1.is_empty(), "{command:?}");
         for (threads, chunk) in [("2", "64"), ("2", "300"), ("3", "4096")] {
-            let out = run_all(threads, chunk);
-            assert!(
-                out.0 == reference.0,
-                "{command:?} {threads} {chunk}: exit code"
-            );
-            assert!(
-                out.1 == reference.1,
-                "{command:?} {threads} {chunk}: output"
-            );
-            assert!(out.2 == reference.2, "{command:?} {threads} {chunk}: notes");
+            let run = format!("{command:?} --threads {threads} --chunk-bytes {chunk}");
+            assert_same_run(&run_all(threads, chunk), &reference, &run);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
