@@ -14,7 +14,7 @@
 //!   forged-prefix span, which reaches at most a few hundred bytes past its
 //!   broken line, is never cut — and when no secondary line (DETAIL…) among
 //!   the records after it could attach to a record before it (the decoder
-//!   looks back [`REORDER_WINDOW`] records, for interleaved output).
+//!   looks back 16 records, `REORDER_WINDOW`, for interleaved output).
 //! - syslog: never (records are rebuilt from chunks keyed by sequence
 //!   numbers across the whole input).
 
