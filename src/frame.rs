@@ -10,11 +10,13 @@
 //!   broken row). Counting quotes was not enough for a damaged file.
 //! - stderr (any prefix): before a line that starts a record with a
 //!   severity (not DETAIL/HINT…, not a TAB continuation), when no line in
-//!   the [`QUIET_BYTES`] before it is foreign or a broken prefix — so a
-//!   forged-prefix span, which reaches at most a few hundred bytes past its
-//!   broken line, is never cut — and when no secondary line (DETAIL…) among
-//!   the records after it could attach to a record before it (the decoder
-//!   looks back 16 records, `REORDER_WINDOW`, for interleaved output).
+//!   the [`QUIET_BYTES`] before it is a broken prefix — so a forged-prefix
+//!   span, which reaches at most a few hundred bytes past its broken line,
+//!   is never cut — and when no secondary line (DETAIL…) among the records
+//!   after it could attach to a record before it (the decoder looks back 16
+//!   records, `REORDER_WINDOW`, for interleaved output). Where 256 lines in
+//!   a row fail only that last rule, the first of them is taken, so that
+//!   memory stays bounded.
 //! - syslog: never (records are rebuilt from chunks keyed by sequence
 //!   numbers across the whole input).
 
@@ -113,25 +115,49 @@ fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
     if line_start < at {
         line_start = at + memchr::memchr(b'\n', &buf[at..limit])? + 1;
     }
+    // The first cut that is safe but for a late DETAIL line, and how many
+    // cuts were tried since, in case none is safe at all.
+    let mut fallback = None;
+    let mut tried = 0;
     while line_start < limit {
         let line_end = memchr::memchr(b'\n', &buf[line_start..])? + line_start;
         if starts_record(&buf[line_start..line_end], prefix)
             && quiet_before(buf, line_start, prefix)
-            && nothing_attaches_back(buf, line_start, prefix)
         {
-            return Some(line_start);
+            if nothing_attaches_back(buf, line_start, prefix) {
+                return Some(line_start);
+            }
+            fallback.get_or_insert(line_start);
+            tried += 1;
+            if tried > LATE_DETAIL_TRIES {
+                break;
+            }
         }
         line_start = line_end + 1;
     }
+    // A stretch with no safe cut (each record followed by a DETAIL line of
+    // another process's earlier record: interleaved output, never seen in a
+    // real log here): cut anyway, so that memory stays bounded; such a
+    // DETAIL may then stand apart from its record, depending on the cut.
+    if tried > LATE_DETAIL_TRIES || limit < buf.len() {
+        return fallback;
+    }
     None
 }
+
+/// Cuts tried, each failing only for a DETAIL line that could attach back
+/// across it, before the first of them is taken anyway.
+const LATE_DETAIL_TRIES: usize = 256;
 
 fn starts_record(line: &[u8], prefix: &Prefix) -> bool {
     let (_, content) = strip_export_wrapper(line);
     matches!(prefix.parse_line(content), LineMatch::Header { label, .. } if label.is_severity())
 }
 
-/// No foreign or broken line starts in the `QUIET_BYTES` before `cut`.
+/// No broken line (a prefix cut short by a newline in a client field)
+/// starts in the `QUIET_BYTES` before `cut`: the decoder reads the lines
+/// after a broken one into its forged span, at most `MAX_FORGED_BYTES` of
+/// them before the last. Foreign lines carry nothing to the next line.
 fn quiet_before(buf: &[u8], cut: usize, prefix: &Prefix) -> bool {
     let from = cut.saturating_sub(QUIET_BYTES);
     // Lines fully inside the window, plus the one the window starts in.
@@ -144,7 +170,7 @@ fn quiet_before(buf: &[u8], cut: usize, prefix: &Prefix) -> bool {
         let (_, content) = strip_export_wrapper(&buf[start..end]);
         let fine = content.is_empty()
             || content.starts_with(b"\t")
-            || matches!(prefix.parse_line(content), LineMatch::Header { .. });
+            || !matches!(prefix.parse_line(content), LineMatch::Broken { .. });
         if !fine {
             return false;
         }
@@ -328,6 +354,49 @@ mod tests {
                 lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
             }
             assert_eq!(chunked, whole, "target {target}");
+        }
+    }
+
+    /// Memory stays bounded where no cut is safe in the usual sense: a log
+    /// where every few lines is foreign (here a csvlog row, foreign to the
+    /// stderr prefix), and one where every DETAIL line comes after the next
+    /// process's record (interleaved output). Chunks stay near the target.
+    /// Real lines of the pg15 samples.
+    #[test]
+    fn chunks_stay_bounded_between_foreign_lines_and_late_details() {
+        let read = |rel: &str| {
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        };
+        let (Ok(log), Ok(csv)) = (
+            read("samples/pg15/debian/postgresql.log"),
+            read("samples/pg15/rds/postgresql.csv"),
+        ) else {
+            return; // no samples in this checkout
+        };
+        let lines: Vec<&str> = log.lines().collect();
+        // Two records with a DETAIL line each, of two processes.
+        let pairs: Vec<(&str, &str)> = lines
+            .windows(2)
+            .filter(|w| w[0].contains("FATAL:") && w[1].contains("DETAIL:"))
+            .map(|w| (w[0], w[1]))
+            .collect();
+        let ((rec_a, det_a), (rec_b, det_b)) = (pairs[0], pairs[1]);
+        assert_ne!(&rec_a[24..32], &rec_b[24..32], "two processes");
+        let foreign = csv.lines().next().unwrap();
+        // Foreign every fourth line; then each DETAIL after the other
+        // process's record, so that a DETAIL follows every possible cut.
+        let foreign_heavy = format!("{rec_a}\n{det_a}\n{rec_b}\n{foreign}\n").repeat(8000);
+        let late_details = format!("{rec_a}\n{det_b}\n{rec_b}\n{det_a}\n").repeat(8000);
+        let framing = Framing::Stderr(Prefix::compile("%m [%p] %q%u@%d ").unwrap());
+        for text in [foreign_heavy, late_details] {
+            let parts = chunks(text.as_bytes(), &framing, 64 * 1024);
+            assert_eq!(parts.concat(), text.as_bytes());
+            let longest = parts.iter().map(|p| p.len()).max().unwrap();
+            assert!(
+                parts.len() > 10 && longest < 128 * 1024,
+                "{} parts, {longest}",
+                parts.len()
+            );
         }
     }
 
