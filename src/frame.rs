@@ -105,7 +105,8 @@ pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
     cuts
 }
 
-/// The first safe stderr cut at or after `at`.
+/// The first safe stderr cut at or after `at`; after [`LATE_DETAIL_TRIES`]
+/// lines that are safe but for a late DETAIL line, the first of those.
 fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
     let limit = buf.len().min(at + SEARCH_BYTES);
     let mut line_start = match memchr::memrchr(b'\n', &buf[..at]) {
