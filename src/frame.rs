@@ -310,9 +310,7 @@ mod tests {
     #[test]
     fn a_late_detail_is_not_cut_from_its_record() {
         use crate::record::stderr::{StderrOptions, decode};
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("samples/pg15/debian/postgresql.log");
-        let Ok(real) = std::fs::read_to_string(&path) else {
+        let Some(real) = crate::sample_text("samples/pg15/debian/postgresql.log") else {
             return; // no samples in this checkout
         };
         let mut lines: Vec<&str> = real.lines().collect();
@@ -365,12 +363,9 @@ mod tests {
     /// Real lines of the pg15 samples.
     #[test]
     fn chunks_stay_bounded_between_foreign_lines_and_late_details() {
-        let read = |rel: &str| {
-            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
-        };
-        let (Ok(log), Ok(csv)) = (
-            read("samples/pg15/debian/postgresql.log"),
-            read("samples/pg15/rds/postgresql.csv"),
+        let (Some(log), Some(csv)) = (
+            crate::sample_text("samples/pg15/debian/postgresql.log"),
+            crate::sample_text("samples/pg15/rds/postgresql.csv"),
         ) else {
             return; // no samples in this checkout
         };

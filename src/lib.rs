@@ -40,3 +40,10 @@ pub mod sink;
 pub mod source;
 pub mod summary;
 pub mod time;
+
+/// The text of a bundled sample (`relative` to the repository), for tests
+/// that build on real lines; `None` in a checkout without `samples/`.
+#[cfg(test)]
+pub(crate) fn sample_text(relative: &str) -> Option<String> {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)).ok()
+}

@@ -835,9 +835,7 @@ mod tests {
     /// row alone, as a record.
     #[test]
     fn a_damaged_row_reads_the_same_in_chunks() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("samples/forging/pg15-debian/postgresql.csv");
-        let Ok(real) = std::fs::read_to_string(&path) else {
+        let Some(real) = crate::sample_text("samples/forging/pg15-debian/postgresql.csv") else {
             return; // no samples in this checkout
         };
         let row = real
