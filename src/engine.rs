@@ -477,7 +477,10 @@ impl Producer<'_> {
                 }
             };
         let framing = match &detected {
-            Detected::Stderr { prefix, .. } => Framing::Stderr(prefix.clone()),
+            Detected::Stderr { prefix, .. } => Framing::Stderr {
+                prefix: prefix.clone(),
+                max_line_bytes: self.parse.max_line_bytes,
+            },
             Detected::Csvlog => Framing::Csv,
             Detected::Jsonlog => Framing::JsonLines,
             Detected::Syslog { .. } => Framing::Whole,
@@ -937,7 +940,13 @@ mod tests {
         let input = sample.repeat(12);
         assert!(input.len() > 2 * HEAD_ROOM);
         let prefix = crate::prefix::Prefix::compile("%t:%r:%u@%d:[%p]:").expect("the RDS prefix");
-        let framings = [Framing::Stderr(prefix), Framing::Whole];
+        let framings = [
+            Framing::Stderr {
+                prefix,
+                max_line_bytes: 1 << 20,
+            },
+            Framing::Whole,
+        ];
         for framing in &framings {
             for (block, batch_bytes, chunk) in [
                 (1_000, 200_000, 4_096),

@@ -236,7 +236,10 @@ impl State<'_> {
     /// The end of the last complete record in `pending` (0 if none).
     fn last_boundary(&self, pending: &[u8]) -> usize {
         let framing = match &self.detected {
-            Some(Detected::Stderr { prefix, .. }) => Framing::Stderr(prefix.clone()),
+            Some(Detected::Stderr { prefix, .. }) => Framing::Stderr {
+                prefix: prefix.clone(),
+                max_line_bytes: self.parse.max_line_bytes,
+            },
             Some(Detected::Csvlog) => Framing::Csv,
             Some(Detected::Jsonlog) => Framing::JsonLines,
             Some(Detected::Syslog { .. }) | None => return 0,

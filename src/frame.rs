@@ -9,10 +9,13 @@
 //!   the buffer, itself a row boundary, and the decoder's restarts inside a
 //!   broken row). Counting quotes was not enough for a damaged file.
 //! - stderr (any prefix): before a line that starts a record with a
-//!   severity (not DETAIL/HINT…, not a TAB continuation), when no line in
-//!   the [`QUIET_BYTES`] before it is a broken prefix — so a forged-prefix
-//!   span, which reaches at most a few hundred bytes past its broken line,
-//!   is never cut — and when no secondary line (DETAIL…) among the records
+//!   severity (not DETAIL/HINT…, not a TAB continuation) and that no
+//!   forged-prefix span takes: no line in the [`QUIET_BYTES`] before it is
+//!   a broken prefix (a span reaches at most a few hundred bytes past its
+//!   broken line), or, where one is, the decoder's own walk from the start
+//!   of the chunk (`stderr::SpanWalk`) reads it as a line of its own (so
+//!   a flood of forged names is cut between its spans) — and when no
+//!   secondary line (DETAIL…) among the records
 //!   after it could attach to a record before it (the decoder looks back 16
 //!   records, `REORDER_WINDOW`, for interleaved output). Where 256 lines in
 //!   a row fail only that last rule, the first of them is taken, so that
@@ -22,14 +25,19 @@
 
 use crate::prefix::{LineMatch, Prefix};
 use crate::record::csvlog;
-use crate::record::stderr::{REORDER_WINDOW, strip_export_wrapper};
+use crate::record::stderr::{REORDER_WINDOW, SpanWalk, strip_export_wrapper};
 
 /// How an input's records may be split.
 #[derive(Debug, Clone)]
 pub enum Framing {
     JsonLines,
     Csv,
-    Stderr(Prefix),
+    /// stderr text with this prefix, decoded with this line length limit
+    /// (a line longer than it ends a forged span).
+    Stderr {
+        prefix: Prefix,
+        max_line_bytes: usize,
+    },
     Whole,
 }
 
@@ -88,10 +96,15 @@ pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
                 }
             });
         }
-        Framing::Stderr(prefix) => {
+        Framing::Stderr {
+            prefix,
+            max_line_bytes,
+        } => {
+            let cut_after =
+                |from: usize, at: usize| stderr_cut(buf, prefix, *max_line_bytes, from, at);
             let mut from = 0;
             while from + target < buf.len() {
-                match stderr_cut(buf, prefix, from + target) {
+                match cut_after(from, from + target) {
                     Some(cut) => {
                         cuts.push(cut);
                         from = cut;
@@ -99,7 +112,7 @@ pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
                     None => break,
                 }
             }
-            cuts.extend(tail_from(from).and_then(|at| stderr_cut(buf, prefix, at)));
+            cuts.extend(tail_from(from).and_then(|at| cut_after(from, at)));
         }
     }
     cuts
@@ -107,7 +120,16 @@ pub fn cut_points(buf: &[u8], framing: &Framing, target: usize) -> Vec<usize> {
 
 /// The first safe stderr cut at or after `at`; after [`LATE_DETAIL_TRIES`]
 /// lines that are safe but for a late DETAIL line, the first of those.
-fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
+/// `from` (before `at`) is where the chunk starts: decoding starts afresh
+/// there, so the decoder's walk from it tells which lines after broken
+/// lines a forged span takes.
+fn stderr_cut(
+    buf: &[u8],
+    prefix: &Prefix,
+    max_line_bytes: usize,
+    from: usize,
+    at: usize,
+) -> Option<usize> {
     let limit = buf.len().min(at + SEARCH_BYTES);
     let mut line_start = match memchr::memrchr(b'\n', &buf[..at]) {
         Some(nl) => nl + 1,
@@ -120,10 +142,15 @@ fn stderr_cut(buf: &[u8], prefix: &Prefix, at: usize) -> Option<usize> {
     // cuts were tried since, in case none is safe at all.
     let mut fallback = None;
     let mut tried = 0;
+    // Made the first time a broken line is near a candidate.
+    let mut walk: Option<SpanWalk<'_, '_>> = None;
     while line_start < limit {
         let line_end = memchr::memchr(b'\n', &buf[line_start..])? + line_start;
         if starts_record(&buf[line_start..line_end], prefix)
-            && quiet_before(buf, line_start, prefix)
+            && (quiet_before(buf, line_start, prefix)
+                || walk
+                    .get_or_insert_with(|| SpanWalk::new(buf, from, prefix, max_line_bytes))
+                    .own_line(line_start))
         {
             if nothing_attaches_back(buf, line_start, prefix) {
                 return Some(line_start);
@@ -212,6 +239,13 @@ fn nothing_attaches_back(buf: &[u8], cut: usize, prefix: &Prefix) -> bool {
 mod tests {
     use super::*;
 
+    fn stderr_framing(prefix: Prefix) -> Framing {
+        Framing::Stderr {
+            prefix,
+            max_line_bytes: 1 << 20,
+        }
+    }
+
     fn chunks<'a>(buf: &'a [u8], framing: &Framing, target: usize) -> Vec<&'a [u8]> {
         let mut out = Vec::new();
         let mut from = 0;
@@ -242,10 +276,12 @@ mod tests {
 2030-01-01 00:00:00 UTC:10.0.0.1(5555):admin@postgres:[1]@template1:[29600]:FATAL:  no pg_hba.conf entry\n\
 2026-11-28 14:51:30 UTC:127.0.0.1(35957):b@d:[2]:LOG:  connection received: host=127.0.0.1 port=35957\n";
         let prefix = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
-        let framing = Framing::Stderr(prefix);
-        // Everything is within QUIET_BYTES of the broken line: no cut.
+        let framing = stderr_framing(prefix);
+        // No cut: not before the DETAIL, not inside the forged span, and
+        // the record after it is too near the end to know what follows.
         assert!(cut_points(text.as_bytes(), &framing, 1).is_empty());
-        // After a long clean stretch, cuts fall only before severity lines.
+        // Followed by a long clean stretch, cuts fall only before severity
+        // lines after the span.
         let clean = "2026-11-28 14:51:31 UTC:127.0.0.1(35958):b@d:[3]:LOG:  disconnection: session time: 0:00:00.001 user=b database=d host=127.0.0.1 port=35958\n".repeat(60);
         let all = format!("{text}{clean}");
         let parts = chunks(all.as_bytes(), &framing, 1);
@@ -256,9 +292,10 @@ mod tests {
             parts[0].windows(4).any(|w| w == b"2030"),
             "the forged span stays in the first chunk"
         );
+        // The first cut may come right after the span.
         for part in &parts[1..] {
             assert!(
-                part.starts_with(b"2026-11-28 14:51:31"),
+                part.starts_with(b"2026-11-28 14:51:3"),
                 "{:?}",
                 String::from_utf8_lossy(part)
             );
@@ -268,7 +305,7 @@ mod tests {
     #[test]
     fn a_long_buffer_is_cut_once_more_near_its_end() {
         let line = "2026-11-28 14:51:31 UTC:127.0.0.1(35958):b@d:[3]:LOG:  disconnection: session time: 0:00:00.001 user=b database=d host=127.0.0.1 port=35958\n";
-        let stderr = Framing::Stderr(Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap());
+        let stderr = stderr_framing(Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap());
         for (framing, line) in [
             (
                 &Framing::JsonLines,
@@ -309,7 +346,6 @@ mod tests {
     /// the DETAIL of pid 4063 moved after the records that follow it.
     #[test]
     fn a_late_detail_is_not_cut_from_its_record() {
-        use crate::record::stderr::{StderrOptions, decode};
         let Some(real) = crate::sample_text("samples/pg15/debian/postgresql.log") else {
             return; // no samples in this checkout
         };
@@ -326,17 +362,7 @@ mod tests {
         }
         let text = lines.join("\n") + "\n";
         let prefix = Prefix::compile("%m [%p] %q%u@%d ").unwrap();
-        let decode_all = |buf: &[u8], first_line: u64, items: &mut Vec<String>| {
-            decode(
-                buf,
-                &prefix,
-                first_line,
-                &StderrOptions::default(),
-                &mut |item| items.push(format!("{item:?}")),
-            );
-        };
-        let mut whole = Vec::new();
-        decode_all(text.as_bytes(), 0, &mut whole);
+        let whole = decoded(text.as_bytes(), &prefix, None);
         assert!(
             whole.iter().any(
                 |i| i.contains("Password does not match for user \\\"app_md5\\\"")
@@ -344,15 +370,82 @@ mod tests {
             ),
             "the DETAIL attaches in one piece"
         );
-        let framing = Framing::Stderr(prefix.clone());
         for target in [1, 100, 1000, 4000] {
-            let mut chunked = Vec::new();
-            let mut lines = 0;
-            for chunk in chunks(text.as_bytes(), &framing, target) {
-                decode_all(chunk, lines, &mut chunked);
-                lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
-            }
-            assert_eq!(chunked, whole, "target {target}");
+            assert_eq!(
+                decoded(text.as_bytes(), &prefix, Some(target)),
+                whole,
+                "target {target}"
+            );
+        }
+    }
+
+    /// The items the stderr decoder makes of `text`, whole or (with a
+    /// target) chunk by chunk as the framer cuts it, line numbers carried.
+    fn decoded(text: &[u8], prefix: &Prefix, target: Option<usize>) -> Vec<String> {
+        use crate::record::stderr::{StderrOptions, decode};
+        let parts = match target {
+            Some(target) => chunks(text, &stderr_framing(prefix.clone()), target),
+            None => vec![text],
+        };
+        let mut items = Vec::new();
+        let mut lines = 0;
+        for part in parts {
+            decode(
+                part,
+                prefix,
+                lines,
+                &StderrOptions::default(),
+                &mut |item| items.push(format!("{item:?}")),
+            );
+            lines += memchr::memchr_iter(b'\n', part).count() as u64;
+        }
+        items
+    }
+
+    /// A flood of forged names (a broken prefix line every few hundred
+    /// bytes, which any client can cause) is still cut into chunks near the
+    /// target, right after the forged spans, and reads the same in chunks.
+    /// Real lines of the forging sample: a `received`, the broken line, the
+    /// forged record and its TAB line.
+    #[test]
+    fn a_flood_of_forged_names_is_cut_between_the_spans() {
+        let Some(log) = crate::sample_text("samples/forging/pg15-rds/postgresql.log") else {
+            return; // no samples in this checkout
+        };
+        let lines: Vec<&str> = log.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.ends_with("):evil\""))
+            .expect("the sample's broken line");
+        let block = lines[at - 1..at + 3].join("\n") + "\n";
+        assert!(lines[at + 1].starts_with("2030-") && lines[at + 2].starts_with('\t'));
+        let text = block.repeat(2000);
+        let prefix = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
+        let parts = chunks(text.as_bytes(), &stderr_framing(prefix.clone()), 64 * 1024);
+        assert_eq!(parts.concat(), text.as_bytes());
+        let longest = parts.iter().map(|p| p.len()).max().unwrap();
+        assert!(
+            parts.len() > 10 && longest < 128 * 1024,
+            "{} parts, {longest}",
+            parts.len()
+        );
+        for part in &parts[1..] {
+            assert!(
+                part.starts_with(lines[at - 1].as_bytes()),
+                "a cut after a span"
+            );
+        }
+        let whole = decoded(text.as_bytes(), &prefix, None);
+        assert_eq!(
+            whole.iter().filter(|i| i.starts_with("Suspect")).count(),
+            2000
+        );
+        for target in [1, 300, 4000, 64 * 1024] {
+            assert_eq!(
+                decoded(text.as_bytes(), &prefix, Some(target)),
+                whole,
+                "target {target}"
+            );
         }
     }
 
@@ -383,7 +476,7 @@ mod tests {
         // process's record, so that a DETAIL follows every possible cut.
         let foreign_heavy = format!("{rec_a}\n{det_a}\n{rec_b}\n{foreign}\n").repeat(8000);
         let late_details = format!("{rec_a}\n{det_b}\n{rec_b}\n{det_a}\n").repeat(8000);
-        let framing = Framing::Stderr(Prefix::compile("%m [%p] %q%u@%d ").unwrap());
+        let framing = stderr_framing(Prefix::compile("%m [%p] %q%u@%d ").unwrap());
         for text in [foreign_heavy, late_details] {
             let parts = chunks(text.as_bytes(), &framing, 64 * 1024);
             assert_eq!(parts.concat(), text.as_bytes());

@@ -492,31 +492,8 @@ fn absorb_forged_tail<'a>(
     head: PrefixFields<'a>,
     lines: &mut Lines<'a>,
 ) -> Item<'a> {
-    let mut joined: Vec<u8> = first.content.to_vec();
-    let mut look = lines.clone();
-    let mut absorbed_bytes = 0usize;
-    let mut best: Option<(Lines<'a>, usize, Vec<u64>)> = None;
-    let mut tail: Vec<u64> = Vec::new();
-    while let Some(next) = look.next() {
-        if next.too_long {
-            break;
-        }
-        joined.push(b'\n');
-        let joined_len_before = joined.len();
-        joined.extend_from_slice(next.content);
-        tail.push(next.number);
-        if let LineMatch::Header { fields, body, .. } = prefix.parse_line(&joined) {
-            let fits = |name: Option<&[u8]>| name.is_none_or(|n| n.len() <= MAX_NAME);
-            if fits(fields.user) && fits(fields.database) && memchr::memchr(b'\n', body).is_none() {
-                best = Some((look.clone(), joined.len(), tail.clone()));
-            }
-        }
-        absorbed_bytes += joined.len() - joined_len_before + 1;
-        if absorbed_bytes > MAX_FORGED_BYTES {
-            break;
-        }
-    }
-    let (text_len, tail_lines) = match best {
+    let ForgedTail { mut joined, end } = forged_tail(prefix, &first, lines);
+    let (text_len, tail_lines) = match end {
         Some((after, len, tail_lines)) => {
             *lines = after;
             (len, tail_lines)
@@ -534,6 +511,99 @@ fn absorb_forged_tail<'a>(
     Item::Suspect {
         head: Box::new(record),
         tail_lines,
+    }
+}
+
+/// The forged span that a broken line starts, as [`absorb_forged_tail`]
+/// reads it.
+struct ForgedTail<'a> {
+    /// The broken line and the lines looked at after it, joined by `\n`.
+    joined: Vec<u8>,
+    /// Where the span ends, if it takes any line: the reader after its last
+    /// line, the span's length in `joined`, and its lines' numbers.
+    end: Option<(Lines<'a>, usize, Vec<u64>)>,
+}
+
+/// Finds the lines that the broken line `first` takes after it (see
+/// [`absorb_forged_tail`]), leaving `lines` where it is.
+fn forged_tail<'a>(prefix: &Prefix, first: &Line<'a>, lines: &Lines<'a>) -> ForgedTail<'a> {
+    let mut joined: Vec<u8> = first.content.to_vec();
+    let mut look = lines.clone();
+    let mut absorbed_bytes = 0usize;
+    let mut end: Option<(Lines<'a>, usize, Vec<u64>)> = None;
+    let mut tail: Vec<u64> = Vec::new();
+    while let Some(next) = look.next() {
+        if next.too_long {
+            break;
+        }
+        joined.push(b'\n');
+        let joined_len_before = joined.len();
+        joined.extend_from_slice(next.content);
+        tail.push(next.number);
+        if let LineMatch::Header { fields, body, .. } = prefix.parse_line(&joined) {
+            let fits = |name: Option<&[u8]>| name.is_none_or(|n| n.len() <= MAX_NAME);
+            if fits(fields.user) && fits(fields.database) && memchr::memchr(b'\n', body).is_none() {
+                end = Some((look.clone(), joined.len(), tail.clone()));
+            }
+        }
+        absorbed_bytes += joined.len() - joined_len_before + 1;
+        if absorbed_bytes > MAX_FORGED_BYTES {
+            break;
+        }
+    }
+    ForgedTail { joined, end }
+}
+
+/// The decoder's own walk over a buffer, for the framer: which lines the
+/// decoder reads as lines of their own, and which a forged span takes (the
+/// lines after a broken prefix line that complete its record). The framer's
+/// quick rule keeps cuts 1 KiB away from any broken line; where broken lines
+/// come closer together than that (forged names at that rate, which any
+/// client can cause), this walk tells the lines after a span, where a cut is
+/// exact, from the lines inside one.
+pub(crate) struct SpanWalk<'a, 'p> {
+    prefix: &'p Prefix,
+    lines: Lines<'a>,
+}
+
+impl<'a, 'p> SpanWalk<'a, 'p> {
+    /// A walk over `buf` from `from`, a point where decoding starts afresh
+    /// (the start of a chunk), with the decoder's line length limit.
+    pub(crate) fn new(
+        buf: &'a [u8],
+        from: usize,
+        prefix: &'p Prefix,
+        max_line_bytes: usize,
+    ) -> Self {
+        SpanWalk {
+            prefix,
+            lines: Lines {
+                buf,
+                pos: from,
+                number: 0,
+                max_line_bytes,
+            },
+        }
+    }
+
+    /// Whether the line that starts at `pos` is read as a line of its own,
+    /// not as part of a forged span. `pos` is a line start at or after every
+    /// position asked before.
+    pub(crate) fn own_line(&mut self, pos: usize) -> bool {
+        while self.lines.pos < pos {
+            let Some(line) = self.lines.next() else {
+                return false;
+            };
+            if line.too_long || line.content.starts_with(b"\t") {
+                continue;
+            }
+            if let LineMatch::Broken { .. } = self.prefix.parse_line(line.content)
+                && let Some((after, _, _)) = forged_tail(self.prefix, &line, &self.lines).end
+            {
+                self.lines = after;
+            }
+        }
+        self.lines.pos == pos
     }
 }
 
