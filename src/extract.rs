@@ -560,6 +560,9 @@ impl<'c> Enricher<'c> {
                         authorized: false,
                     };
                     self.clients.insert(key, client);
+                    if self.clients.len() > crate::session::MAX_OPEN_SESSIONS {
+                        self.sweep();
+                    }
                 }
                 None => {
                     self.clients.remove(&key);
@@ -713,5 +716,43 @@ mod tests {
         assert_eq!(parse_session_time("0:00:00.847"), Some(847));
         assert_eq!(parse_session_time("12:01:02.003"), Some(43_262_003));
         assert_eq!(parse_session_time("x"), None);
+    }
+}
+
+#[cfg(test)]
+mod enricher_tests {
+    use super::*;
+
+    /// A log of attempts that never end cannot grow the table of clients
+    /// past the bound between two periodic sweeps: it is swept as it fills.
+    #[test]
+    fn clients_are_bounded_as_they_arrive() {
+        let catalog = Catalog::builtin();
+        let mut enricher = Enricher::new(catalog);
+        let mut released = 0usize;
+        let many = crate::session::MAX_OPEN_SESSIONS as u32 + 2000;
+        for pid in 1..=many {
+            let mut event = Event::boxed(EventKind::Received, Name::new("db"));
+            event.pid = Some(pid);
+            event.time_ms = Some(1_000);
+            event.client_addr = Some(Text::from("10.0.0.1"));
+            event.client_port = Some(40_000);
+            enricher.push(
+                Out::Event {
+                    event,
+                    tls_pending: false,
+                },
+                &mut |_| released += 1,
+            );
+            assert!(enricher.clients.len() <= crate::session::MAX_OPEN_SESSIONS);
+        }
+        assert_eq!(released, many as usize, "every event is released");
+        // Swept once, when the bound was passed (down to three quarters);
+        // the clients after stay.
+        let bound = crate::session::MAX_OPEN_SESSIONS;
+        assert_eq!(
+            enricher.clients.len(),
+            bound * 3 / 4 + (many as usize - (bound + 1))
+        );
     }
 }

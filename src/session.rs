@@ -410,11 +410,12 @@ pub(crate) const SWEEP_EVERY: usize = 1 << 16;
 /// most this many.
 const PRUNE_IDS_EVERY: usize = 1 << 10;
 
-/// The most sessions held open at once. Past it, a sweep writes out the
-/// least recently active ones as they are (`end_reason: open`), down to
-/// three quarters of the bound: a log where sessions never log their end
-/// (`log_disconnections` off) cannot make memory grow without limit. A
-/// later record of such a process starts a new, partial session.
+/// The most sessions held open at once. Past it (checked as each session
+/// opens), a sweep writes out the least recently active ones as they are
+/// (`end_reason: open`), down to three quarters of the bound: a log where
+/// sessions never log their end (`log_disconnections` off) cannot make
+/// memory grow without limit. A later record of such a process starts a
+/// new, partial session. The enricher bounds its clients the same way.
 pub const MAX_OPEN_SESSIONS: usize = 10_000;
 
 /// Drops the entries of the table of recent ids that no later session can
@@ -479,6 +480,7 @@ impl Stitcher {
             let mut session = Session::boxed(event.server, pid, event.time_ms);
             session.absorb(&mut event);
             self.open.insert(key, session);
+            self.bound_open();
             return;
         }
         // Records of a process whose start we did not see (log_connections
@@ -568,6 +570,17 @@ impl Stitcher {
                     self.close(done);
                 }
             }
+        }
+        self.bound_open();
+    }
+
+    /// Sweeps as soon as more than [`MAX_OPEN_SESSIONS`] sessions are open,
+    /// not only at the periodic sweep: between two of those, a log of
+    /// attempts that never end could open `SWEEP_EVERY` more.
+    #[inline]
+    fn bound_open(&mut self) {
+        if self.open.len() > MAX_OPEN_SESSIONS {
+            self.sweep();
         }
     }
 
@@ -902,6 +915,8 @@ mod tests {
         for pid in 10..10 + many {
             st.push(&event(EventKind::Received, Some(pid), 1_000));
             st.push(&event(EventKind::Authorized, Some(pid), 1_000));
+            // Bounded as they open, not only at the periodic sweep.
+            assert!(st.open.len() <= MAX_OPEN_SESSIONS, "{}", st.open.len());
         }
         // Time passes beyond the longest authentication timeout, and enough
         // events arrive for a sweep.
@@ -920,8 +935,11 @@ mod tests {
             .iter()
             .filter(|s| s.end_reason == Some(EndReason::Open))
             .count();
-        assert_eq!(st.open.len(), MAX_OPEN_SESSIONS * 3 / 4);
-        assert_eq!(evicted, many as usize - MAX_OPEN_SESSIONS * 3 / 4);
+        // The least recently active went first, down to three quarters of
+        // the bound, when it was passed (the attempt of pid 1 first, which
+        // was never authorized: abandoned); the 2,000 after stay open.
+        assert_eq!(st.open.len(), MAX_OPEN_SESSIONS * 3 / 4 + 2000);
+        assert_eq!(evicted, many as usize - st.open.len());
         // Nothing is lost: the rest comes out at the end.
         assert_eq!(done.len() + st.finish().len(), many as usize + 1);
     }
