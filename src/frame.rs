@@ -421,14 +421,7 @@ mod tests {
         assert!(lines[at + 1].starts_with("2030-") && lines[at + 2].starts_with('\t'));
         let text = block.repeat(2000);
         let prefix = Prefix::compile("%t:%r:%u@%d:[%p]:").unwrap();
-        let parts = chunks(text.as_bytes(), &stderr_framing(prefix.clone()), 64 * 1024);
-        assert_eq!(parts.concat(), text.as_bytes());
-        let longest = parts.iter().map(|p| p.len()).max().unwrap();
-        assert!(
-            parts.len() > 10 && longest < 128 * 1024,
-            "{} parts, {longest}",
-            parts.len()
-        );
+        let parts = bounded_chunks(text.as_bytes(), &stderr_framing(prefix.clone()));
         for part in &parts[1..] {
             assert!(
                 part.starts_with(lines[at - 1].as_bytes()),
@@ -478,15 +471,22 @@ mod tests {
         let late_details = format!("{rec_a}\n{det_b}\n{rec_b}\n{det_a}\n").repeat(8000);
         let framing = stderr_framing(Prefix::compile("%m [%p] %q%u@%d ").unwrap());
         for text in [foreign_heavy, late_details] {
-            let parts = chunks(text.as_bytes(), &framing, 64 * 1024);
-            assert_eq!(parts.concat(), text.as_bytes());
-            let longest = parts.iter().map(|p| p.len()).max().unwrap();
-            assert!(
-                parts.len() > 10 && longest < 128 * 1024,
-                "{} parts, {longest}",
-                parts.len()
-            );
+            bounded_chunks(text.as_bytes(), &framing);
         }
+    }
+
+    /// `text` cut with a 64 KiB target: the whole of it, in more than ten
+    /// chunks none of which reaches twice the target.
+    fn bounded_chunks<'a>(text: &'a [u8], framing: &Framing) -> Vec<&'a [u8]> {
+        let parts = chunks(text, framing, 64 * 1024);
+        assert_eq!(parts.concat(), text);
+        let longest = parts.iter().map(|p| p.len()).max().unwrap_or(0);
+        assert!(
+            parts.len() > 10 && longest < 128 * 1024,
+            "{} parts, {longest}",
+            parts.len()
+        );
+        parts
     }
 
     #[test]
