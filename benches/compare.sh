@@ -13,8 +13,11 @@
 #   4. generates the log with benches/scale.py if absent (default
 #      /work/bench-data/rds-1G.log, outside the repository), and a 100 MB
 #      slice for pgBadger when the full file would take it over ~3 minutes;
-#   5. reads the file once so every command runs on a warm page cache
-#      (nothing is dropped from the cache: we measure CPU, not the disk);
+#   5. reads each input right before every timed run, so that every command
+#      runs on a warm page cache (we measure CPU, not the disk; machines
+#      with proactive reclaim, such as DAMON's `pageout` scheme, page out
+#      idle page cache within seconds, so one read at the start is not
+#      enough);
 #   6. times every command (best of --runs for the fast ones, one run for
 #      pgBadger and for anything slower than --slow seconds) with wall time
 #      and peak RSS from /usr/bin/time, and prints a Markdown table:
@@ -186,10 +189,15 @@ if [[ $MIXED_ROWS == 1 ]]; then
 fi
 
 # ---- 5. warm the page cache ----------------------------------------------------------
-cat "$FILE" > /dev/null
-[[ $MIXED_ROWS == 0 ]] || cat "$MIXED" > /dev/null
-[[ $PGB_FILE == "$FILE" ]] || cat "$PGB_FILE" > /dev/null
-say "- page cache: warm (each file read once before timing; nothing dropped)"
+# The inputs of the next measurements, read again before each timed run.
+WARM=("$FILE")
+warm() {
+    local f
+    for f in "${WARM[@]}"; do
+        if [[ -d $f ]]; then find "$f" -type f -exec cat {} + > /dev/null; else cat "$f" > /dev/null; fi
+    done
+}
+say "- page cache: warm (each input read again right before every timed run; nothing dropped)"
 say "- timing: wall clock; best of $RUNS runs, or 1 run for pgBadger and for commands slower than ${SLOW} s;" \
     "peak RSS = max over runs of /usr/bin/time %M"
 
@@ -207,6 +215,7 @@ measure() {
     local best="" peak=0 runs=0 start end secs rc e rss
     echo "compare.sh: $label" >&2
     while ((runs < max_runs)); do
+        warm
         start=$EPOCHREALTIME
         rc=0
         /usr/bin/time -f '%e %M' -o "$TMP/time" "$@" > "$out" 2> "$TMP/stderr" || rc=$?
@@ -249,10 +258,12 @@ done
 # inputs of a run are decoded one after the other without a pause.
 mkdir -p "$TMP/split"
 split -C 1000000 -d -a 5 "$FILE" "$TMP/split/part-"
+WARM=("$TMP/split")
 measure "pgtrail audit --format jsonl, as $(find "$TMP/split" -type f | wc -l) files in a directory" "$BYTES" /dev/null "$RUNS" \
     "$PGTRAIL" audit --format jsonl -q --server rds "$TMP/split"
 rm -rf "$TMP/split"
 if [[ $MIXED_ROWS == 1 ]]; then
+    WARM=("$MIXED")
     MIXED_BYTES=$(stat -c %s "$MIXED")
     measure "pgtrail audit --format jsonl, mixed log" "$MIXED_BYTES" /dev/null "$RUNS" \
         "$PGTRAIL" audit --format jsonl -q "$MIXED"
@@ -263,11 +274,13 @@ if [[ $MIXED_ROWS == 1 ]]; then
     measure "rg -c 'connection authorized', mixed log" "$MIXED_BYTES" "$TMP/rg-mixed.out" "$RUNS" \
         rg -c 'connection authorized' "$MIXED"
 fi
+WARM=("$FILE")
 measure "rg -c 'connection authorized'" "$BYTES" "$TMP/rg.out" "$RUNS" rg -c 'connection authorized' "$FILE"
 measure "grep -c 'connection authorized'" "$BYTES" "$TMP/grep.out" "$RUNS" grep -c 'connection authorized' "$FILE"
 measure "wc -l" "$BYTES" "$TMP/wc.out" "$RUNS" wc -l "$FILE"
 if [[ $PGBADGER == 1 ]]; then
     PGB_BYTES=$(stat -c %s "$PGB_FILE")
+    WARM=("$PGB_FILE")
     for jobs in 1 2; do
         label="pgbadger"
         args=()
@@ -284,7 +297,7 @@ fi
 if [[ $RSS_4G == 1 ]]; then
     FILE4=$DATA_DIR/rds-4G.log
     has_expected "$FILE4" || python3 benches/scale.py --size 4G --out "$FILE4" --pgtrail "$PGTRAIL"
-    cat "$FILE4" > /dev/null
+    WARM=("$FILE4")
     # shellcheck disable=SC2016 # $@ expands in the inner shell
     for cmd in "audit --format jsonl" "summary --format json" "parse"; do
         # shellcheck disable=SC2086 # $cmd is a command and its flags
