@@ -177,6 +177,50 @@ fn damaged_samples_give_identical_output_for_any_chunk_size() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A flood of forged names (a broken prefix line every few hundred bytes,
+/// which any client can cause), made of the forging sample's real lines
+/// with a fresh pid for each attempt: the engine cuts it between the
+/// forged spans, and the output, notes and exit code are the same for any
+/// thread count and chunk size.
+#[test]
+fn a_flood_of_forged_names_is_identical_for_any_chunk_size() {
+    let log = std::fs::read_to_string(repo().join("samples/forging/pg15-rds/postgresql.log"))
+        .expect("the forging sample");
+    let lines: Vec<&str> = log.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.ends_with("):evil\""))
+        .expect("the sample's broken line");
+    let block = lines[at - 1..at + 3].join("\n") + "\n";
+    assert!(block.contains("[4493]"), "{block}");
+    let flood: String = (0..2000)
+        .map(|i| block.replace("4493", &(100_000 + i).to_string()))
+        .collect();
+    let dir = std::env::temp_dir().join(format!("pgtrail-flood-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("flood.log");
+    std::fs::write(&path, flood).expect("write");
+    for command in [vec!["parse"], vec!["audit", "--format", "jsonl"]] {
+        let run_all = |threads: &str, chunk: &str| -> Run {
+            let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+                .args(&command)
+                .args(["--threads", threads, "--chunk-bytes", chunk])
+                .arg(&path)
+                .output()
+                .expect("run pgtrail");
+            (output.status.code(), output.stdout, output.stderr)
+        };
+        let reference = run_all("1", "1048576");
+        let notes = String::from_utf8_lossy(&reference.2).into_owned();
+        assert!(notes.contains("suspect 2000"), "{command:?}: {notes}");
+        for (threads, chunk) in [("2", "65536"), ("2", "4096"), ("3", "300")] {
+            let run = format!("{command:?} --threads {threads} --chunk-bytes {chunk}");
+            assert_same_run(&run_all(threads, chunk), &reference, &run);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A copy of `bytes` with one to eight pieces of damage.
 fn damage(bytes: &[u8], rng: &mut XorShift) -> Vec<u8> {
     const PIECES: [&[u8]; 14] = [
