@@ -104,13 +104,12 @@ fn a_large_input_is_identical_with_one_and_two_threads() {
 #[test]
 fn directories_give_identical_output_and_notes_for_any_threads() {
     let run_all = |threads: &str, chunk: &str| {
-        let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
-            .args(["audit", "--format", "jsonl", "--threads", threads])
-            .args(["--chunk-bytes", chunk, "samples", "tests/cloudwatch"])
-            .current_dir(repo())
-            .output()
-            .expect("run pgtrail");
-        (output.status.code(), output.stdout, output.stderr)
+        run_chunked(
+            &["audit", "--format", "jsonl"],
+            threads,
+            chunk,
+            &["samples", "tests/cloudwatch"],
+        )
     };
     let reference = run_all("1", "1048576");
     let notes = String::from_utf8_lossy(&reference.2).into_owned();
@@ -125,6 +124,24 @@ fn directories_give_identical_output_and_notes_for_any_threads() {
 
 /// Exit code, output and notes of a run.
 type Run = (Option<i32>, Vec<u8>, Vec<u8>);
+
+/// `pgtrail COMMAND… --threads THREADS --chunk-bytes CHUNK INPUTS…`, run in
+/// the repository.
+fn run_chunked<S: AsRef<std::ffi::OsStr>>(
+    command: &[&str],
+    threads: &str,
+    chunk: &str,
+    inputs: &[S],
+) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
+        .args(command)
+        .args(["--threads", threads, "--chunk-bytes", chunk])
+        .args(inputs)
+        .current_dir(repo())
+        .output()
+        .expect("run pgtrail");
+    (output.status.code(), output.stdout, output.stderr)
+}
 
 /// `out` has the exit code, output and notes of `reference`.
 fn assert_same_run(out: &Run, reference: &Run, run: &str) {
@@ -157,15 +174,7 @@ fn damaged_samples_give_identical_output_for_any_chunk_size() {
     }
     assert!(inputs.len() > 90, "{}", inputs.len());
     for command in [vec!["parse"], vec!["audit", "--format", "jsonl"]] {
-        let run_all = |threads: &str, chunk: &str| -> Run {
-            let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
-                .args(&command)
-                .args(["--threads", threads, "--chunk-bytes", chunk])
-                .args(&inputs)
-                .output()
-                .expect("run pgtrail");
-            (output.status.code(), output.stdout, output.stderr)
-        };
+        let run_all = |threads: &str, chunk: &str| run_chunked(&command, threads, chunk, &inputs);
         let reference = run_all("1", "1048576");
         assert!(reference.0.is_some(), "{command:?}: killed by a signal");
         assert!(!reference.1.is_empty(), "{command:?}");
@@ -201,15 +210,7 @@ fn a_flood_of_forged_names_is_identical_for_any_chunk_size() {
     let path = dir.join("flood.log");
     std::fs::write(&path, flood).expect("write");
     for command in [vec!["parse"], vec!["audit", "--format", "jsonl"]] {
-        let run_all = |threads: &str, chunk: &str| -> Run {
-            let output = Command::new(env!("CARGO_BIN_EXE_pgtrail"))
-                .args(&command)
-                .args(["--threads", threads, "--chunk-bytes", chunk])
-                .arg(&path)
-                .output()
-                .expect("run pgtrail");
-            (output.status.code(), output.stdout, output.stderr)
-        };
+        let run_all = |threads: &str, chunk: &str| run_chunked(&command, threads, chunk, &[&path]);
         let reference = run_all("1", "1048576");
         let notes = String::from_utf8_lossy(&reference.2).into_owned();
         assert!(notes.contains("suspect 2000"), "{command:?}: {notes}");
