@@ -23,6 +23,10 @@
 #      and peak RSS from /usr/bin/time, and prints a Markdown table:
 #      seconds, MB/s (MB = 10^6 bytes), peak RSS, ratio to pgBadger -j 2,
 #      ratio to rg -c;
+#   6a. unless --no-floor, times examples/floor.rs (the least work an audit
+#      of this log could cost: no validation, no ordering; see its doc) with
+#      2 threads and 1, as JSON and as counts, and prints pgtrail's
+#      throughput as a share of it;
 #   6b. unless --no-mixed, also times audit on a log of the same size scaled
 #      from benches/data/pgbench-rds (a real PostgreSQL 15 log where every
 #      statement is logged and 8 % of the lines are connection lines, as on
@@ -33,10 +37,13 @@
 #
 # Usage: benches/compare.sh [--size 1G] [--file PATH] [--runs 3] [--slow 30]
 #                           [--pgbadger-max-mb 600] [--no-pgbadger] [--no-build]
-#                           [--no-check] [--no-mixed] [--rss-4g] [--pgo] [--cpu LEVEL]
+#                           [--no-check] [--no-mixed] [--no-floor] [--rss-4g] [--pgo]
+#                           [--cpu LEVEL]
 #                           [--report PATH]
 # Environment: CARGO_TARGET_DIR (where cargo builds; default ./target),
-#              PGTRAIL (a pgtrail binary to use instead of building one).
+#              PGTRAIL (a pgtrail binary to use instead of building one),
+#              FLOOR (the floor example's binary; default: built with pgtrail,
+#              or found in the target directory with --no-build).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +62,7 @@ TARGET_CPU=""          # --cpu: -Ctarget-cpu for the build (default: baseline)
 CHECK=1
 RSS_4G=0
 MIXED_ROWS=1
+FLOOR_ROWS=1
 REPORT=""               # default: $DATA_DIR/compare-<date>.md
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -68,6 +76,7 @@ while [[ $# -gt 0 ]]; do
         --pgbadger-max-mb) PGBADGER_MAX_MB=$2; shift 2 ;;
         --no-pgbadger) PGBADGER=0; shift ;;
         --no-build) BUILD=0; shift ;;
+        --no-floor) FLOOR_ROWS=0; shift ;;
         --pgo) PGO=1; shift ;;
         --cpu) TARGET_CPU=$2; shift 2 ;;
         --no-check) CHECK=0; shift ;;
@@ -114,6 +123,17 @@ else
     PGTRAIL=${CARGO_TARGET_DIR:-$REPO/target}/release/pgtrail
 fi
 [[ -x $PGTRAIL ]] || die "no pgtrail binary at $PGTRAIL (build it or set PGTRAIL)"
+if [[ $FLOOR_ROWS == 1 && -z ${FLOOR:-} ]]; then
+    FLOOR=${CARGO_TARGET_DIR:-$REPO/target}/release/examples/floor
+    if [[ $BUILD == 1 ]]; then
+        echo "compare.sh: cargo build --release --example floor" >&2
+        cargo build --release --example floor --quiet
+    fi
+fi
+if [[ $FLOOR_ROWS == 1 && ! -x $FLOOR ]]; then
+    echo "compare.sh: no floor binary at $FLOOR (build it with cargo build --release --example floor, or set FLOOR); its rows are skipped" >&2
+    FLOOR_ROWS=0
+fi
 
 # ---- 3. tools -----------------------------------------------------------------
 missing=()
@@ -275,6 +295,15 @@ if [[ $MIXED_ROWS == 1 ]]; then
         rg -c 'connection authorized' "$MIXED"
 fi
 WARM=("$FILE")
+if [[ $FLOOR_ROWS == 1 ]]; then
+    for threads in 2 1; do
+        suffix=""; [[ $threads == 1 ]] && suffix=", 1 thread"
+        measure "floor (examples/floor.rs), sessions as JSON$suffix" "$BYTES" /dev/null "$RUNS" \
+            "$FLOOR" --threads "$threads" "$FILE"
+        measure "floor (examples/floor.rs) --count$suffix" "$BYTES" /dev/null "$RUNS" \
+            "$FLOOR" --count --threads "$threads" "$FILE"
+    done
+fi
 measure "rg -c 'connection authorized'" "$BYTES" "$TMP/rg.out" "$RUNS" rg -c 'connection authorized' "$FILE"
 measure "grep -c 'connection authorized'" "$BYTES" "$TMP/grep.out" "$RUNS" grep -c 'connection authorized' "$FILE"
 measure "wc -l" "$BYTES" "$TMP/wc.out" "$RUNS" wc -l "$FILE"
@@ -339,12 +368,17 @@ awk -F'|' -v threads="$THREADS" '
         printf "- target audit ≥ 1000 MB/s: %.1f MB/s — %s\n", v[a], verdict(v[a] >= 1000)
         if (pgb() > 0) printf "- target audit ≥ 100× pgBadger -j 2: %.1f× — %s\n", v[a] / pgb(), verdict(v[a] / pgb() >= 100)
         printf "- target summary ≥ 1500 MB/s: %.1f MB/s — %s\n", v[s], verdict(v[s] >= 1500)
+        f = "floor (examples/floor.rs), sessions as JSON"; fc = "floor (examples/floor.rs) --count"
+        if (v[f] > 0) printf "- (informational) audit at %.0f %% of the floor (%.1f MB/s), summary at %.0f %% of the floor --count (%.1f MB/s)\n", 100 * v[a] / v[f], v[f], 100 * v[s] / v[fc], v[fc]
         m = a ", mixed log"
         if (m in v) printf "- (informational) audit on the mixed log: %.1f MB/s\n", v[m]
         if (threads == 1) {
             for (c in v) if (c ~ /, 1 thread$/ && v[c] > 0) {
                 base = substr(c, 1, length(c) - length(", 1 thread"))
-                printf "- target %s: 2 threads ≥ 1.7× 1 thread: %.2f× — %s\n", base, v[base] / v[c], verdict(v[base] / v[c] >= 1.7)
+                if (c ~ /^pgtrail/)
+                    printf "- target %s: 2 threads ≥ 1.7× 1 thread: %.2f× — %s\n", base, v[base] / v[c], verdict(v[base] / v[c] >= 1.7)
+                else
+                    printf "- (informational) %s: 2 threads ÷ 1 thread: %.2f×\n", base, v[base] / v[c]
             }
         } else print "- target 2 threads ≥ 1.7× 1 thread: n/a (no --threads flag yet)"
         worst = 0; for (c in rss) if (c ~ /^pgtrail/ && c !~ /4 GB/ && rss[c] > worst) worst = rss[c]

@@ -231,6 +231,8 @@ struct Finders {
 /// as pgtrail's sweep does, so the table holds open sessions only.
 const ABANDON_AFTER_MS: i64 = 10 * 60 * 1000;
 const SWEEP_EVERY: u64 = 65_536;
+/// At most this many open sessions are kept (pgtrail's `MAX_OPEN_SESSIONS`).
+const MAX_OPEN: usize = 10_000;
 
 impl Default for Part {
     fn default() -> Self {
@@ -536,6 +538,18 @@ impl Part {
             if let Some(s) = self.open.remove(&pid) {
                 let (start, last) = (s.start, s.evidence.last().copied().unwrap_or(0));
                 self.write(pid, s, start, last, b"abandoned", b"idle");
+            }
+        }
+        // Past the bound, the oldest sessions are written as incomplete.
+        if self.open.len() > MAX_OPEN {
+            let mut by_age: Vec<(i64, u32)> =
+                self.open.iter().map(|(p, s)| (s.start, *p)).collect();
+            by_age.sort_unstable();
+            for (_, pid) in &by_age[..by_age.len() - MAX_OPEN] {
+                if let Some(s) = self.open.remove(pid) {
+                    let (start, last) = (s.start, s.evidence.last().copied().unwrap_or(0));
+                    self.write(*pid, s, start, last, b"incomplete", b"evicted");
+                }
             }
         }
     }
