@@ -274,8 +274,7 @@ impl Part {
         let mut open: Vec<(u32, Open)> = self.open.drain().collect();
         open.sort_unstable_by_key(|(pid, s)| (s.start, *pid));
         for (pid, s) in open {
-            let (start, last) = (s.start, s.evidence.last().copied().unwrap_or(0));
-            self.write(pid, s, start, last, b"incomplete", b"end of input");
+            self.write_unended(pid, s, b"incomplete", b"end of input");
         }
         self.flush(stdout)
     }
@@ -525,6 +524,13 @@ impl Part {
         self.pool.push(s);
     }
 
+    /// Writes a session that has no ending line: it ends where it started,
+    /// and its evidence is what it has.
+    fn write_unended(&mut self, pid: u32, s: Open, outcome: &[u8], reason: &[u8]) {
+        let (start, last) = (s.start, s.evidence.last().copied().unwrap_or(0));
+        self.write(pid, s, start, last, outcome, reason);
+    }
+
     /// Writes and drops attempts never authorised and idle for ten minutes.
     fn sweep(&mut self) {
         let cutoff = self.latest.saturating_sub(ABANDON_AFTER_MS);
@@ -536,8 +542,7 @@ impl Part {
             .collect();
         for pid in stale {
             if let Some(s) = self.open.remove(&pid) {
-                let (start, last) = (s.start, s.evidence.last().copied().unwrap_or(0));
-                self.write(pid, s, start, last, b"abandoned", b"idle");
+                self.write_unended(pid, s, b"abandoned", b"idle");
             }
         }
         // Past the bound, the oldest sessions are written as incomplete.
@@ -547,8 +552,7 @@ impl Part {
             by_age.sort_unstable();
             for (_, pid) in &by_age[..by_age.len() - MAX_OPEN] {
                 if let Some(s) = self.open.remove(pid) {
-                    let (start, last) = (s.start, s.evidence.last().copied().unwrap_or(0));
-                    self.write(*pid, s, start, last, b"incomplete", b"evicted");
+                    self.write_unended(*pid, s, b"incomplete", b"evicted");
                 }
             }
         }
