@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::cloudwatch::checkpoint::Checkpoint;
 use crate::cloudwatch::fetch::{FetchOptions, Fetcher};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::{Engine, EngineOptions, InputHead};
 use crate::extract::Stats;
 use crate::filter::{self, Filter, FilterSpec};
 use crate::findings::{self, Thresholds};
@@ -728,14 +728,36 @@ fn read_inputs(
             *per_server.entry(server).or_default() += 1;
         }
         let several: Vec<bool> = servers.iter().map(|s| per_server[s.as_str()] > 1).collect();
-        let firsts = first_event_times(&engine, &inputs, &several, options, catalog);
+        let heads = input_heads(&engine, &inputs, &several, options, catalog);
+        for twins in same_log_twice(&servers, &heads) {
+            let names: Vec<String> = twins
+                .iter()
+                .map(|&i| match &inputs[i].0 {
+                    InputSpec::Path(path) => path.display().to_string(),
+                    InputSpec::Stdin => "-".to_owned(),
+                    InputSpec::Memory { label, .. } => label.to_string(),
+                })
+                .collect();
+            let (last, rest) = names
+                .split_last()
+                .expect("a group holds two inputs or more");
+            note!(
+                "pgtrail: warning: server {}: {} and {} begin with the same {} connections: one log written {} times (several log_destination values, or a copy), so every session in them is reported {} times. Read one of them; csvlog and jsonlog carry milliseconds, and no user name can forge a record in them.",
+                servers[twins[0]],
+                rest.join(", "),
+                last,
+                heads[twins[0]].openings.len(),
+                twins.len(),
+                twins.len()
+            );
+        }
         let mut keyed: Vec<(String, i64, usize, (InputSpec, bool))> = servers
             .into_iter()
-            .zip(firsts)
+            .zip(heads)
             .zip(inputs)
             .enumerate()
-            .map(|(index, ((server, first), input))| {
-                (server, first.unwrap_or(i64::MIN), index, input)
+            .map(|(index, ((server, head), input))| {
+                (server, head.first_time.unwrap_or(i64::MIN), index, input)
             })
             .collect();
         keyed.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
@@ -752,18 +774,18 @@ fn read_inputs(
     reader.finish(emit)
 }
 
-/// The time of the first event of each input marked `wanted`
-/// ([`Engine::first_event_time`]), read on the engine's threads: with many
-/// small files this head of each file is a good part of the run.
-fn first_event_times(
+/// The head of each input marked `wanted` ([`Engine::input_head`]), read
+/// on the engine's threads: with many small files this head of each file is
+/// a good part of the run.
+fn input_heads(
     engine: &Engine,
     inputs: &[(InputSpec, bool)],
     wanted: &[bool],
     options: &ParseOptions,
     catalog: &Catalog,
-) -> Vec<Option<i64>> {
+) -> Vec<InputHead> {
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let times: Vec<std::sync::OnceLock<Option<i64>>> =
+    let heads: Vec<std::sync::OnceLock<InputHead>> =
         inputs.iter().map(|_| std::sync::OnceLock::new()).collect();
     let work = || {
         loop {
@@ -772,7 +794,7 @@ fn first_event_times(
                 return;
             };
             if wanted.get(i) == Some(&true) {
-                let _ = times[i].set(engine.first_event_time(spec, options, catalog));
+                let _ = heads[i].set(engine.input_head(spec, options, catalog));
             }
         }
     };
@@ -782,10 +804,50 @@ fn first_event_times(
         }
         work();
     });
-    times
+    heads
         .into_iter()
-        .map(|time| time.into_inner().flatten())
+        .map(|head| head.into_inner().unwrap_or_default())
         .collect()
+}
+
+/// Fewest first connections two inputs must share to be called one log
+/// written twice: a handful of pids in the same order at the same times
+/// does not happen by chance, one or two might (a quiet server).
+const SAME_LOG_MIN_OPENINGS: usize = 4;
+
+/// Groups of inputs (indexes, in input order) of one server that open the
+/// same first connections ([`InputHead::openings`], at least
+/// [`SAME_LOG_MIN_OPENINGS`]): the same pids in the same order, each within
+/// a second of the first input's. Each destination takes its own time
+/// stamp: in the bundled PostgreSQL 15 RDS sample one connection is at
+/// 16:22:44 in the stderr log and 16:22:45.003 in the csvlog.
+fn same_log_twice(servers: &[String], heads: &[InputHead]) -> Vec<Vec<usize>> {
+    let mut by_pids: HashMap<(&str, Vec<u32>), Vec<usize>> = HashMap::new();
+    for (i, (server, head)) in servers.iter().zip(heads).enumerate() {
+        if head.openings.len() >= SAME_LOG_MIN_OPENINGS {
+            let pids = head.openings.iter().map(|&(pid, _)| pid).collect();
+            by_pids.entry((server, pids)).or_default().push(i);
+        }
+    }
+    let close_in_time = |a: &InputHead, b: &InputHead| {
+        a.openings
+            .iter()
+            .zip(&b.openings)
+            .all(|(&(_, x), &(_, y))| (x - y).abs() <= 1)
+    };
+    let mut twins: Vec<Vec<usize>> = by_pids
+        .into_values()
+        .filter_map(|group| {
+            let first = &heads[group[0]];
+            let same: Vec<usize> = group
+                .into_iter()
+                .filter(|&i| close_in_time(first, &heads[i]))
+                .collect();
+            (same.len() > 1).then_some(same)
+        })
+        .collect();
+    twins.sort();
+    twins
 }
 
 /// The live source's options from the command line.
@@ -1394,4 +1456,38 @@ pub fn stats_line(detected: &Detected, stats: &Stats) -> String {
         line.push_str(&format!(", invalid UTF-8 records: {}", stats.invalid_utf8));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(openings: &[(u32, i64)]) -> InputHead {
+        InputHead {
+            first_time: openings.first().map(|&(_, s)| s * 1000),
+            openings: openings.to_vec(),
+        }
+    }
+
+    #[test]
+    fn the_same_log_is_the_same_pids_within_a_second() {
+        let base = [(10, 100), (12, 100), (14, 101), (16, 102)];
+        let shifted = [(10, 100), (12, 101), (14, 101), (16, 102)];
+        let late = [(10, 100), (12, 102), (14, 101), (16, 102)];
+        let other_pids = [(10, 100), (13, 100), (14, 101), (16, 102)];
+        let servers: Vec<String> = ["a", "a", "a", "a", "b"].map(String::from).to_vec();
+        let heads = [
+            head(&base),
+            head(&shifted),
+            head(&late),
+            head(&other_pids),
+            head(&base),
+        ];
+        // 0 and 1 agree within a second; 2 is two seconds off on one
+        // connection; 3 has other pids; 4 is another server.
+        assert_eq!(same_log_twice(&servers, &heads), vec![vec![0, 1]]);
+        // Too few connections to tell.
+        let short = [head(&base[..3]), head(&base[..3])];
+        assert!(same_log_twice(&servers[..2], &short).is_empty());
+    }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::cloudwatch::payload::{self, Sniffed};
-use crate::event::Event;
+use crate::event::{Event, EventKind};
 use crate::extract::{Enricher, Out, Stats};
 use crate::frame::{self, Framing};
 use crate::message::Catalog;
@@ -813,6 +813,25 @@ fn shift_lines(event: &mut Event, base: u64) {
 /// file of a directory cost a quarter of the run on 1 MB files.
 const ORDER_BYTES: usize = 32 * 1024;
 
+/// How many of an input's first connections [`InputHead::openings`] keeps.
+pub const HEAD_OPENINGS: usize = 16;
+
+/// What the head of an input says about it, read before a run orders the
+/// files of a server ([`Engine::input_head`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputHead {
+    /// The earliest event time among the head's events.
+    pub first_time: Option<i64>,
+    /// The first connections the head opens (`connection received`), as
+    /// (pid, second of log time), at most [`HEAD_OPENINGS`], in log order.
+    /// Two inputs of one server that open the same connections are the
+    /// same log written twice: several `log_destination`s (stderr, csvlog,
+    /// jsonlog) or a copy. Seconds, because stderr's `%t` has no
+    /// milliseconds while csvlog and jsonlog have them (and each
+    /// destination takes its own time stamp, so they may differ by one).
+    pub openings: Vec<(u32, i64)>,
+}
+
 impl Engine {
     /// The time of the earliest event among the first 32 KiB of whole lines
     /// of an input, or of its sniff window (256 KiB) when those hold none:
@@ -825,8 +844,20 @@ impl Engine {
         parse: &ParseOptions,
         catalog: &Catalog,
     ) -> Option<i64> {
+        self.input_head(spec, parse, catalog).first_time
+    }
+
+    /// [`Engine::first_event_time`] and the first connections the same
+    /// lines open ([`InputHead::openings`]). Empty for stdin, unreadable or
+    /// unrecognised inputs.
+    pub fn input_head(
+        &self,
+        spec: &InputSpec,
+        parse: &ParseOptions,
+        catalog: &Catalog,
+    ) -> InputHead {
         if matches!(spec, InputSpec::Stdin) {
-            return None;
+            return InputHead::default();
         }
         // One byte more than the window, as the run reads (see `open`).
         let stream = source::stream(spec, DETECT_BYTES + 1, 0, 1);
@@ -839,8 +870,10 @@ impl Engine {
         }
         drop(stream);
         let window = pipeline::sniff_window(&head);
-        let detected = pipeline::detect(window, parse, catalog).ok()?;
-        let earliest = |bytes: &[u8]| {
+        let Ok(detected) = pipeline::detect(window, parse, catalog) else {
+            return InputHead::default();
+        };
+        let read_head = |bytes: &[u8]| {
             let (outs, _) = pipeline::extract_bytes(
                 bytes,
                 &detected,
@@ -849,22 +882,35 @@ impl Engine {
                 Name::new(""),
                 Name::new(""),
             );
-            outs.iter()
-                .filter_map(|out| match out {
-                    Out::Event { event, .. } => event.time_ms,
-                    Out::AppSeen { .. } => None,
-                })
-                .min()
+            let mut head = InputHead::default();
+            for out in &outs {
+                let Out::Event { event, .. } = out else {
+                    continue;
+                };
+                let Some(time) = event.time_ms else {
+                    continue;
+                };
+                head.first_time = Some(head.first_time.map_or(time, |t| t.min(time)));
+                if let (EventKind::Received, Some(pid), true) =
+                    (event.kind, event.pid, head.openings.len() < HEAD_OPENINGS)
+                {
+                    head.openings.push((pid, time.div_euclid(1000)));
+                }
+            }
+            head
         };
         let first = match memchr::memrchr(b'\n', &window[..window.len().min(ORDER_BYTES)]) {
-            Some(nl) if window.len() > ORDER_BYTES => earliest(&window[..=nl]),
+            Some(nl) if window.len() > ORDER_BYTES => Some(read_head(&window[..=nl])),
             _ => None,
         };
-        let time = first.or_else(|| earliest(window));
+        let head = match first {
+            Some(head) if head.first_time.is_some() => head,
+            _ => read_head(window),
+        };
         if let InputSpec::Path(path) = spec {
             lock(&self.known).insert(path.clone(), KnownFormat::new(window, detected));
         }
-        time
+        head
     }
 }
 
@@ -921,6 +967,21 @@ mod tests {
             .min();
         assert!(first.is_some());
         assert_eq!(time, first);
+        // The first connections it opens, in log order.
+        let openings: Vec<(u32, i64)> = outs
+            .iter()
+            .filter_map(|out| match out {
+                Out::Event { event, .. } if event.kind == EventKind::Received => {
+                    Some((event.pid?, event.time_ms? / 1000))
+                }
+                _ => None,
+            })
+            .take(HEAD_OPENINGS)
+            .collect();
+        assert_eq!(openings.len(), HEAD_OPENINGS);
+        let head = engine.input_head(&InputSpec::Path(path.clone()), &parse, catalog);
+        assert_eq!(head.openings, openings);
+        assert_eq!(head.first_time, first);
         let known = lock(&engine.known);
         let kept = known.get(&path).expect("the format is kept");
         let window = pipeline::sniff_window(&bytes);

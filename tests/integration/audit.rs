@@ -387,3 +387,55 @@ fn fail_on_findings_sets_exit_code_5() {
     let (code, _) = summary(&[RDS]);
     assert_eq!(code, 0);
 }
+
+/// PostgreSQL with `log_destination = 'stderr,csvlog,jsonlog'` writes every
+/// message three times; the bundled samples were recorded that way. Read
+/// together, every session is reported three times, and pgtrail says so.
+#[test]
+fn one_log_written_to_several_destinations_is_named_on_stderr() {
+    let dir = "samples/pg16/rds";
+    let (code, sessions, stderr) = pgtrail(&["audit", "-q", "--format", "jsonl", dir]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, one, _) = pgtrail(&[
+        "audit",
+        "-q",
+        "--format",
+        "jsonl",
+        "samples/pg16/rds/postgresql.csv",
+    ]);
+    assert_eq!(sessions.len(), 3 * one.len(), "nothing is dropped");
+    let warning = stderr
+        .lines()
+        .find(|l| l.starts_with("pgtrail: warning: server pg16-rds:"))
+        .unwrap_or_else(|| panic!("no warning: {stderr}"));
+    for name in ["postgresql.csv", "postgresql.json", "postgresql.log"] {
+        assert!(warning.contains(&format!("{dir}/{name}")), "{warning}");
+    }
+    assert!(warning.contains("reported 3 times"), "{warning}");
+
+    // Each destination takes its own time stamp: in this sample one
+    // connection is a second later in csvlog than in stderr, and the three
+    // are still recognised.
+    let (_, _, stderr) = pgtrail(&["audit", "-q", "samples/pg15/rds"]);
+    assert!(
+        stderr.contains(
+            "samples/pg15/rds/postgresql.json and samples/pg15/rds/postgresql.log begin with"
+        ),
+        "{stderr}"
+    );
+
+    // Different logs of one server (here: two servers' logs under one
+    // --server name) are not the same log.
+    let (_, _, stderr) = pgtrail(&[
+        "audit",
+        "-q",
+        "--server",
+        "one",
+        "samples/pg16/rds/postgresql.csv",
+        "samples/pg17/rds/postgresql.csv",
+    ]);
+    assert!(!stderr.contains("warning: server"), "{stderr}");
+    // One file alone: nothing to say.
+    let (_, _, stderr) = pgtrail(&["audit", "-q", "samples/pg16/rds/postgresql.csv"]);
+    assert!(!stderr.contains("warning"), "{stderr}");
+}
