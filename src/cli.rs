@@ -738,9 +738,9 @@ fn read_inputs(
                     InputSpec::Memory { label, .. } => label.to_string(),
                 })
                 .collect();
-            let (last, rest) = names
-                .split_last()
-                .expect("a group holds two inputs or more");
+            let Some((last, rest)) = names.split_last() else {
+                continue;
+            };
             note!(
                 "pgtrail: warning: server {}: {} and {} begin with the same {} connections: one log written {} times (several log_destination values, or a copy), so every session in them is reported {} times. Read one of them; csvlog and jsonlog carry milliseconds, and no user name can forge a record in them.",
                 servers[twins[0]],
