@@ -25,7 +25,7 @@
 #      ratio to rg -c;
 #   6a. unless --no-floor, times examples/floor.rs (the least work an audit
 #      of this log could cost: no validation, no ordering; see its doc) with
-#      2 threads and 1, as JSON and as counts, and prints pgtrail's
+#      a thread per CPU and with 1, as JSON and as counts, and prints pgtrail's
 #      throughput as a share of it;
 #   6b. unless --no-mixed, also times audit on a log of the same size scaled
 #      from benches/data/pgbench-rds (a real PostgreSQL 15 log where every
@@ -296,7 +296,8 @@ if [[ $MIXED_ROWS == 1 ]]; then
 fi
 WARM=("$FILE")
 if [[ $FLOOR_ROWS == 1 ]]; then
-    for threads in 2 1; do
+    # One thread per CPU, as pgtrail's default, then one.
+    for threads in "$(nproc)" 1; do
         suffix=""; [[ $threads == 1 ]] && suffix=", 1 thread"
         measure "floor (examples/floor.rs), sessions as JSON$suffix" "$BYTES" /dev/null "$RUNS" \
             "$FLOOR" --threads "$threads" "$FILE"
