@@ -730,14 +730,7 @@ fn read_inputs(
         let several: Vec<bool> = servers.iter().map(|s| per_server[s.as_str()] > 1).collect();
         let heads = input_heads(&engine, &inputs, &several, options, catalog);
         for twins in same_log_twice(&servers, &heads) {
-            let names: Vec<String> = twins
-                .iter()
-                .map(|&i| match &inputs[i].0 {
-                    InputSpec::Path(path) => path.display().to_string(),
-                    InputSpec::Stdin => "-".to_owned(),
-                    InputSpec::Memory { label, .. } => label.to_string(),
-                })
-                .collect();
+            let names: Vec<String> = twins.iter().map(|&i| inputs[i].0.label()).collect();
             let Some((last, rest)) = names.split_last() else {
                 continue;
             };

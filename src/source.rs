@@ -38,6 +38,18 @@ pub enum InputSpec {
     },
 }
 
+impl InputSpec {
+    /// How messages name the input: the path as given (lossy UTF-8), `-`
+    /// for stdin, or a stream's label.
+    pub fn label(&self) -> String {
+        match self {
+            InputSpec::Path(path) => path.to_string_lossy().into_owned(),
+            InputSpec::Stdin => "-".to_owned(),
+            InputSpec::Memory { label, .. } => label.to_string(),
+        }
+    }
+}
+
 /// An input read into memory.
 #[derive(Debug)]
 pub struct Loaded {
@@ -710,7 +722,7 @@ pub fn stream(spec: &InputSpec, block_bytes: usize, head_room: usize, depth: usi
     let (label, server, path): (Name, Name, PathBuf) = match spec {
         InputSpec::Stdin => (Name::new("-"), Name::new("stdin"), PathBuf::from("-")),
         InputSpec::Path(p) => (
-            Name::new(p.to_string_lossy().as_ref()),
+            Name::new(&spec.label()),
             Name::new(server_label(p).as_str()),
             p.clone(),
         ),
